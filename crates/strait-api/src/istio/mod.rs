@@ -1,0 +1,18 @@
+//! Istio's resource types, written from Istio's API definitions: the same field names and
+//! enums, so Istio YAML is accepted unchanged, and nothing else, so typos are caught.
+
+mod common;
+pub mod destination_rule;
+pub mod envoy_filter;
+pub mod gateway;
+pub mod mesh_config;
+pub mod operator;
+pub mod security;
+pub mod service_entry;
+pub mod sidecar;
+pub mod telemetry;
+pub mod virtual_service;
+
+pub use common::{
+    Duration, LabelSelector, MatchLabels, Opaque, Percent, PolicyTargetReference, PortSelector,
+};

@@ -1,0 +1,24 @@
+//! Kubernetes and Istio resources as strait reads them.
+//!
+//! Text becomes typed objects in three steps: [`yaml`] splits a file into documents and parses
+//! each into a spanned [`yaml::Node`] tree; [`de`] types a tree into serde structs, recording
+//! every unknown field and wrong type with its field path and position instead of stopping;
+//! [`load`] walks files, directories and stdin, recognises kinds and apiVersions, and returns
+//! [`Object`]s plus [`Diagnostic`]s. Nothing here does network I/O, and nothing panics on input.
+
+pub mod de;
+pub mod istio;
+pub mod source;
+pub mod suggest;
+pub mod yaml;
+
+pub use source::{FileId, Pos, SourceFile, SourceMap};
+pub mod diag;
+pub mod kind;
+pub mod load;
+pub mod object;
+
+pub use diag::{Diagnostic, ObjectRef, Problem, Severity};
+pub use kind::Kind;
+pub use load::{Loaded, Loader};
+pub use object::{Body, IstioObject, Object};

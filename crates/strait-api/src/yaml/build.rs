@@ -1,0 +1,347 @@
+//! Turning parser events into a [`Node`] tree.
+//!
+//! Iterative (an explicit stack), so nesting depth is bounded by a limit rather than by the
+//! thread's stack; aliases are expanded with a node budget so a "billion laughs" document is an
+//! error, not an out-of-memory kill. Merge keys (`<<`) are applied as Kubernetes' reader does.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use super::node::{Node, Value};
+use crate::source::{FileId, Pos};
+
+/// Deepest nesting accepted. Real manifests stay under 20.
+pub const MAX_DEPTH: usize = 128;
+/// Most nodes one document may expand to (aliases included).
+pub const MAX_NODES: usize = 2_000_000;
+
+/// A problem found while reading YAML text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlIssue {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// What parsing one chunk of text gave.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub documents: Vec<Node>,
+    /// Fatal syntax error: documents after it in the chunk are lost.
+    pub error: Option<YamlIssue>,
+    /// Non-fatal: duplicate keys and the like.
+    pub warnings: Vec<YamlIssue>,
+}
+
+enum Frame {
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
+}
+
+struct Builder {
+    file: FileId,
+    line_offset: u32,
+    column_offset: u32,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
+    out: Parsed,
+}
+
+/// Parses `text` into documents. Lines are numbered from `line_offset + 1` and columns shifted by
+/// `column_offset` (for YAML embedded in a block scalar of another document).
+pub fn parse(text: &str, file: FileId, line_offset: u32, column_offset: u32) -> Parsed {
+    let mut b = Builder {
+        file,
+        line_offset,
+        column_offset,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        nodes: 0,
+        out: Parsed::default(),
+    };
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        match parser.next_event() {
+            None => break,
+            Some(Err(e)) => {
+                let m = e.marker();
+                b.out.error = Some(YamlIssue {
+                    pos: b.pos_at(m.line(), m.col()),
+                    message: e.info().to_string(),
+                });
+                break;
+            }
+            Some(Ok((event, span))) => {
+                if let Err(issue) = b.event(event, span) {
+                    b.out.error = Some(issue);
+                    break;
+                }
+            }
+        }
+    }
+    b.out
+}
+
+impl Builder {
+    fn pos_at(&self, line: usize, col: usize) -> Pos {
+        Pos::new(
+            self.file,
+            (line as u32).saturating_add(self.line_offset),
+            (col as u32).saturating_add(1 + self.column_offset),
+        )
+    }
+
+    fn pos(&self, span: &Span) -> Pos {
+        self.pos_at(span.start.line(), span.start.col())
+    }
+
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlIssue> {
+        let pos = self.pos(&span);
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let forced_str = tag
+                    .as_ref()
+                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
+                let plain = style == ScalarStyle::Plain && !forced_str;
+                let node = Node::scalar(pos, text.as_ref(), plain);
+                self.finish(node, anchor, 1)
+            }
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq {
+                pos,
+                anchor,
+                items: Vec::new(),
+            }),
+            Event::MappingStart(anchor, _) => self.open(Frame::Map {
+                pos,
+                anchor,
+                entries: Vec::new(),
+                key: None,
+            }),
+            Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Seq { pos, anchor, items }) => self.finish(
+                    Node {
+                        pos,
+                        value: Value::Seq(items),
+                    },
+                    anchor,
+                    0,
+                ),
+                _ => Err(self.internal(pos)),
+            },
+            Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Map {
+                    pos,
+                    anchor,
+                    entries,
+                    ..
+                }) => {
+                    let entries = self.merge_and_check(entries);
+                    self.finish(
+                        Node {
+                            pos,
+                            value: Value::Map(entries),
+                        },
+                        anchor,
+                        0,
+                    )
+                }
+                _ => Err(self.internal(pos)),
+            },
+            Event::Alias(id) => {
+                let Some((node, count)) = self.anchors.get(&id).cloned() else {
+                    return Err(YamlIssue {
+                        pos,
+                        message: "alias refers to an unknown anchor".into(),
+                    });
+                };
+                self.finish(node, 0, count)
+            }
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd
+            | Event::Nothing => Ok(()),
+        }
+    }
+
+    fn internal(&self, pos: Pos) -> YamlIssue {
+        YamlIssue {
+            pos,
+            message: "unbalanced YAML structure".into(),
+        }
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<(), YamlIssue> {
+        if self.stack.len() >= MAX_DEPTH {
+            let pos = match &frame {
+                Frame::Seq { pos, .. } | Frame::Map { pos, .. } => *pos,
+            };
+            return Err(YamlIssue {
+                pos,
+                message: format!("nesting deeper than {MAX_DEPTH} levels"),
+            });
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    /// Attaches a completed node to its parent (or ends the document).
+    fn finish(&mut self, node: Node, anchor: usize, added: usize) -> Result<(), YamlIssue> {
+        self.nodes = self.nodes.saturating_add(added.max(1));
+        if self.nodes > MAX_NODES {
+            return Err(YamlIssue {
+                pos: node.pos,
+                message: format!(
+                    "document expands to more than {MAX_NODES} nodes (recursive aliases?)"
+                ),
+            });
+        }
+        if anchor != 0 {
+            let count = if added > 1 { added } else { node.count() };
+            self.anchors.insert(anchor, (node.clone(), count));
+        }
+        match self.stack.last_mut() {
+            None => {
+                self.out.documents.push(node);
+                self.anchors.clear();
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+        Ok(())
+    }
+
+    /// Applies `<<` merge keys and reports duplicate keys (the later one wins, as in Kubernetes'
+    /// non-strict reader, but `kubectl apply` with strict validation rejects them).
+    fn merge_and_check(&mut self, entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+        let mut own: Vec<(Node, Node)> = Vec::with_capacity(entries.len());
+        let mut merged: Vec<(Node, Node)> = Vec::new();
+        for (k, v) in entries {
+            if k.scalar_text() == Some("<<") && matches!(&k.value, Value::Scalar(s) if s.plain) {
+                match v.value {
+                    Value::Map(m) => merged.extend(m),
+                    Value::Seq(items) => {
+                        for item in items {
+                            if let Value::Map(m) = item.value {
+                                merged.extend(m);
+                            }
+                        }
+                    }
+                    Value::Scalar(_) => self.out.warnings.push(YamlIssue {
+                        pos: v.pos,
+                        message: "merge key `<<` needs a mapping or a list of mappings".into(),
+                    }),
+                }
+                continue;
+            }
+            if let Some(name) = k.scalar_text()
+                && let Some((first, _)) = own.iter().find(|(ok, _)| ok.scalar_text() == Some(name))
+            {
+                self.out.warnings.push(YamlIssue {
+                    pos: k.pos,
+                    message: format!(
+                        "duplicate key `{name}` (first at line {}); the later value wins",
+                        first.pos.line
+                    ),
+                });
+                own.retain(|(ok, _)| ok.scalar_text() != Some(name));
+            }
+            own.push((k, v));
+        }
+        for (k, v) in merged {
+            let present = k
+                .scalar_text()
+                .is_some_and(|name| own.iter().any(|(ok, _)| ok.scalar_text() == Some(name)));
+            if !present {
+                own.push((k, v));
+            }
+        }
+        own
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Node {
+        let p = parse(text, FileId(0), 0, 0);
+        assert!(p.error.is_none(), "{:?}", p.error);
+        p.documents.into_iter().next().expect("a document")
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let n = one("a:\n  b: [1, x]\n");
+        let b = n.get("a").and_then(|a| a.get("b")).expect("b");
+        assert_eq!((b.pos.line, b.pos.column), (2, 6));
+        let Value::Seq(items) = &b.value else {
+            panic!("seq")
+        };
+        assert_eq!((items[1].pos.line, items[1].pos.column), (2, 10));
+    }
+
+    #[test]
+    fn syntax_error_has_a_position() {
+        let p = parse("a: 1\nb: [1, 2\n", FileId(0), 10, 0);
+        let e = p.error.expect("error");
+        assert!(e.pos.line >= 11, "{e:?}");
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let n = one("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n");
+        let c = n.get("c").expect("c");
+        assert_eq!(c.get("x").and_then(Node::scalar_text), Some("1"));
+        assert_eq!(c.get("y").and_then(Node::scalar_text), Some("3"));
+    }
+
+    #[test]
+    fn duplicate_keys_warn() {
+        let p = parse("a: 1\na: 2\n", FileId(0), 0, 0);
+        assert_eq!(p.warnings.len(), 1);
+        assert_eq!(
+            p.documents[0].get("a").and_then(Node::scalar_text),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn alias_bomb_is_bounded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let p = parse(&text, FileId(0), 0, 0);
+        assert!(p.error.is_some());
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let text = "[".repeat(10_000);
+        let p = parse(&text, FileId(0), 0, 0);
+        assert!(p.error.is_some());
+    }
+
+    #[test]
+    fn str_tag_forces_string() {
+        let n = one("a: !!str 80\n");
+        assert_eq!(n.get("a").and_then(Node::as_str), Some("80"));
+    }
+}
