@@ -41,6 +41,8 @@ pub enum Problem {
     MissingName,
     /// The same object defined twice in one cluster.
     DuplicateObject,
+    /// `mesh.yaml` or the mesh directory's layout is inconsistent.
+    MeshLayout,
 }
 
 /// Which object a diagnostic is about, when it is about one.

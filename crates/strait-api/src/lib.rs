@@ -14,11 +14,14 @@ pub mod yaml;
 
 pub use source::{FileId, Pos, SourceFile, SourceMap};
 pub mod diag;
+pub mod embedded;
 pub mod kind;
+pub mod layout;
 pub mod load;
 pub mod object;
 
 pub use diag::{Diagnostic, ObjectRef, Problem, Severity};
 pub use kind::Kind;
+pub use layout::{ClusterDecl, ClusterInput, Input, MeshFile, Role, read_input};
 pub use load::{Loaded, Loader};
 pub use object::{Body, IstioObject, Object};

@@ -1,0 +1,87 @@
+//! `strait analyze`: checks over the whole mesh at once.
+//!
+//! [`analyze`] runs every analyzer in [`checks`] over a [`strait_model::Mesh`] and turns the
+//! loader's diagnostics into findings too, so one report holds input problems and
+//! configuration problems alike. Each finding has a code from the [`catalog`] (istioctl's IST
+//! codes where istioctl has the check, strait's STR codes otherwise), a level, a message, the
+//! resource with its cluster, and a file:line:column. [`output`] renders text, JSON and SARIF.
+
+pub mod catalog;
+pub mod checks;
+mod context;
+mod finding;
+pub mod output;
+pub mod suppress;
+
+use strait_api::Diagnostic;
+use strait_model::Mesh;
+
+pub use context::Ctx;
+pub use finding::{Finding, Level, Related, Resource};
+pub use suppress::Suppression;
+
+/// What to run and what to drop.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub suppressions: Vec<Suppression>,
+    /// Run only these analyzers (by name); all when empty.
+    pub analyzers: Vec<String>,
+}
+
+/// A finished analysis.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Sorted by file, line and column, then code.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// The highest level present, if any finding.
+    pub fn max_level(&self) -> Option<Level> {
+        self.findings.iter().map(|f| f.level).max()
+    }
+
+    pub fn has_input_errors(&self) -> bool {
+        self.findings.iter().any(Finding::is_input_error)
+    }
+
+    pub fn count(&self, level: Level) -> usize {
+        self.findings.iter().filter(|f| f.level == level).count()
+    }
+}
+
+/// Runs the analyzers over `mesh` and merges `diagnostics` (from loading) into the report.
+pub fn analyze(mesh: &Mesh, diagnostics: &[Diagnostic], opts: &Options) -> Report {
+    let cluster_of = |d: &Diagnostic| -> String {
+        let file = d.pos.map(|p| p.file);
+        let name = file.map(|f| mesh.sources.name(f).to_path_buf()).or_else(|| d.path.clone());
+        name.and_then(|n| {
+            mesh.clusters
+                .iter()
+                .find(|c| c.dir.as_ref().is_some_and(|dir| n.starts_with(dir)))
+                .map(|c| c.name.clone())
+        })
+        .unwrap_or_else(|| {
+            if mesh.clusters.len() == 1 {
+                mesh.clusters[0].name.clone()
+            } else {
+                String::new()
+            }
+        })
+    };
+    let mut findings = checks::input::findings(diagnostics, &cluster_of);
+    let mut ctx = Ctx::new(mesh);
+    for a in checks::ANALYZERS {
+        if opts.analyzers.is_empty() || opts.analyzers.iter().any(|n| n == a.name) {
+            (a.run)(&mut ctx);
+        }
+    }
+    findings.extend(ctx.findings.into_iter().filter(|f| !f.code.is_empty()));
+    findings.retain(|f| !opts.suppressions.iter().any(|s| s.matches(f)));
+    findings.sort_by(|a, b| {
+        let key = |f: &Finding| (f.pos.map(|p| (mesh.sources.name(p.file).to_path_buf(), p.line, p.column)), f.code, f.message.clone());
+        key(a).cmp(&key(b))
+    });
+    findings.dedup();
+    Report { findings }
+}

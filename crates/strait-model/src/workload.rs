@@ -1,0 +1,300 @@
+//! Workloads: what runs, taken from Pods, from the pod templates of Deployments, StatefulSets
+//! and DaemonSets (so analysis works from manifests before anything runs), from WorkloadEntries,
+//! and from gateways an IstioOperator installs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use strait_api::{Kind, Object};
+
+use crate::ids::{ClusterId, ObjId, WorkloadId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    WorkloadEntry,
+    /// A gateway declared in an IstioOperator's `components.ingressGateways`.
+    OperatorGateway,
+}
+
+/// Whether a workload's pods get a sidecar proxy, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Injection {
+    /// A sidecar is (or will be) injected.
+    Injected(String),
+    /// No sidecar, and the reason.
+    NotInjected(String),
+    /// The namespace is not in the manifests, so its labels are unknown.
+    Unknown,
+    /// The workload is a gateway: its proxy is the main container.
+    Gateway,
+    /// Not a Kubernetes pod (a WorkloadEntry): its proxy runs on the VM, if any.
+    External,
+}
+
+impl Injection {
+    pub fn has_proxy(&self) -> bool {
+        matches!(self, Injection::Injected(_) | Injection::Gateway)
+    }
+
+    pub fn lacks_sidecar(&self) -> bool {
+        matches!(self, Injection::NotInjected(_))
+    }
+}
+
+/// What kind of Istio gateway a workload is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GatewayRole {
+    Ingress,
+    Egress,
+    /// Serves cross-network traffic (labelled with a network, or `istio: eastwestgateway`).
+    EastWest,
+}
+
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub id: WorkloadId,
+    pub cluster: ClusterId,
+    pub object: ObjId,
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    /// Labels of the pods (pod template labels for controllers).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations of the pods.
+    pub annotations: BTreeMap<String, String>,
+    pub service_account: String,
+    pub replicas: u32,
+    /// Field path of the pod template in the object (`spec.template`, or empty for a Pod).
+    pub template_path: &'static str,
+    pub sidecar: Injection,
+    pub gateway: Option<GatewayRole>,
+    /// Effective network ("" when the mesh has none).
+    pub network: String,
+    /// Fixed address (WorkloadEntry, or a Pod's status IP).
+    pub address: Option<String>,
+    pub host_network: bool,
+}
+
+impl Workload {
+    /// The pod spec, when the workload is a pod or a pod template.
+    pub fn pod_spec<'a>(&self, obj: &'a Object) -> Option<&'a PodSpec> {
+        match obj.kind {
+            Kind::Pod => obj.pod().and_then(|p| p.spec.as_ref()),
+            Kind::Deployment => obj
+                .deployment()
+                .and_then(|d| d.spec.template.spec.as_ref()),
+            Kind::StatefulSet => obj
+                .stateful_set()
+                .and_then(|d| d.spec.template.spec.as_ref()),
+            Kind::DaemonSet => obj
+                .daemon_set()
+                .and_then(|d| d.spec.template.spec.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Field path prefix of the pod spec (`spec.template.spec` or `spec`).
+    pub fn pod_spec_path(&self) -> String {
+        if self.template_path.is_empty() {
+            "spec".to_string()
+        } else {
+            format!("{}.spec", self.template_path)
+        }
+    }
+
+    /// Field path prefix of the pod metadata.
+    pub fn pod_meta_path(&self) -> String {
+        if self.template_path.is_empty() {
+            "metadata".to_string()
+        } else {
+            format!("{}.metadata", self.template_path)
+        }
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    /// `<name>` as Istio's telemetry names it, and the app/version labels.
+    pub fn app(&self) -> &str {
+        self.label("app.kubernetes.io/name")
+            .or_else(|| self.label("app"))
+            .unwrap_or(&self.name)
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        self.label("app.kubernetes.io/version").or_else(|| self.label("version"))
+    }
+}
+
+/// The pod template parts of a workload object: labels, annotations, spec, replicas.
+pub(crate) struct Template<'a> {
+    pub kind: WorkloadKind,
+    pub path: &'static str,
+    pub labels: Option<&'a BTreeMap<String, String>>,
+    pub annotations: Option<&'a BTreeMap<String, String>>,
+    pub spec: Option<&'a PodSpec>,
+    pub replicas: u32,
+}
+
+pub(crate) fn template_of(obj: &Object) -> Option<Template<'_>> {
+    match obj.kind {
+        Kind::Pod => {
+            let p = obj.pod()?;
+            Some(Template {
+                kind: WorkloadKind::Pod,
+                path: "",
+                labels: p.metadata.labels.as_ref(),
+                annotations: p.metadata.annotations.as_ref(),
+                spec: p.spec.as_ref(),
+                replicas: 1,
+            })
+        }
+        Kind::Deployment => {
+            let s = &obj.deployment()?.spec;
+            let m = s.template.metadata.as_ref();
+            Some(Template {
+                kind: WorkloadKind::Deployment,
+                path: "spec.template",
+                labels: m.and_then(|m| m.labels.as_ref()),
+                annotations: m.and_then(|m| m.annotations.as_ref()),
+                spec: s.template.spec.as_ref(),
+                replicas: s.replicas.map_or(1, |r| r.max(0) as u32),
+            })
+        }
+        Kind::StatefulSet => {
+            let s = &obj.stateful_set()?.spec;
+            let m = s.template.metadata.as_ref();
+            Some(Template {
+                kind: WorkloadKind::StatefulSet,
+                path: "spec.template",
+                labels: m.and_then(|m| m.labels.as_ref()),
+                annotations: m.and_then(|m| m.annotations.as_ref()),
+                spec: s.template.spec.as_ref(),
+                replicas: s.replicas.map_or(1, |r| r.max(0) as u32),
+            })
+        }
+        Kind::DaemonSet => {
+            let s = &obj.daemon_set()?.spec;
+            let m = s.template.metadata.as_ref();
+            Some(Template {
+                kind: WorkloadKind::DaemonSet,
+                path: "spec.template",
+                labels: m.and_then(|m| m.labels.as_ref()),
+                annotations: m.and_then(|m| m.annotations.as_ref()),
+                spec: s.template.spec.as_ref(),
+                replicas: 1,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Is this pod an Istio gateway (its proxy is the main container)?
+pub(crate) fn gateway_role(labels: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>, spec: Option<&PodSpec>) -> Option<GatewayRole> {
+    let istio = labels.get("istio").map(String::as_str).unwrap_or("");
+    let gateway_template = annotations
+        .get("inject.istio.io/templates")
+        .is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway"));
+    let runs_router = spec.is_some_and(|s| {
+        s.containers.iter().any(|c| {
+            c.image.as_deref().is_some_and(|i| i.contains("proxyv2"))
+                && c.args.iter().flatten().any(|a| a == "router")
+        })
+    });
+    let is_gateway = istio.ends_with("gateway") || gateway_template || runs_router;
+    if !is_gateway {
+        return None;
+    }
+    let networked = labels.contains_key("topology.istio.io/network")
+        || spec.is_some_and(|s| {
+            s.containers.iter().any(|c| {
+                c.env
+                    .iter()
+                    .flatten()
+                    .any(|e| e.name == "ISTIO_META_REQUESTED_NETWORK_VIEW")
+            })
+        });
+    Some(if istio == "eastwestgateway" || networked {
+        GatewayRole::EastWest
+    } else if istio.contains("egress") {
+        GatewayRole::Egress
+    } else {
+        GatewayRole::Ingress
+    })
+}
+
+/// Namespace facts the injection decision needs.
+#[derive(Clone, Debug, Default)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The Namespace object, when the manifests define it.
+    pub object: Option<ObjId>,
+}
+
+/// Decides injection as Istio's default webhooks do (namespace label `istio-injection` or
+/// `istio.io/rev`, pod label `sidecar.istio.io/inject`, optional namespaces-by-default).
+pub(crate) fn injection(
+    ns: Option<&NamespaceInfo>,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    spec: Option<&PodSpec>,
+    by_default: bool,
+) -> Injection {
+    if spec.is_some_and(|s| s.containers.iter().any(|c| c.name == "istio-proxy")) {
+        return Injection::Injected("the pod has an istio-proxy container".into());
+    }
+    if spec.is_some_and(|s| s.host_network == Some(true)) {
+        return Injection::NotInjected("pods on the host network are never injected".into());
+    }
+    let pod_label = labels.get("sidecar.istio.io/inject").map(String::as_str);
+    let pod_annotation = annotations.get("sidecar.istio.io/inject").map(String::as_str);
+    let pod_opt = pod_label.or(pod_annotation);
+    if pod_opt == Some("false") {
+        return Injection::NotInjected("the pod opts out with sidecar.istio.io/inject=false".into());
+    }
+    let Some(ns) = ns else {
+        return match (pod_label, labels.get("istio.io/rev")) {
+            (Some("true"), _) => Injection::Injected("the pod has label sidecar.istio.io/inject=true".into()),
+            (_, Some(_)) => Injection::Injected("the pod has label istio.io/rev".into()),
+            _ => Injection::Unknown,
+        };
+    };
+    if matches!(ns.name.as_str(), "kube-system" | "kube-public" | "kube-node-lease" | "local-path-storage") {
+        return Injection::NotInjected(format!("namespace {} is never injected", ns.name));
+    }
+    match ns.labels.get("istio-injection").map(String::as_str) {
+        Some("enabled") => {
+            return Injection::Injected(format!("namespace {} has istio-injection=enabled", ns.name));
+        }
+        Some(other) => {
+            return Injection::NotInjected(format!("namespace {} has istio-injection={other}", ns.name));
+        }
+        None => {}
+    }
+    if let Some(rev) = ns.labels.get("istio.io/rev") {
+        return Injection::Injected(format!("namespace {} has istio.io/rev={rev}", ns.name));
+    }
+    if pod_label == Some("true") {
+        return Injection::Injected("the pod has label sidecar.istio.io/inject=true".into());
+    }
+    if let Some(rev) = labels.get("istio.io/rev") {
+        return Injection::Injected(format!("the pod has label istio.io/rev={rev}"));
+    }
+    if ns.labels.get("istio.io/dataplane-mode").map(String::as_str) == Some("ambient") {
+        return Injection::NotInjected(format!("namespace {} is in ambient mode", ns.name));
+    }
+    if by_default {
+        return Injection::Injected("the injector injects every namespace by default".into());
+    }
+    Injection::NotInjected(format!(
+        "namespace {} has no istio-injection or istio.io/rev label and the pod no sidecar.istio.io/inject=true label",
+        ns.name
+    ))
+}

@@ -1,0 +1,13 @@
+//! One module per subcommand.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+mod analyze;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(args) => analyze::run(&args),
+    }
+}
