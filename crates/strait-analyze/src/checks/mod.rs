@@ -19,6 +19,7 @@ mod sidecar;
 mod telemetry;
 mod util;
 mod virtual_service;
+mod webhook;
 
 use crate::catalog::*;
 use crate::context::Ctx;
