@@ -41,6 +41,11 @@ impl<'m> Ctx<'m> {
         self.push_obj(code, obj, field, pos, message.into())
     }
 
+    /// Reports `code` on `obj` at an explicit position (inside embedded YAML, say).
+    pub fn at_pos(&mut self, code: &'static Code, obj: ObjId, pos: Pos, message: impl Into<String>) -> &mut Finding {
+        self.push_obj(code, obj, "", pos, message.into())
+    }
+
     /// Like [`Ctx::at`], pointing at the field's key.
     pub fn at_key(&mut self, code: &'static Code, obj: ObjId, field: &str, message: impl Into<String>) -> &mut Finding {
         let pos = self.mesh.object(obj).locate_key(field);

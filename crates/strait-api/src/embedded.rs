@@ -48,6 +48,18 @@ pub fn parse_embedded<T: DeserializeOwned + Default>(
     Some((value, diags))
 }
 
+/// Position of `inner` (a field path such as `networks.n1.endpoints[0]`) inside the YAML held
+/// by the string at `path` of `obj`; `None` when either is absent.
+pub fn locate_embedded(sources: &SourceMap, obj: &Object, path: &str, inner: &str) -> Option<crate::source::Pos> {
+    let (node, exact) = de::locate(&obj.source.tree, &FieldPath::parse(path));
+    let text = node.as_str().filter(|_| exact)?;
+    let (line_offset, col_offset) = block_offsets(sources, node);
+    let parsed = yaml::parse(text, node.pos.file, line_offset, col_offset);
+    let doc = parsed.documents.into_iter().next()?;
+    let (found, _) = de::locate(&doc, &FieldPath::parse(inner));
+    Some(found.pos)
+}
+
 /// Reads a file holding a bare `T` document (a `--mesh-config` file), or a ConfigMap whose
 /// `data.<key>` holds it.
 pub fn read_typed_file<T: DeserializeOwned + Default>(

@@ -119,15 +119,22 @@ fn check_host_in_gateway(ctx: &mut Ctx, id: ObjId, ns: &str, spec: &VirtualServi
         .iter()
         .any(|h| allowed.iter().any(|g| host::matches(h, g)));
     if !covered && !spec.hosts.is_empty() {
+        let serves = if allowed.is_empty() {
+            format!("it serves no host to namespace {ns}")
+        } else {
+            format!("it serves {} to namespace {ns}", util::join(&allowed.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>()))
+        };
+        let pos = ctx.pos(id, path);
         ctx.at(
             IST0132,
             id,
-            path,
+            "spec.hosts",
             format!(
-                "none of the hosts {:?} is served by gateway {gns}/{name} for namespace {ns} (its servers take {:?}); the gateway will return 404",
-                spec.hosts, allowed
+                "gateway {gns}/{name} serves none of the hosts {}: {serves}, so requests for them get 404 at the gateway",
+                util::join(&spec.hosts.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>())
             ),
-        );
+        )
+        .related("the gateway is referenced here", pos);
     }
 }
 
@@ -180,7 +187,7 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
                 );
             }
             None if gateway_bound && ports.len() > 1 && !path.starts_with("spec.tls") && !path.starts_with("spec.tcp") => {
-                ctx.at(
+                ctx.at_key(
                     IST0112,
                     id,
                     &path,
