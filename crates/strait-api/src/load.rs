@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::de::FieldIssueKind;
 use crate::diag::{Diagnostic, ObjectRef, Problem, Severity};
@@ -32,7 +33,7 @@ pub struct Loaded {
 #[derive(Debug, Default)]
 pub struct Loader {
     out: Loaded,
-    not_read_seen: HashSet<(String, String)>,
+    not_read_seen: HashSet<String>,
 }
 
 impl Loader {
@@ -47,7 +48,9 @@ impl Loader {
         if path == Path::new("-") {
             self.add_stdin();
         } else {
-            self.walk(path, 0, true);
+            let mut files = Vec::new();
+            self.walk(path, 0, true, &mut files);
+            self.parse_files(files);
         }
         start..self.out.objects.len()
     }
@@ -57,7 +60,10 @@ impl Loader {
         let mut buf = Vec::new();
         let start = self.out.objects.len();
         match std::io::stdin().read_to_end(&mut buf) {
-            Ok(_) => self.add_bytes(PathBuf::from("<stdin>"), buf),
+            Ok(_) => {
+                let files = self.decode(PathBuf::from("<stdin>"), buf).into_iter().collect();
+                self.parse_files(files);
+            }
             Err(e) => self.unreadable(Path::new("<stdin>"), &e.to_string()),
         }
         start..self.out.objects.len()
@@ -67,7 +73,7 @@ impl Loader {
     pub fn add_text(&mut self, name: impl Into<PathBuf>, text: &str) -> Range<usize> {
         let start = self.out.objects.len();
         let file = self.out.sources.add(name, text);
-        self.parse_file(file, text);
+        self.parse_files(vec![(file, text.into())]);
         start..self.out.objects.len()
     }
 
@@ -91,7 +97,7 @@ impl Loader {
         self.out
     }
 
-    fn walk(&mut self, path: &Path, depth: usize, explicit: bool) {
+    fn walk(&mut self, path: &Path, depth: usize, explicit: bool, files: &mut Vec<(FileId, Arc<str>)>) {
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) => return self.unreadable(path, &e.to_string()),
@@ -111,33 +117,68 @@ impl Loader {
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with('.'));
                 if !hidden {
-                    self.walk(&entry, depth + 1, false);
+                    self.walk(&entry, depth + 1, false, files);
                 }
             }
         } else if explicit || is_manifest(path) {
             match std::fs::read(path) {
-                Ok(bytes) => self.add_bytes(path.to_path_buf(), bytes),
+                Ok(bytes) => files.extend(self.decode(path.to_path_buf(), bytes)),
                 Err(e) => self.unreadable(path, &e.to_string()),
             }
         }
     }
 
-    fn add_bytes(&mut self, name: PathBuf, bytes: Vec<u8>) {
+    /// Registers a file's text, or reports why it is not text.
+    fn decode(&mut self, name: PathBuf, bytes: Vec<u8>) -> Option<(FileId, Arc<str>)> {
         match String::from_utf8(bytes) {
             Ok(text) => {
-                let text = text
-                    .strip_prefix('\u{feff}')
-                    .map(str::to_string)
-                    .unwrap_or(text);
-                let file = self.out.sources.add(name, text.as_str());
-                self.parse_file(file, &text);
+                let text: Arc<str> = text.strip_prefix('\u{feff}').unwrap_or(&text).into();
+                let file = self.out.sources.add(name, text.clone());
+                Some((file, text))
             }
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
-                self.unreadable(
-                    &name,
-                    &format!("not UTF-8 text (invalid byte at offset {at})"),
-                );
+                self.unreadable(&name, &format!("not UTF-8 text (invalid byte at offset {at})"));
+                None
+            }
+        }
+    }
+
+    /// Parses files on every core (each file on its own), then appends the results in input
+    /// order so output stays deterministic.
+    fn parse_files(&mut self, files: Vec<(FileId, Arc<str>)>) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(files.len().max(1));
+        let results: Vec<FileResult> = if threads <= 1 {
+            files.iter().map(|(id, text)| parse_file(*id, text)).collect()
+        } else {
+            let next = AtomicUsize::new(0);
+            let slots: Vec<Mutex<Option<FileResult>>> = files.iter().map(|_| Mutex::new(None)).collect();
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some((id, text)) = files.get(i) else { break };
+                            let r = parse_file(*id, text);
+                            if let Ok(mut slot) = slots[i].lock() {
+                                *slot = Some(r);
+                            }
+                        }
+                    });
+                }
+            });
+            slots.into_iter().filter_map(|m| m.into_inner().ok().flatten()).collect()
+        };
+        for r in results {
+            self.out.objects.extend(r.objects);
+            for d in r.diagnostics {
+                // "Kind not read" once per apiVersion/kind, not once per object.
+                if d.problem == Problem::NotRead && !self.not_read_seen.insert(d.message.clone()) {
+                    continue;
+                }
+                self.out.diagnostics.push(d);
             }
         }
     }
@@ -153,15 +194,30 @@ impl Loader {
             field: None,
         });
     }
+}
 
-    fn parse_file(&mut self, file: FileId, text: &str) {
+/// What one file yields; files are parsed independently (and in parallel).
+#[derive(Default)]
+struct FileResult {
+    objects: Vec<Object>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn parse_file(file: FileId, text: &str) -> FileResult {
+    let mut r = FileResult::default();
+    r.parse(file, text);
+    r
+}
+
+impl FileResult {
+    fn parse(&mut self, file: FileId, text: &str) {
         for chunk in yaml::split_documents(text) {
             if yaml::is_blank(chunk.text) {
                 continue;
             }
             if let Some(t) = yaml::find_template(chunk.text) {
                 let pos = Pos::new(file, chunk.first_line + t.line + 1, t.column + 1);
-                self.out.diagnostics.push(Diagnostic::at(
+                self.diagnostics.push(Diagnostic::at(
                     Problem::HelmTemplate,
                     Severity::Error,
                     pos,
@@ -174,7 +230,7 @@ impl Loader {
             }
             let parsed = yaml::parse(chunk.text, file, chunk.first_line, 0);
             for w in parsed.warnings {
-                self.out.diagnostics.push(Diagnostic::at(
+                self.diagnostics.push(Diagnostic::at(
                     Problem::DuplicateKey,
                     Severity::Warning,
                     w.pos,
@@ -185,7 +241,7 @@ impl Loader {
                 self.add_document(file, doc);
             }
             if let Some(e) = parsed.error {
-                self.out.diagnostics.push(Diagnostic::at(
+                self.diagnostics.push(Diagnostic::at(
                     Problem::Syntax,
                     Severity::Error,
                     e.pos,
@@ -203,7 +259,7 @@ impl Loader {
             return;
         }
         if !matches!(doc.value, Value::Map(_)) {
-            self.out.diagnostics.push(Diagnostic::at(
+            self.diagnostics.push(Diagnostic::at(
                 Problem::NotAnObject,
                 Severity::Error,
                 doc.pos,
@@ -226,7 +282,7 @@ impl Loader {
                 }
                 None => {}
                 Some(_) if doc.get("items").is_some_and(Node::is_null) => {}
-                Some(_) => self.out.diagnostics.push(Diagnostic::at(
+                Some(_) => self.diagnostics.push(Diagnostic::at(
                     Problem::NotAnObject,
                     Severity::Error,
                     doc.get("items").map_or(doc.pos, |n| n.pos),
@@ -272,7 +328,7 @@ impl Loader {
             } else {
                 "apiVersion"
             };
-            self.out.diagnostics.push(
+            self.diagnostics.push(
                 Diagnostic::at(
                     Problem::NotAnObject,
                     Severity::Error,
@@ -288,7 +344,7 @@ impl Loader {
         let (kind, mut tree) = match lookup(&api_version, &kind_name) {
             Lookup::Known(kind) => (kind, doc),
             Lookup::Removed { kind, use_instead } => {
-                self.out.diagnostics.push(
+                self.diagnostics.push(
                     Diagnostic::at(
                         Problem::RemovedVersion,
                         Severity::Warning,
@@ -307,7 +363,7 @@ impl Loader {
                 (kind, doc)
             }
             Lookup::UnservedVersion { kind, served } => {
-                self.out.diagnostics.push(
+                self.diagnostics.push(
                     Diagnostic::at(
                         Problem::UnservedVersion,
                         Severity::Error,
@@ -323,7 +379,7 @@ impl Loader {
                 let hint = suggestion
                     .map(|s| format!(", did you mean \"{s}\"?"))
                     .unwrap_or_default();
-                self.out.diagnostics.push(
+                self.diagnostics.push(
                     Diagnostic::at(
                         Problem::UnknownKind,
                         Severity::Error,
@@ -336,20 +392,15 @@ impl Loader {
                 return;
             }
             Lookup::NotRead => {
-                if self
-                    .not_read_seen
-                    .insert((api_version.clone(), kind_name.clone()))
-                {
-                    self.out.diagnostics.push(
-                        Diagnostic::at(
-                            Problem::NotRead,
-                            Severity::Info,
-                            kind_pos,
-                            format!("{api_version} {kind_name} is not a kind strait reads; objects of this kind are skipped"),
-                        )
-                        .with_object(oref),
-                    );
-                }
+                self.diagnostics.push(
+                    Diagnostic::at(
+                        Problem::NotRead,
+                        Severity::Info,
+                        kind_pos,
+                        format!("{api_version} {kind_name} is not a kind strait reads; objects of this kind are skipped"),
+                    )
+                    .with_object(oref),
+                );
                 return;
             }
         };
@@ -360,7 +411,7 @@ impl Loader {
                 FieldIssueKind::UnknownField => (Problem::UnknownField, ""),
                 FieldIssueKind::InvalidValue => (Problem::InvalidValue, "; the field was ignored"),
             };
-            self.out.diagnostics.push(
+            self.diagnostics.push(
                 Diagnostic::at(
                     problem,
                     Severity::Error,
@@ -372,7 +423,7 @@ impl Loader {
             );
         }
         let Some(body) = body else {
-            self.out.diagnostics.push(
+            self.diagnostics.push(
                 Diagnostic::at(
                     Problem::InvalidValue,
                     Severity::Error,
@@ -395,7 +446,7 @@ impl Loader {
             },
         };
         if object.name().is_empty() && object.meta().generate_name.is_none() {
-            self.out.diagnostics.push(
+            self.diagnostics.push(
                 Diagnostic::at(
                     Problem::MissingName,
                     Severity::Error,
@@ -409,7 +460,7 @@ impl Loader {
         if kind.is_namespaced() {
             object.set_default_namespace("default");
         }
-        self.out.objects.push(object);
+        self.objects.push(object);
     }
 }
 

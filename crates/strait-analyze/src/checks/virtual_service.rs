@@ -1,11 +1,11 @@
 //! VirtualService checks: references (gateways, hosts, ports, subsets), conflicting mesh
 //! hosts, unreachable rules, gateway host coverage, timeouts against retries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use strait_api::Kind;
 use strait_api::istio::virtual_service::{Destination, HttpMatchRequest, VirtualServiceSpec};
-use strait_model::{ObjId, host};
+use strait_model::{ClusterId, ObjId, host};
 
 use super::util::{self, fqdn, resolve};
 use crate::catalog::{IST0002, IST0101, IST0109, IST0112, IST0130, IST0131, IST0132, IST0140, IST0165, STR0201, STR0203};
@@ -64,11 +64,59 @@ fn gateway_refs(spec: &VirtualServiceSpec) -> Vec<(String, &str)> {
     out
 }
 
+/// DestinationRule subsets by (cluster, fully qualified host), built once per run: resolving
+/// every route's subset by scanning all DestinationRules would be quadratic.
+pub(crate) struct SubsetIndex {
+    exact: HashMap<(ClusterId, String), Vec<SubsetEntry>>,
+    wildcard: Vec<(ClusterId, String, SubsetEntry)>,
+}
+
+pub(crate) struct SubsetEntry {
+    export: host::ExportTo,
+    subsets: Vec<String>,
+}
+
+impl SubsetIndex {
+    pub(crate) fn new(mesh: &strait_model::Mesh) -> SubsetIndex {
+        let mut idx = SubsetIndex {
+            exact: HashMap::new(),
+            wildcard: Vec::new(),
+        };
+        for (id, o) in util::objects(mesh, Kind::DestinationRule) {
+            let Some(d) = o.destination_rule() else { continue };
+            let entry = SubsetEntry {
+                export: host::ExportTo::parse(&d.spec.export_to, o.namespace(), true),
+                subsets: d.spec.subsets.iter().map(|s| s.name.clone()).collect(),
+            };
+            let h = fqdn(mesh, id, &d.spec.host);
+            if host::is_wildcard(&h) {
+                idx.wildcard.push((id.cluster, h, entry));
+            } else {
+                idx.exact.entry((id.cluster, h.to_ascii_lowercase())).or_default().push(entry);
+            }
+        }
+        idx
+    }
+
+    /// Whether a DestinationRule of `cluster`, visible from `ns`, defines `subset` for `host`.
+    pub(crate) fn has(&self, cluster: ClusterId, host_name: &str, ns: &str, subset: &str) -> bool {
+        let ok = |e: &SubsetEntry| e.export.visible_to(ns) && e.subsets.iter().any(|s| s == subset);
+        self.exact
+            .get(&(cluster, host_name.to_ascii_lowercase()))
+            .is_some_and(|v| v.iter().any(ok))
+            || self
+                .wildcard
+                .iter()
+                .any(|(c, h, e)| *c == cluster && host::subset_of(host_name, h) && ok(e))
+    }
+}
+
 pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
+    let subsets = SubsetIndex::new(mesh);
     for (id, o, vs) in util::virtual_services(mesh) {
         check_gateways(ctx, id, o.namespace(), &vs.spec);
-        check_destinations(ctx, id, &vs.spec);
+        check_destinations(ctx, id, &vs.spec, &subsets);
         check_rules(ctx, id, &vs.spec);
         check_deprecated(ctx, id, &vs.spec);
         check_hosts(ctx, id, &vs.spec);
@@ -138,7 +186,7 @@ fn check_host_in_gateway(ctx: &mut Ctx, id: ObjId, ns: &str, spec: &VirtualServi
     }
 }
 
-fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
+fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subsets: &SubsetIndex) {
     let mesh = ctx.mesh;
     let obj = mesh.object(id);
     let ns = obj.namespace();
@@ -196,7 +244,7 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
             }
             _ => {}
         }
-        if !d.subset.is_empty() && !subset_exists(ctx, id, &d.host, &d.subset) {
+        if !d.subset.is_empty() && !subsets.has(id.cluster, &fqdn(mesh, id, &d.host), ns, &d.subset) {
             ctx.at(
                 IST0101,
                 id,
@@ -205,20 +253,6 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
             );
         }
     }
-}
-
-/// Whether some DestinationRule visible from the VirtualService defines `subset` for `host`.
-pub(crate) fn subset_exists(ctx: &Ctx, id: ObjId, host_name: &str, subset: &str) -> bool {
-    let mesh = ctx.mesh;
-    let full = fqdn(mesh, id, host_name);
-    let ns = mesh.object(id).namespace();
-    util::in_cluster(mesh, id.cluster, Kind::DestinationRule)
-        .filter_map(|(did, o)| o.destination_rule().map(|d| (did, o, d)))
-        .filter(|(did, o, d)| {
-            let visible = strait_model::host::ExportTo::parse(&d.spec.export_to, o.namespace(), true).visible_to(ns);
-            visible && host::subset_of(&full, &fqdn(mesh, *did, &d.spec.host))
-        })
-        .any(|(_, _, d)| d.spec.subsets.iter().any(|s| s.name == subset))
 }
 
 /// A comparable form of a match, ignoring its name.

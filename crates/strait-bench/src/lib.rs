@@ -1,0 +1,322 @@
+//! Generators for benchmark inputs.
+//!
+//! [`write_mesh`] writes a mesh directory shaped like a real multi-primary deployment: per
+//! cluster an Istio control-plane setup (network label, IstioOperator, east-west gateway,
+//! cross-network Gateway, remote secrets), and many application namespaces, each app with a
+//! Service, ServiceAccount, Deployment, VirtualService and DestinationRule, plus policies every
+//! few apps. The content is deterministic, so runs are comparable.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Resources written per application (Service, ServiceAccount, Deployment, VirtualService,
+/// DestinationRule).
+const PER_APP: usize = 5;
+/// Applications per namespace.
+const APPS_PER_NS: usize = 20;
+
+/// Writes a mesh of about `resources` resources over `clusters` clusters into `dir`. Returns the
+/// number of resources written.
+pub fn write_mesh(dir: &Path, resources: usize, clusters: usize) -> anyhow::Result<usize> {
+    let clusters = clusters.max(1);
+    std::fs::create_dir_all(dir)?;
+    let mut mesh = String::from("# Generated benchmark mesh.\nmeshID: bench\ntrustDomain: cluster.local\nclusters:\n");
+    for c in 0..clusters {
+        writeln!(mesh, "- name: cluster{c}\n  network: network{c}\n  role: primary")?;
+    }
+    std::fs::write(dir.join("mesh.yaml"), mesh)?;
+    let mut written = 0;
+    let per_cluster = resources / clusters;
+    for c in 0..clusters {
+        let cdir = dir.join(format!("cluster{c}"));
+        std::fs::create_dir_all(&cdir)?;
+        let control = control_plane(c, clusters);
+        written += control.matches("\nkind: ").count() + usize::from(control.starts_with("kind: "));
+        std::fs::write(cdir.join("istio-system.yaml"), &control)?;
+        let apps = per_cluster.saturating_sub(10) / PER_APP;
+        let mut ns_index = 0;
+        let mut app = 0;
+        while app < apps {
+            let ns = format!("team{ns_index}");
+            let mut out = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    istio-injection: enabled\n");
+            written += 1;
+            for i in 0..APPS_PER_NS.min(apps - app) {
+                out.push_str(&application(&ns, &format!("app{i}"), c, i));
+                written += PER_APP;
+                if i % 5 == 0 {
+                    out.push_str(&policies(&ns, &format!("app{i}")));
+                    written += 2;
+                }
+                app += 1;
+            }
+            std::fs::write(cdir.join(format!("{ns}.yaml")), out)?;
+            ns_index += 1;
+        }
+    }
+    Ok(written)
+}
+
+fn control_plane(c: usize, clusters: usize) -> String {
+    let net = format!("network{c}");
+    let mut s = format!(
+        "apiVersion: v1
+kind: Namespace
+metadata:
+  name: istio-system
+  labels:
+    topology.istio.io/network: {net}
+---
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: cluster{c}
+  namespace: istio-system
+spec:
+  meshConfig:
+    accessLogFile: /dev/stdout
+  values:
+    global:
+      meshID: bench
+      multiCluster:
+        clusterName: cluster{c}
+      network: {net}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: istio-eastwestgateway
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels:
+      istio: eastwestgateway
+  template:
+    metadata:
+      labels:
+        istio: eastwestgateway
+        sidecar.istio.io/inject: \"true\"
+        topology.istio.io/network: {net}
+      annotations:
+        inject.istio.io/templates: gateway
+    spec:
+      containers:
+      - name: istio-proxy
+        image: auto
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: istio-eastwestgateway
+  namespace: istio-system
+  labels:
+    istio: eastwestgateway
+    topology.istio.io/network: {net}
+spec:
+  type: LoadBalancer
+  selector:
+    istio: eastwestgateway
+  ports:
+  - name: status-port
+    port: 15021
+  - name: tls
+    port: 15443
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: cross-network-gateway
+  namespace: istio-system
+spec:
+  selector:
+    istio: eastwestgateway
+  servers:
+  - port:
+      number: 15443
+      name: tls
+      protocol: TLS
+    tls:
+      mode: AUTO_PASSTHROUGH
+    hosts:
+    - \"*.local\"
+"
+    );
+    for o in (0..clusters).filter(|o| *o != c) {
+        let _ = write!(
+            s,
+            "---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: istio-remote-secret-cluster{o}
+  namespace: istio-system
+  labels:
+    istio/multiCluster: \"true\"
+stringData:
+  cluster{o}: |
+    apiVersion: v1
+    kind: Config
+    clusters:
+    - name: cluster{o}
+      cluster:
+        server: https://cluster{o}.example.internal:6443
+    contexts:
+    - name: cluster{o}
+      context: {{cluster: cluster{o}, user: cluster{o}}}
+    current-context: cluster{o}
+    users:
+    - name: cluster{o}
+      user: {{token: bench}}
+"
+        );
+    }
+    s
+}
+
+fn application(ns: &str, app: &str, cluster: usize, i: usize) -> String {
+    let version = if (cluster + i) % 2 == 0 { "v1" } else { "v2" };
+    format!(
+        "---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {app}
+  namespace: {ns}
+spec:
+  selector:
+    app: {app}
+  ports:
+  - name: http
+    port: 8080
+  - name: grpc-internal
+    port: 9090
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {app}
+  namespace: {ns}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {app}-{version}
+  namespace: {ns}
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: {app}
+      version: {version}
+  template:
+    metadata:
+      labels:
+        app: {app}
+        version: {version}
+      annotations:
+        sidecar.istio.io/proxyCPU: 100m
+        sidecar.istio.io/proxyMemory: 128Mi
+        sidecar.istio.io/proxyMemoryLimit: 512Mi
+    spec:
+      serviceAccountName: {app}
+      containers:
+      - name: {app}
+        image: registry.example.com/{app}:{version}
+        ports:
+        - containerPort: 8080
+        - containerPort: 9090
+        resources:
+          requests: {{cpu: 100m, memory: 128Mi}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: {app}
+  namespace: {ns}
+spec:
+  hosts:
+  - {app}
+  http:
+  - match:
+    - headers:
+        x-canary:
+          exact: \"true\"
+    route:
+    - destination:
+        host: {app}
+        subset: v2
+  - timeout: 10s
+    retries:
+      attempts: 3
+      perTryTimeout: 3s
+      retryOn: 5xx,reset
+    route:
+    - destination:
+        host: {app}
+        subset: v1
+      weight: 90
+    - destination:
+        host: {app}
+        subset: v2
+      weight: 10
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: {app}
+  namespace: {ns}
+spec:
+  host: {app}
+  trafficPolicy:
+    connectionPool:
+      http:
+        http2MaxRequests: 1000
+    outlierDetection:
+      consecutive5xxErrors: 5
+      interval: 10s
+      baseEjectionTime: 30s
+  subsets:
+  - name: v1
+    labels:
+      version: v1
+  - name: v2
+    labels:
+      version: v2
+"
+    )
+}
+
+fn policies(ns: &str, app: &str) -> String {
+    format!(
+        "---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: {app}
+  namespace: {ns}
+spec:
+  selector:
+    matchLabels:
+      app: {app}
+  mtls:
+    mode: STRICT
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: {app}
+  namespace: {ns}
+spec:
+  selector:
+    matchLabels:
+      app: {app}
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: [\"cluster.local/ns/{ns}/sa/app1\"]
+    to:
+    - operation:
+        methods: [GET, POST]
+"
+    )
+}
