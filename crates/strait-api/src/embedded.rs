@@ -68,7 +68,7 @@ pub fn read_typed_file<T: DeserializeOwned + Default>(
     configmap_key: &str,
 ) -> (Option<T>, Vec<Diagnostic>) {
     let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+        Ok(t) => crate::load::normalise_newlines(&t),
         Err(e) => {
             let d = Diagnostic {
                 problem: Problem::Unreadable,

@@ -203,7 +203,7 @@ fn read_mesh_dir(mut loader: Loader, dir: &Path) -> Input {
 
 fn read_mesh_file(loader: &mut Loader, path: &Path) -> (Option<MeshFile>, Option<yaml::Node>) {
     let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+        Ok(t) => crate::load::normalise_newlines(&t),
         Err(e) => {
             loader.push_diagnostic(layout_error(
                 None,

@@ -15,6 +15,7 @@ pub mod yaml;
 pub use source::{FileId, Pos, SourceFile, SourceMap};
 pub mod diag;
 pub mod embedded;
+pub mod fuzzing;
 pub mod kind;
 pub mod layout;
 pub mod load;

@@ -72,8 +72,9 @@ impl Loader {
     /// Loads text that is already in memory.
     pub fn add_text(&mut self, name: impl Into<PathBuf>, text: &str) -> Range<usize> {
         let start = self.out.objects.len();
-        let file = self.out.sources.add(name, text);
-        self.parse_files(vec![(file, text.into())]);
+        let text: Arc<str> = normalise_newlines(text).into();
+        let file = self.out.sources.add(name, text.clone());
+        self.parse_files(vec![(file, text)]);
         start..self.out.objects.len()
     }
 
@@ -132,7 +133,7 @@ impl Loader {
     fn decode(&mut self, name: PathBuf, bytes: Vec<u8>) -> Option<(FileId, Arc<str>)> {
         match String::from_utf8(bytes) {
             Ok(text) => {
-                let text: Arc<str> = text.strip_prefix('\u{feff}').unwrap_or(&text).into();
+                let text: Arc<str> = normalise_newlines(text.strip_prefix('\u{feff}').unwrap_or(&text)).into();
                 let file = self.out.sources.add(name, text.clone());
                 Some((file, text))
             }
@@ -475,6 +476,16 @@ fn normalise_api_version(tree: &mut Node, kind: Kind) {
         && v.as_str() != Some(canonical.as_str())
     {
         *v = Node::scalar(v.pos, canonical, false);
+    }
+}
+
+/// YAML counts `\r\n` and a lone `\r` as line breaks; so do editors. Turning both into `\n`
+/// up front keeps document splitting, the parser and source snippets on the same line numbers.
+pub(crate) fn normalise_newlines(text: &str) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text.to_string()
     }
 }
 
