@@ -19,6 +19,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// A tour: a two-cluster, two-network mesh, analyzed clean and then with common mistakes.
+    Demo(DemoArgs),
     /// Find misconfigurations across every cluster of a mesh, from files.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
@@ -52,6 +54,16 @@ pub enum Threshold {
     Info,
     Warning,
     Error,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo mesh (default: a new directory under the system temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// When to colour output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
 }
 
 #[derive(Debug, Args)]

@@ -39,7 +39,7 @@ fn line(out: &mut String, f: &Finding, sources: &SourceMap, opts: TextOptions) {
     }
     let _ = write!(out, "{level} [{}]", f.code);
     if let Some(r) = &f.resource {
-        if r.cluster.is_empty() {
+        if r.cluster.is_empty() || (r.kind == "Cluster" && r.name == r.cluster) {
             let _ = write!(out, " {r}");
         } else {
             let _ = write!(out, " {r} ({})", r.cluster);
