@@ -132,5 +132,8 @@ pub fn by_code(code: &str) -> Option<&'static Code> {
 
 /// Input errors make the exit code 2: the input could not be read as objects at all.
 pub fn is_input_error(code: &str) -> bool {
-    matches!(code, "STR0001" | "STR0002" | "STR0003" | "STR0004" | "STR0005")
+    matches!(
+        code,
+        "STR0001" | "STR0002" | "STR0003" | "STR0004" | "STR0005"
+    )
 }

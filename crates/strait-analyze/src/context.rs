@@ -35,24 +35,53 @@ impl<'m> Ctx<'m> {
 
     /// Reports `code` on `obj`, pointing at the value of `field` (or its nearest ancestor
     /// present in the source; the whole object for an empty path).
-    pub fn at(&mut self, code: &'static Code, obj: ObjId, field: &str, message: impl Into<String>) -> &mut Finding {
+    pub fn at(
+        &mut self,
+        code: &'static Code,
+        obj: ObjId,
+        field: &str,
+        message: impl Into<String>,
+    ) -> &mut Finding {
         let o = self.mesh.object(obj);
-        let pos = if field.is_empty() { o.source.pos } else { o.locate(field) };
+        let pos = if field.is_empty() {
+            o.source.pos
+        } else {
+            o.locate(field)
+        };
         self.push_obj(code, obj, field, pos, message.into())
     }
 
     /// Reports `code` on `obj` at an explicit position (inside embedded YAML, say).
-    pub fn at_pos(&mut self, code: &'static Code, obj: ObjId, pos: Pos, message: impl Into<String>) -> &mut Finding {
+    pub fn at_pos(
+        &mut self,
+        code: &'static Code,
+        obj: ObjId,
+        pos: Pos,
+        message: impl Into<String>,
+    ) -> &mut Finding {
         self.push_obj(code, obj, "", pos, message.into())
     }
 
     /// Like [`Ctx::at`], pointing at the field's key.
-    pub fn at_key(&mut self, code: &'static Code, obj: ObjId, field: &str, message: impl Into<String>) -> &mut Finding {
+    pub fn at_key(
+        &mut self,
+        code: &'static Code,
+        obj: ObjId,
+        field: &str,
+        message: impl Into<String>,
+    ) -> &mut Finding {
         let pos = self.mesh.object(obj).locate_key(field);
         self.push_obj(code, obj, field, pos, message.into())
     }
 
-    fn push_obj(&mut self, code: &'static Code, obj: ObjId, field: &str, pos: Pos, message: String) -> &mut Finding {
+    fn push_obj(
+        &mut self,
+        code: &'static Code,
+        obj: ObjId,
+        field: &str,
+        pos: Pos,
+        message: String,
+    ) -> &mut Finding {
         let o = self.mesh.object(obj);
         let suppressed = o
             .annotation(suppress::ANNOTATION)
@@ -72,7 +101,13 @@ impl<'m> Ctx<'m> {
 
     /// Reports `code` about a whole cluster, pointing at its declaration in `mesh.yaml` (or at
     /// `fallback` when there is none).
-    pub fn on_cluster(&mut self, code: &'static Code, cluster: ClusterId, fallback: Option<ObjId>, message: impl Into<String>) -> &mut Finding {
+    pub fn on_cluster(
+        &mut self,
+        code: &'static Code,
+        cluster: ClusterId,
+        fallback: Option<ObjId>,
+        message: impl Into<String>,
+    ) -> &mut Finding {
         let c = self.mesh.cluster(cluster);
         let pos = c
             .decl_pos
@@ -112,7 +147,11 @@ impl<'m> Ctx<'m> {
     /// Position of `field` in `obj`, for related locations.
     pub fn pos(&self, obj: ObjId, field: &str) -> Pos {
         let o = self.mesh.object(obj);
-        if field.is_empty() { o.source.pos } else { o.locate(field) }
+        if field.is_empty() {
+            o.source.pos
+        } else {
+            o.locate(field)
+        }
     }
 }
 

@@ -54,7 +54,9 @@ impl Report {
 pub fn analyze(mesh: &Mesh, diagnostics: &[Diagnostic], opts: &Options) -> Report {
     let cluster_of = |d: &Diagnostic| -> String {
         let file = d.pos.map(|p| p.file);
-        let name = file.map(|f| mesh.sources.name(f).to_path_buf()).or_else(|| d.path.clone());
+        let name = file
+            .map(|f| mesh.sources.name(f).to_path_buf())
+            .or_else(|| d.path.clone());
         name.and_then(|n| {
             mesh.clusters
                 .iter()
@@ -79,7 +81,14 @@ pub fn analyze(mesh: &Mesh, diagnostics: &[Diagnostic], opts: &Options) -> Repor
     findings.extend(ctx.findings.into_iter().filter(|f| !f.code.is_empty()));
     findings.retain(|f| !opts.suppressions.iter().any(|s| s.matches(f)));
     findings.sort_by(|a, b| {
-        let key = |f: &Finding| (f.pos.map(|p| (mesh.sources.name(p.file).to_path_buf(), p.line, p.column)), f.code, f.message.clone());
+        let key = |f: &Finding| {
+            (
+                f.pos
+                    .map(|p| (mesh.sources.name(p.file).to_path_buf(), p.line, p.column)),
+                f.code,
+                f.message.clone(),
+            )
+        };
         key(a).cmp(&key(b))
     });
     findings.dedup();

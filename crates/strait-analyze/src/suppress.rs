@@ -14,12 +14,14 @@ pub struct Suppression {
 impl Suppression {
     /// Parses `CODE=Kind name.namespace`.
     pub fn parse(s: &str) -> Result<Suppression, String> {
-        let (code, resource) = s
-            .split_once('=')
-            .ok_or_else(|| format!("suppression \"{s}\" must look like CODE=\"Kind name.namespace\""))?;
+        let (code, resource) = s.split_once('=').ok_or_else(|| {
+            format!("suppression \"{s}\" must look like CODE=\"Kind name.namespace\"")
+        })?;
         let code = code.trim();
         if code.is_empty() || resource.trim().is_empty() {
-            return Err(format!("suppression \"{s}\" must look like CODE=\"Kind name.namespace\""));
+            return Err(format!(
+                "suppression \"{s}\" must look like CODE=\"Kind name.namespace\""
+            ));
         }
         Ok(Suppression {
             code: code.to_string(),
@@ -40,7 +42,10 @@ impl Suppression {
 
 /// Whether an annotation value (`IST0101,IST0102` or `*`) suppresses `code`.
 pub fn annotation_suppresses(value: &str, code: &str) -> bool {
-    value.split(',').map(str::trim).any(|c| c == "*" || c == code)
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|c| c == "*" || c == code)
 }
 
 /// `*` matches any run of characters.

@@ -39,9 +39,12 @@ fn describe(report: &Report, mesh: &strait_model::Mesh) -> String {
 }
 
 fn selected() -> Option<Vec<String>> {
-    std::env::var("STRAIT_FIXTURE")
-        .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    std::env::var("STRAIT_FIXTURE").ok().map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
 }
 
 fn check_code(code: &str) -> Result<(), String> {
@@ -49,35 +52,60 @@ fn check_code(code: &str) -> Result<(), String> {
     let fires = base.join("fires");
     let silent = base.join("silent");
     let mut expect = String::new();
-    let entries = std::fs::read_dir(&fires).map_err(|e| format!("{code}: cannot read {}: {e}", fires.display()))?;
+    let entries = std::fs::read_dir(&fires)
+        .map_err(|e| format!("{code}: cannot read {}: {e}", fires.display()))?;
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with("EXPECT") {
-            expect.push_str(&std::fs::read_to_string(entry.path()).map_err(|e| format!("{code}: {e}"))?);
+            expect.push_str(
+                &std::fs::read_to_string(entry.path()).map_err(|e| format!("{code}: {e}"))?,
+            );
             expect.push('\n');
         }
     }
     let (report, mesh) = run(&fires);
     let mut wanted = 0;
-    for line in expect.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in expect
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         wanted += 1;
-        let (c, loc) = line.split_once(' ').ok_or_else(|| format!("{code}: bad EXPECT line {line:?}"))?;
-        let (file, line_no) = loc.rsplit_once(':').ok_or_else(|| format!("{code}: bad EXPECT line {line:?}"))?;
-        let line_no: u32 = line_no.parse().map_err(|_| format!("{code}: bad line number in {line:?}"))?;
+        let (c, loc) = line
+            .split_once(' ')
+            .ok_or_else(|| format!("{code}: bad EXPECT line {line:?}"))?;
+        let (file, line_no) = loc
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{code}: bad EXPECT line {line:?}"))?;
+        let line_no: u32 = line_no
+            .parse()
+            .map_err(|_| format!("{code}: bad line number in {line:?}"))?;
         let hit = report.findings.iter().any(|f| {
             f.code == c
-                && f.pos.is_some_and(|p| p.line == line_no && mesh.sources.name(p.file).ends_with(file))
-                || (f.code == c && f.pos.is_none() && f.path.as_ref().is_some_and(|p| p.ends_with(file)) && line_no == 0)
+                && f.pos
+                    .is_some_and(|p| p.line == line_no && mesh.sources.name(p.file).ends_with(file))
+                || (f.code == c
+                    && f.pos.is_none()
+                    && f.path.as_ref().is_some_and(|p| p.ends_with(file))
+                    && line_no == 0)
         });
         if !hit {
-            return Err(format!("{code}: expected {c} at {file}:{line_no}, got:\n{}", describe(&report, &mesh)));
+            return Err(format!(
+                "{code}: expected {c} at {file}:{line_no}, got:\n{}",
+                describe(&report, &mesh)
+            ));
         }
     }
     if wanted == 0 || !expect.contains(code) {
-        return Err(format!("{code}: EXPECT must list at least one {code} finding"));
+        return Err(format!(
+            "{code}: EXPECT must list at least one {code} finding"
+        ));
     }
     let (report, mesh) = run(&silent);
     if report.findings.iter().any(|f| f.code == code) {
-        return Err(format!("{code}: the silent fixture reports it:\n{}", describe(&report, &mesh)));
+        return Err(format!(
+            "{code}: the silent fixture reports it:\n{}",
+            describe(&report, &mesh)
+        ));
     }
     Ok(())
 }
@@ -113,10 +141,16 @@ fn every_code_has_fixtures() {
         .filter(|c| {
             let d = fixtures_dir().join(c);
             let has_expect = std::fs::read_dir(d.join("fires"))
-                .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("EXPECT")))
+                .map(|rd| {
+                    rd.flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with("EXPECT"))
+                })
                 .unwrap_or(false);
             !(has_expect && d.join("silent").is_dir())
         })
         .collect();
-    assert!(missing.is_empty(), "codes without fires/ and silent/ fixtures: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without fires/ and silent/ fixtures: {missing:?}"
+    );
 }

@@ -20,9 +20,14 @@ const APPS_PER_NS: usize = 20;
 pub fn write_mesh(dir: &Path, resources: usize, clusters: usize) -> anyhow::Result<usize> {
     let clusters = clusters.max(1);
     std::fs::create_dir_all(dir)?;
-    let mut mesh = String::from("# Generated benchmark mesh.\nmeshID: bench\ntrustDomain: cluster.local\nclusters:\n");
+    let mut mesh = String::from(
+        "# Generated benchmark mesh.\nmeshID: bench\ntrustDomain: cluster.local\nclusters:\n",
+    );
     for c in 0..clusters {
-        writeln!(mesh, "- name: cluster{c}\n  network: network{c}\n  role: primary")?;
+        writeln!(
+            mesh,
+            "- name: cluster{c}\n  network: network{c}\n  role: primary"
+        )?;
     }
     std::fs::write(dir.join("mesh.yaml"), mesh)?;
     let mut written = 0;
@@ -38,12 +43,14 @@ pub fn write_mesh(dir: &Path, resources: usize, clusters: usize) -> anyhow::Resu
         let mut app = 0;
         while app < apps {
             let ns = format!("team{ns_index}");
-            let mut out = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    istio-injection: enabled\n");
+            let mut out = format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    istio-injection: enabled\n"
+            );
             written += 1;
             for i in 0..APPS_PER_NS.min(apps - app) {
                 out.push_str(&application(&ns, &format!("app{i}"), c, i));
                 written += PER_APP;
-                if i % 5 == 0 {
+                if i.is_multiple_of(5) {
                     out.push_str(&policies(&ns, &format!("app{i}")));
                     written += 2;
                 }
@@ -173,7 +180,11 @@ stringData:
 }
 
 fn application(ns: &str, app: &str, cluster: usize, i: usize) -> String {
-    let version = if (cluster + i) % 2 == 0 { "v1" } else { "v2" };
+    let version = if (cluster + i).is_multiple_of(2) {
+        "v1"
+    } else {
+        "v2"
+    };
     format!(
         "---
 apiVersion: v1

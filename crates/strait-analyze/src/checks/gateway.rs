@@ -1,5 +1,531 @@
-//! (being written)
+//! Gateway checks: selectors that reach no gateway pod and credentials missing from its
+//! namespace (IST0101), invalid credential Secrets (IST0161), ports the gateway's Service does
+//! not expose (IST0162), Gateways on the same pods that reuse a certificate (IST0138) or claim
+//! the same port and host (IST0145), and public routes to internal services (STR0204, in
+//! [`exposure`]).
+//!
+//! A Gateway lives in a primary's config and selects gateway pods in any namespace of the
+//! clusters that primary serves (unless istiod runs with `PILOT_SCOPE_GATEWAY_TO_NAMESPACE`).
+//! Where the manifests hold no gateway pods at all, the gateways are installed elsewhere and
+//! the selector-based checks stay silent.
 
+mod exposure;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use strait_api::Kind;
+use strait_api::istio::gateway::{GatewaySpec, Server};
+use strait_model::service::TargetPort;
+use strait_model::{
+    ClusterId, Mesh, ObjId, ServiceSource, Workload, WorkloadId, host, selector, trust,
+};
+
+use super::util::{self, join};
+use crate::catalog::{IST0101, IST0138, IST0145, IST0161, IST0162};
 use crate::context::Ctx;
+use crate::finding::Level;
 
-pub fn run(_ctx: &mut Ctx) {}
+/// A Gateway with the workloads its selector reaches.
+pub(super) struct Gw<'m> {
+    pub id: ObjId,
+    pub namespace: &'m str,
+    pub name: &'m str,
+    pub spec: &'m GatewaySpec,
+    /// Every workload the selector matches.
+    pub matched: Vec<&'m Workload>,
+    /// Of those, the gateway proxies (the only ones a Gateway configures).
+    pub proxies: Vec<&'m Workload>,
+}
+
+impl Gw<'_> {
+    fn full_name(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+pub fn run(ctx: &mut Ctx) {
+    let mesh = ctx.mesh;
+    for c in mesh.primaries() {
+        let served = mesh.served_by(c.id);
+        let scoped = scoped_to_namespace(mesh, c.id);
+        let gws: Vec<Gw> = util::in_cluster(mesh, c.id, Kind::Gateway)
+            .filter_map(|(id, o)| {
+                let g = o.gateway()?;
+                let matched: Vec<&Workload> = mesh
+                    .workloads
+                    .iter()
+                    .filter(|w| {
+                        served.contains(&w.cluster) && (!scoped || w.namespace == o.namespace())
+                    })
+                    .filter(|w| selector::map_selects(&g.spec.selector, &w.labels))
+                    .collect();
+                let proxies = matched
+                    .iter()
+                    .copied()
+                    .filter(|w| w.gateway.is_some())
+                    .collect();
+                Some(Gw {
+                    id,
+                    namespace: o.namespace(),
+                    name: o.name(),
+                    spec: &g.spec,
+                    matched,
+                    proxies,
+                })
+            })
+            .collect();
+        let gateway_pods: Vec<&Workload> = mesh
+            .workloads
+            .iter()
+            .filter(|w| served.contains(&w.cluster) && w.gateway.is_some())
+            .collect();
+        for g in &gws {
+            check_selector(ctx, g, &gateway_pods, &served);
+            check_credentials(ctx, g);
+            check_ports(ctx, g);
+        }
+        check_pairs(ctx, &gws);
+        exposure::check(ctx, c.id, &gws);
+    }
+}
+
+/// Whether istiod matches Gateway selectors only in the Gateway's own namespace.
+fn scoped_to_namespace(mesh: &Mesh, cluster: ClusterId) -> bool {
+    let c = mesh.cluster(cluster);
+    let truthy = |v: &str| v.eq_ignore_ascii_case("true") || v == "1";
+    let from_operator = c.operators().any(|(_, op)| {
+        op.spec
+            .value("pilot.env.PILOT_SCOPE_GATEWAY_TO_NAMESPACE")
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str().is_some_and(truthy))
+    });
+    let from_istiod = c.of_kind(Kind::Deployment).any(|(_, o)| {
+        (o.name().starts_with("istiod") || o.label("app") == Some("istiod"))
+            && o.deployment()
+                .and_then(|d| d.spec.template.spec.as_ref())
+                .is_some_and(|s| {
+                    s.containers.iter().any(|ct| {
+                        ct.env.iter().flatten().any(|e| {
+                            e.name == "PILOT_SCOPE_GATEWAY_TO_NAMESPACE"
+                                && e.value.as_deref().is_some_and(truthy)
+                        })
+                    })
+                })
+    });
+    from_operator || from_istiod
+}
+
+/// Whether pods selected by `a` may be the ones `b` selects: no conflicting label, and at
+/// least one label in common (unrelated selectors such as app=x and istio=y do not count).
+fn plausibly_same_pods(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+    selector::may_overlap(a, b) && a.iter().any(|(k, v)| b.get(k) == Some(v))
+}
+
+fn describe(sel: &BTreeMap<String, String>) -> String {
+    sel.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// IST0101: a selector that reaches no pod, where the manifests do hold gateway pods.
+fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload], served: &[ClusterId]) {
+    let mesh = ctx.mesh;
+    if !g.matched.is_empty() || gateway_pods.is_empty() {
+        return;
+    }
+    // A Service selecting these labels with no pod in the manifests: the pods exist elsewhere.
+    let unseen = mesh.registry.all().iter().any(|s| {
+        served.contains(&s.cluster)
+            && s.selector
+                .as_ref()
+                .is_some_and(|ss| plausibly_same_pods(ss, &g.spec.selector))
+            && mesh.endpoints_of(s).is_empty()
+    });
+    if unseen {
+        return;
+    }
+    let existing: BTreeSet<String> = gateway_pods
+        .iter()
+        .map(|w| match w.label("istio") {
+            Some(v) => format!("istio={v}"),
+            None => format!("{}/{}", w.namespace, w.name),
+        })
+        .collect();
+    let shown: Vec<String> = existing.iter().take(4).cloned().collect();
+    ctx.at(
+        IST0101,
+        g.id,
+        "spec.selector",
+        format!(
+            "referenced selector not found: {} matches no gateway pod (the gateway pods here are {}); no proxy gets this Gateway's servers, so its hosts are not served; fix the selector",
+            describe(&g.spec.selector),
+            join(&shown)
+        ),
+    );
+}
+
+/// Credential names a server references, with their field paths.
+fn credential_refs(i: usize, s: &Server) -> Vec<(String, &str)> {
+    let Some(tls) = &s.tls else { return Vec::new() };
+    let mut out = Vec::new();
+    if !tls.credential_name.is_empty() {
+        out.push((
+            format!("spec.servers[{i}].tls.credentialName"),
+            tls.credential_name.as_str(),
+        ));
+    }
+    for (k, n) in tls.credential_names.iter().enumerate() {
+        if !n.is_empty() {
+            out.push((
+                format!("spec.servers[{i}].tls.credentialNames[{k}]"),
+                n.as_str(),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether a Secret holds a TLS credential (so the namespace's TLS Secrets are managed in
+/// these manifests, and a missing one is really missing).
+fn looks_like_tls(secret: &Secret) -> bool {
+    secret.type_.as_deref() == Some("kubernetes.io/tls") || {
+        let data = trust::secret_data(secret);
+        data.contains_key("tls.crt") || data.contains_key("cert")
+    }
+}
+
+/// What is wrong with a credential Secret, as istiod's SDS server would find it.
+fn credential_problem(secret: &Secret, cluster: ClusterId, object: ObjId) -> Option<String> {
+    let data = trust::secret_data(secret);
+    let filled = |k: &str| data.get(k).is_some_and(|v| !v.is_empty());
+    let cert = if filled("cert") && filled("key") {
+        data.get("cert")
+    } else if filled("tls.crt") && filled("tls.key") {
+        data.get("tls.crt")
+    } else {
+        None
+    };
+    let Some(cert) = cert else {
+        if data.contains_key("tls.crt") && data.contains_key("tls.key") {
+            return Some("its tls.crt and tls.key are empty".into());
+        }
+        if data.contains_key("cert") && data.contains_key("key") {
+            return Some("its cert and key are empty".into());
+        }
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        let found = if keys.is_empty() {
+            "no data".to_string()
+        } else {
+            format!("keys {}", keys.join(", "))
+        };
+        return Some(format!(
+            "it holds neither tls.crt and tls.key nor cert and key (found {found})"
+        ));
+    };
+    // Decode through the plug-in CA reader, which parses `tls.crt` the way we need.
+    let probe = Secret {
+        data: Some(BTreeMap::from([(
+            "tls.crt".to_string(),
+            ByteString(cert.clone()),
+        )])),
+        ..Secret::default()
+    };
+    let bundle = trust::ca_bundle(cluster, object, &probe);
+    if let Some((_, e)) = bundle.problems.iter().find(|(k, _)| k == "tls.crt") {
+        return Some(format!("its certificate {e}"));
+    }
+    let leaf = bundle.ca_cert?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if now > leaf.not_after {
+        return Some(format!("its certificate {} has expired", leaf.describe()));
+    }
+    if now < leaf.not_before {
+        return Some(format!(
+            "its certificate {} is not valid yet",
+            leaf.describe()
+        ));
+    }
+    None
+}
+
+/// IST0101 (credential Secret missing from the gateway pods' namespace) and IST0161 (present
+/// but unusable).
+fn check_credentials(ctx: &mut Ctx, g: &Gw) {
+    let mesh = ctx.mesh;
+    let places: BTreeSet<(ClusterId, &str)> = g
+        .proxies
+        .iter()
+        .map(|w| (w.cluster, w.namespace.as_str()))
+        .collect();
+    if places.is_empty() {
+        return;
+    }
+    for (i, s) in g.spec.servers.iter().enumerate() {
+        for (path, name) in credential_refs(i, s) {
+            if name.contains("://") {
+                continue;
+            }
+            let mut missing = Vec::new();
+            let mut invalid: Option<(ObjId, String)> = None;
+            for (cluster, ns) in &places {
+                let c = mesh.cluster(*cluster);
+                match c.find(Kind::Secret, ns, name) {
+                    Some((sid, o)) => {
+                        if let Some(problem) = o
+                            .secret()
+                            .and_then(|sec| credential_problem(sec, *cluster, sid))
+                        {
+                            invalid.get_or_insert((sid, problem));
+                        }
+                    }
+                    None => {
+                        let managed_here = c.of_kind(Kind::Secret).any(|(_, o)| {
+                            o.namespace() == *ns && o.secret().is_some_and(looks_like_tls)
+                        });
+                        if managed_here {
+                            missing.push(format!("{ns} (cluster {})", c.name));
+                        }
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                ctx.at(
+                    IST0101,
+                    g.id,
+                    &path,
+                    format!(
+                        "referenced credentialName not found: no Secret \"{name}\" in namespace {}, where the gateway pods run; the gateway reads its certificate only from there, so this server gets no listener; create the Secret in that namespace",
+                        join(&missing)
+                    ),
+                );
+            }
+            if let Some((sid, problem)) = invalid {
+                let pos = ctx.pos(sid, "");
+                let secret = mesh.object(sid).display_name();
+                ctx.at(
+                    IST0161,
+                    g.id,
+                    &path,
+                    format!("credential {secret} cannot be served: {problem}; TLS handshakes on this server fail until it holds a valid certificate and key"),
+                )
+                .related(format!("{secret} is defined here"), pos);
+            }
+        }
+    }
+}
+
+/// Ports (service ports and the ports they target) that Services selecting `w` expose.
+fn service_ports(mesh: &Mesh, w: &Workload, out: &mut BTreeSet<u32>, names: &mut BTreeSet<String>) {
+    for s in mesh.services_of(w) {
+        if !matches!(
+            s.source,
+            ServiceSource::Kubernetes | ServiceSource::Operator
+        ) {
+            continue;
+        }
+        names.insert(format!("{}/{}", s.namespace, s.name));
+        for p in &s.ports {
+            out.insert(p.number);
+            match &p.target {
+                Some(TargetPort::Number(n)) => {
+                    out.insert(*n);
+                }
+                Some(TargetPort::Name(n)) => {
+                    let obj = mesh.object(w.object);
+                    let resolved = w.pod_spec(obj).and_then(|spec| {
+                        spec.containers
+                            .iter()
+                            .flat_map(|c| c.ports.iter().flatten())
+                            .find(|cp| cp.name.as_deref() == Some(n.as_str()))
+                            .map(|cp| cp.container_port.max(0) as u32)
+                    });
+                    out.extend(resolved);
+                }
+                // The operator's default gateway Service maps 80 and 443 to 8080 and 8443.
+                None if s.source == ServiceSource::Operator && matches!(p.number, 80 | 443) => {
+                    out.insert(p.number + 8000);
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// IST0162: a server port no Service of the gateway pods exposes.
+fn check_ports(ctx: &mut Ctx, g: &Gw) {
+    let mesh = ctx.mesh;
+    let mut ports = BTreeSet::new();
+    let mut services = BTreeSet::new();
+    for w in &g.proxies {
+        service_ports(mesh, w, &mut ports, &mut services);
+    }
+    if services.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = services.iter().take(3).cloned().collect();
+    let list: Vec<String> = ports.iter().map(u32::to_string).collect();
+    for (i, s) in g.spec.servers.iter().enumerate() {
+        let Some(port) = &s.port else { continue };
+        if port.number == 0 || ports.contains(&port.number) {
+            continue;
+        }
+        ctx.at(
+            IST0162,
+            g.id,
+            &format!("spec.servers[{i}].port.number"),
+            format!(
+                "port {} is neither a port nor a target port of the gateway's Service {} (ports {}): the listener exists but nothing outside the pod can reach it; add the port to the Service, or use one of its ports",
+                port.number,
+                join(&shown),
+                list.join(", ")
+            ),
+        );
+    }
+}
+
+/// Whether two gateways configure a common proxy: by the pods both select when the manifests
+/// hold them, else by one selector containing the other (istioctl's rule).
+fn share_pods(a: &Gw, b: &Gw) -> bool {
+    if !a.proxies.is_empty() && !b.proxies.is_empty() {
+        let ids: BTreeSet<WorkloadId> = a.proxies.iter().map(|w| w.id).collect();
+        return b.proxies.iter().any(|w| ids.contains(&w.id));
+    }
+    if !a.proxies.is_empty() || !b.proxies.is_empty() {
+        return false;
+    }
+    let subset = |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| {
+        x.iter().all(|(k, v)| y.get(k) == Some(v))
+    };
+    subset(&a.spec.selector, &b.spec.selector) || subset(&b.spec.selector, &a.spec.selector)
+}
+
+/// The host part of a server host (`ns/host` → `host`), lowercased.
+fn host_part(h: &str) -> String {
+    host::ScopedHost::parse(h).host.to_ascii_lowercase()
+}
+
+fn is_http(protocol: &str) -> bool {
+    matches!(
+        protocol.to_ascii_uppercase().as_str(),
+        "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB"
+    )
+}
+
+/// The certificate a TLS server presents, as a comparable key with its field path.
+fn certificate(i: usize, s: &Server) -> Option<(String, String)> {
+    let tls = s.tls.as_ref()?;
+    if !tls.credential_name.is_empty() {
+        return Some((
+            format!("credential {}", tls.credential_name),
+            format!("spec.servers[{i}].tls.credentialName"),
+        ));
+    }
+    if !tls.server_certificate.is_empty() && !tls.private_key.is_empty() {
+        return Some((
+            format!(
+                "certificate file {} with key {}",
+                tls.server_certificate, tls.private_key
+            ),
+            format!("spec.servers[{i}].tls.serverCertificate"),
+        ));
+    }
+    None
+}
+
+/// IST0138 and IST0145 over every pair of Gateways sharing pods.
+fn check_pairs(ctx: &mut Ctx, gws: &[Gw]) {
+    for (x, a) in gws.iter().enumerate() {
+        for b in gws.iter().skip(x + 1) {
+            if !share_pods(a, b) {
+                continue;
+            }
+            for (i, sa) in a.spec.servers.iter().enumerate() {
+                for (j, sb) in b.spec.servers.iter().enumerate() {
+                    let (Some(pa), Some(pb)) = (&sa.port, &sb.port) else {
+                        continue;
+                    };
+                    if pa.number != pb.number || sa.bind != sb.bind {
+                        continue;
+                    }
+                    check_conflict(ctx, (a, i, sa), (b, j, sb), pa.number);
+                    check_certificate(ctx, (a, i, sa), (b, j, sb), pa.number);
+                }
+            }
+        }
+    }
+}
+
+/// IST0145: the same host on the same port of the same pods.
+fn check_conflict(ctx: &mut Ctx, a: (&Gw, usize, &Server), b: (&Gw, usize, &Server), port: u32) {
+    let hb: BTreeSet<String> = b.2.hosts.iter().map(|h| host_part(h)).collect();
+    let Some(k) = a.2.hosts.iter().position(|h| hb.contains(&host_part(h))) else {
+        return;
+    };
+    let shared = host_part(&a.2.hosts[k]);
+    let Some(l) = b.2.hosts.iter().position(|h| host_part(h) == shared) else {
+        return;
+    };
+    // istiod rejects a second server with `tls` (even only httpsRedirect) for a host it already
+    // has on the port; plain HTTP servers are merged into one route table instead.
+    let plain_http = !(a.2.tls.is_some() && b.2.tls.is_some())
+        && a.2.port.as_ref().is_some_and(|p| is_http(&p.protocol))
+        && b.2.port.as_ref().is_some_and(|p| is_http(&p.protocol));
+    for ((g, i, _), (other, _, _), idx) in [(a, b, k), (b, a, l)] {
+        let message = if plain_http {
+            format!(
+                "gateway {} also serves host {shared} on port {port} of the same pods: the routes of both are merged into one virtual host, and where both match a request which one wins is not defined; serve each host from one Gateway",
+                other.full_name()
+            )
+        } else {
+            format!(
+                "gateway {} also serves host {shared} on port {port} of the same pods: istiod keeps only one of the two servers and drops the other, so its routes and certificate are ignored; serve each host from one Gateway, or bind them to different addresses",
+                other.full_name()
+            )
+        };
+        let f = ctx.at(
+            IST0145,
+            g.id,
+            &format!("spec.servers[{i}].hosts[{idx}]"),
+            message,
+        );
+        if plain_http {
+            f.level(Level::Warning);
+        }
+    }
+}
+
+/// IST0138: one certificate on different hosts of the same port and pods.
+fn check_certificate(ctx: &mut Ctx, a: (&Gw, usize, &Server), b: (&Gw, usize, &Server), port: u32) {
+    let (Some((ka, path_a)), Some((kb, path_b))) = (certificate(a.1, a.2), certificate(b.1, b.2))
+    else {
+        return;
+    };
+    if ka != kb {
+        return;
+    }
+    let ha: BTreeSet<String> = a.2.hosts.iter().map(|h| host_part(h)).collect();
+    let hb: BTreeSet<String> = b.2.hosts.iter().map(|h| host_part(h)).collect();
+    if ha == hb {
+        return;
+    }
+    for ((g, _, s), (other, _, os), path) in [(a, b, &path_a), (b, a, &path_b)] {
+        let hosts: Vec<String> = s.hosts.iter().map(|h| host_part(h)).collect();
+        let other_hosts: Vec<String> = os.hosts.iter().map(|h| host_part(h)).collect();
+        ctx.at(
+            IST0138,
+            g.id,
+            path,
+            format!(
+                "gateway {} presents the same {ka} on port {port} of the same pods for {}: a browser that opened an HTTP/2 connection for {} reuses it for those hosts, and this server's routes answer them with 404; serve all hosts of the certificate from one Gateway server, or give each Gateway its own certificate",
+                other.full_name(),
+                join(&other_hosts),
+                join(&hosts)
+            ),
+        );
+    }
+}

@@ -34,7 +34,9 @@ pub struct Analyzer {
 
 impl std::fmt::Debug for Analyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Analyzer").field("name", &self.name).finish()
+        f.debug_struct("Analyzer")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -43,15 +45,18 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "multicluster",
         description: "Networks and east-west gateways, shared roots, remote secrets, mesh ID, trust domain, drift between primaries",
         codes: &[
-            STR0101, STR0102, STR0103, STR0104, STR0105, STR0106, STR0107, STR0108, STR0109, STR0110, STR0111, STR0112,
-            STR0113, STR0114, IST0126, IST0170,
+            STR0101, STR0102, STR0103, STR0104, STR0105, STR0106, STR0107, STR0108, STR0109,
+            STR0110, STR0111, STR0112, STR0113, STR0114, IST0126, IST0170,
         ],
         run: multicluster::run,
     },
     Analyzer {
         name: "virtualservice",
         description: "VirtualService references, conflicts, unreachable rules, gateway hosts, timeouts",
-        codes: &[IST0002, IST0101, IST0109, IST0112, IST0130, IST0131, IST0132, IST0140, IST0165, STR0201, STR0203],
+        codes: &[
+            IST0002, IST0101, IST0109, IST0112, IST0130, IST0131, IST0132, IST0140, IST0165,
+            STR0201, STR0203,
+        ],
         run: virtual_service::run,
     },
     Analyzer {
@@ -105,7 +110,9 @@ pub const ANALYZERS: &[Analyzer] = &[
     Analyzer {
         name: "telemetry",
         description: "Telemetry selectors and providers, missing access logs and metrics",
-        codes: &[IST0101, IST0157, IST0159, IST0160, STR0401, STR0402, STR0403],
+        codes: &[
+            IST0101, IST0157, IST0159, IST0160, STR0401, STR0402, STR0403,
+        ],
         run: telemetry::run,
     },
     Analyzer {

@@ -10,13 +10,20 @@ pub fn objects(mesh: &Mesh, kind: Kind) -> impl Iterator<Item = (ObjId, &Object)
 }
 
 /// Objects of `kind` in one cluster.
-pub fn in_cluster(mesh: &Mesh, cluster: ClusterId, kind: Kind) -> impl Iterator<Item = (ObjId, &Object)> {
+pub fn in_cluster(
+    mesh: &Mesh,
+    cluster: ClusterId,
+    kind: Kind,
+) -> impl Iterator<Item = (ObjId, &Object)> {
     mesh.cluster(cluster).of_kind(kind)
 }
 
 /// VirtualServices everywhere, typed.
-pub fn virtual_services(mesh: &Mesh) -> impl Iterator<Item = (ObjId, &Object, &IstioObject<VirtualServiceSpec>)> {
-    objects(mesh, Kind::VirtualService).filter_map(|(id, o)| o.virtual_service().map(|v| (id, o, v)))
+pub fn virtual_services(
+    mesh: &Mesh,
+) -> impl Iterator<Item = (ObjId, &Object, &IstioObject<VirtualServiceSpec>)> {
+    objects(mesh, Kind::VirtualService)
+        .filter_map(|(id, o)| o.virtual_service().map(|v| (id, o, v)))
 }
 
 /// A host written in `obj`, fully qualified the way istiod would.
@@ -24,7 +31,6 @@ pub fn fqdn(mesh: &Mesh, obj: ObjId, host: &str) -> String {
     let o = mesh.object(obj);
     host::fqdn(host, o.namespace(), &mesh.cluster(obj.cluster).domain)
 }
-
 
 /// `namespace/name` or `name` (relative to `ns`) as a (namespace, name) pair.
 pub fn split_ref<'a>(reference: &'a str, ns: &'a str) -> (&'a str, &'a str) {

@@ -9,7 +9,11 @@ use crate::catalog;
 use crate::finding::{Finding, Level};
 
 pub fn render(report: &Report, sources: &SourceMap) -> String {
-    let findings: Vec<Value> = report.findings.iter().map(|f| finding(f, sources)).collect();
+    let findings: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| finding(f, sources))
+        .collect();
     let doc = json!({
         "findings": findings,
         "summary": {
@@ -30,7 +34,9 @@ fn finding(f: &Finding, sources: &SourceMap) -> Value {
         (None, None) => Value::Null,
     };
     let resource = match &f.resource {
-        Some(r) => json!({"kind": r.kind, "namespace": r.namespace, "name": r.name, "cluster": r.cluster}),
+        Some(r) => {
+            json!({"kind": r.kind, "namespace": r.namespace, "name": r.name, "cluster": r.cluster})
+        }
         None => Value::Null,
     };
     let related: Vec<Value> = f

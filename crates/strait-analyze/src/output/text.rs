@@ -15,7 +15,11 @@ pub struct TextOptions {
 }
 
 fn paint(s: &str, code: &str, on: bool) -> String {
-    if on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    if on {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
 }
 
 pub fn render(report: &Report, sources: &SourceMap, opts: TextOptions) -> String {
@@ -58,7 +62,12 @@ fn line(out: &mut String, f: &Finding, sources: &SourceMap, opts: TextOptions) {
             .collect();
         let _ = writeln!(out, "{:gutter$} |", "");
         let _ = writeln!(out, "{} | {src}", pos.line);
-        let _ = writeln!(out, "{:gutter$} | {caret_pad}{}", "", paint("^", "1;32", opts.color));
+        let _ = writeln!(
+            out,
+            "{:gutter$} | {caret_pad}{}",
+            "",
+            paint("^", "1;32", opts.color)
+        );
     }
     for r in &f.related {
         let _ = writeln!(out, "    note: {} ({})", r.message, sources.display(r.pos));

@@ -39,7 +39,10 @@ const CONFIG_KINDS: &[Kind] = &[
 fn config_in_remotes(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for c in mesh.clusters.iter().filter(|c| !c.is_primary()) {
-        let primary = c.primary.map(|p| mesh.cluster(p).name.clone()).unwrap_or_else(|| "its primary".into());
+        let primary = c
+            .primary
+            .map(|p| mesh.cluster(p).name.clone())
+            .unwrap_or_else(|| "its primary".into());
         for kind in CONFIG_KINDS {
             for (id, o) in c.of_kind(*kind) {
                 ctx.at(
@@ -64,7 +67,13 @@ fn same(a: &Node, b: &Node) -> bool {
 
 /// The path of the first difference between two trees.
 fn first_difference(a: &Node, b: &Node, path: &mut Vec<String>) -> Option<String> {
-    let here = |p: &Vec<String>| if p.is_empty() { String::from("spec") } else { format!("spec{}", p.concat()) };
+    let here = |p: &Vec<String>| {
+        if p.is_empty() {
+            String::from("spec")
+        } else {
+            format!("spec{}", p.concat())
+        }
+    };
     match (&a.value, &b.value) {
         (Value::Scalar(x), Value::Scalar(y)) => {
             let eq = match (x.resolve(), y.resolve()) {
@@ -89,7 +98,10 @@ fn first_difference(a: &Node, b: &Node, path: &mut Vec<String>) -> Option<String
         }
         (Value::Map(xs), Value::Map(ys)) => {
             let keys = |m: &[(Node, Node)]| -> BTreeMap<String, usize> {
-                m.iter().enumerate().map(|(i, (k, _))| (k.scalar_text().unwrap_or("").to_string(), i)).collect()
+                m.iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.scalar_text().unwrap_or("").to_string(), i))
+                    .collect()
             };
             let (kx, ky) = (keys(xs), keys(ys));
             for (k, ix) in &kx {
@@ -103,7 +115,9 @@ fn first_difference(a: &Node, b: &Node, path: &mut Vec<String>) -> Option<String
                     return d;
                 }
             }
-            ky.keys().find(|k| !kx.contains_key(*k)).map(|k| format!("{}.{k}", here(path)))
+            ky.keys()
+                .find(|k| !kx.contains_key(*k))
+                .map(|k| format!("{}.{k}", here(path)))
         }
         _ => Some(here(path)),
     }
@@ -129,20 +143,34 @@ fn drift_between_primaries(ctx: &mut Ctx) {
             if !util::binds_mesh(&vs.spec.gateways) {
                 continue;
             }
-            let mut hosts: Vec<String> = vs.spec.hosts.iter().map(|h| util::fqdn(mesh, id, h)).collect();
+            let mut hosts: Vec<String> = vs
+                .spec
+                .hosts
+                .iter()
+                .map(|h| util::fqdn(mesh, id, h))
+                .collect();
             hosts.sort();
-            groups.entry((Kind::VirtualService, hosts.join(","))).or_default().push(id);
+            groups
+                .entry((Kind::VirtualService, hosts.join(",")))
+                .or_default()
+                .push(id);
         }
         for (id, o) in util::in_cluster(mesh, p, Kind::DestinationRule) {
             if let Some(dr) = o.destination_rule() {
                 groups
-                    .entry((Kind::DestinationRule, format!("{}|{}", o.namespace(), util::fqdn(mesh, id, &dr.spec.host))))
+                    .entry((
+                        Kind::DestinationRule,
+                        format!("{}|{}", o.namespace(), util::fqdn(mesh, id, &dr.spec.host)),
+                    ))
                     .or_default()
                     .push(id);
             }
         }
         for (id, o) in util::in_cluster(mesh, p, Kind::Gateway) {
-            groups.entry((Kind::Gateway, format!("{}/{}", o.namespace(), o.name()))).or_default().push(id);
+            groups
+                .entry((Kind::Gateway, format!("{}/{}", o.namespace(), o.name())))
+                .or_default()
+                .push(id);
         }
     }
     for ((kind, key), ids) in groups {
@@ -152,7 +180,9 @@ fn drift_between_primaries(ctx: &mut Ctx) {
             if other.cluster == first.cluster {
                 continue;
             }
-            let (Some(a), Some(b)) = (spec_of(ctx, first), spec_of(ctx, other)) else { continue };
+            let (Some(a), Some(b)) = (spec_of(ctx, first), spec_of(ctx, other)) else {
+                continue;
+            };
             if same(a, b) {
                 continue;
             }
@@ -178,7 +208,10 @@ fn drift_between_primaries(ctx: &mut Ctx) {
             if present.contains(&p) {
                 continue;
             }
-            let has_clients = mesh.served_by(p).iter().any(|c| mesh.workloads_in(*c).any(|w| w.sidecar.has_proxy()));
+            let has_clients = mesh
+                .served_by(p)
+                .iter()
+                .any(|c| mesh.workloads_in(*c).any(|w| w.sidecar.has_proxy()));
             if !has_clients {
                 continue;
             }
@@ -213,20 +246,33 @@ fn inconsistent_services(ctx: &mut Ctx) {
             if o.namespace() == c.istio_namespace || o.namespace() == "kube-system" {
                 continue;
             }
-            by_name.entry((o.namespace().to_string(), o.name().to_string())).or_default().push(id);
+            by_name
+                .entry((o.namespace().to_string(), o.name().to_string()))
+                .or_default()
+                .push(id);
         }
     }
     for ids in by_name.values() {
         let Some(&first) = ids.first() else { continue };
         let describe = |id: ObjId| {
-            let s = mesh.object(id).service().and_then(|s| s.spec.clone()).unwrap_or_default();
+            let s = mesh
+                .object(id)
+                .service()
+                .and_then(|s| s.spec.clone())
+                .unwrap_or_default();
             let headless = s.cluster_ip.as_deref() == Some("None");
             let ty = s.type_.clone().unwrap_or_else(|| "ClusterIP".into());
             let mut ports: Vec<(i32, String, String)> = s
                 .ports
                 .iter()
                 .flatten()
-                .map(|p| (p.port, p.name.clone().unwrap_or_default(), p.protocol.clone().unwrap_or_else(|| "TCP".into())))
+                .map(|p| {
+                    (
+                        p.port,
+                        p.name.clone().unwrap_or_default(),
+                        p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    )
+                })
                 .collect();
             ports.sort();
             (ty, headless, ports)
@@ -245,7 +291,12 @@ fn inconsistent_services(ctx: &mut Ctx) {
                 diffs.push("headless in one cluster only".to_string());
             }
             if p != p0 {
-                let fmt = |v: &[(i32, String, String)]| v.iter().map(|(n, name, proto)| format!("{n}/{proto} ({name})")).collect::<Vec<_>>().join(", ");
+                let fmt = |v: &[(i32, String, String)]| {
+                    v.iter()
+                        .map(|(n, name, proto)| format!("{n}/{proto} ({name})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 diffs.push(format!("ports [{}] vs [{}]", fmt(&p), fmt(&p0)));
             }
             if diffs.is_empty() {

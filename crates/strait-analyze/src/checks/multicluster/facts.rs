@@ -18,7 +18,8 @@ pub fn run(ctx: &mut Ctx) {
 fn mesh_id(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     let declared = mesh.mesh_file.as_ref().and_then(|m| m.mesh_id.clone());
-    let mut reference: Option<(String, String)> = declared.clone().map(|d| (d, "mesh.yaml".to_string()));
+    let mut reference: Option<(String, String)> =
+        declared.clone().map(|d| (d, "mesh.yaml".to_string()));
     for c in &mesh.clusters {
         for f in &c.facts.mesh_id {
             match &reference {
@@ -48,8 +49,11 @@ fn trust_domain(ctx: &mut Ctx) {
     }
     let declared = mesh.mesh_file.as_ref().and_then(|m| m.trust_domain.clone());
     for c in &mesh.clusters {
-        let Some(f) = c.facts.trust_domain.last() else { continue };
-        let accepts = |td: &str| f.value == td || c.mesh_config.trust_domain_aliases.iter().any(|a| a == td);
+        let Some(f) = c.facts.trust_domain.last() else {
+            continue;
+        };
+        let accepts =
+            |td: &str| f.value == td || c.mesh_config.trust_domain_aliases.iter().any(|a| a == td);
         if let Some(d) = &declared
             && !accepts(d)
         {
@@ -68,7 +72,11 @@ fn trust_domain(ctx: &mut Ctx) {
             let od = o.trust_domain();
             od != c.trust_domain()
                 && !c.mesh_config.trust_domain_aliases.iter().any(|a| a == od)
-                && !o.mesh_config.trust_domain_aliases.iter().any(|a| a == c.trust_domain())
+                && !o
+                    .mesh_config
+                    .trust_domain_aliases
+                    .iter()
+                    .any(|a| a == c.trust_domain())
         });
         if let Some(o) = other
             && declared.is_none()
@@ -89,7 +97,7 @@ fn trust_domain(ctx: &mut Ctx) {
     }
 }
 
-fn distinct<'a>(facts: &'a [Fact]) -> Vec<&'a Fact> {
+fn distinct(facts: &[Fact]) -> Vec<&Fact> {
     let mut out: Vec<&Fact> = Vec::new();
     for f in facts {
         if !out.iter().any(|o| o.value == f.value) {
@@ -128,7 +136,10 @@ fn cluster_facts(ctx: &mut Ctx) {
                 STR0112,
                 f.object,
                 &f.path,
-                format!("the manifests name this cluster both \"{}\" and \"{}\"", names[0].value, f.value),
+                format!(
+                    "the manifests name this cluster both \"{}\" and \"{}\"",
+                    names[0].value, f.value
+                ),
             );
         }
         let declared_net = decl.and_then(|d| d.network.clone());
@@ -155,7 +166,11 @@ fn cluster_facts(ctx: &mut Ctx) {
                 STR0112,
                 f.object,
                 &f.path,
-                format!("the manifests put cluster {} on several networks ({})", c.name, util::join(&vals)),
+                format!(
+                    "the manifests put cluster {} on several networks ({})",
+                    c.name,
+                    util::join(&vals)
+                ),
             );
         }
     }
@@ -171,7 +186,9 @@ fn network_label(ctx: &mut Ctx) {
         if c.network.is_empty() || c.facts.istio_ns_network_label.is_some() {
             continue;
         }
-        let Some(ns) = c.facts.istio_namespace_object else { continue };
+        let Some(ns) = c.facts.istio_namespace_object else {
+            continue;
+        };
         ctx.at_key(
             STR0110,
             ns,

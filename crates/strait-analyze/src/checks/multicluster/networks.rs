@@ -21,7 +21,11 @@ pub fn run(ctx: &mut Ctx) {
 /// Networks that hold clusters, when there is more than one.
 fn multinetwork(ctx: &Ctx) -> bool {
     ctx.mesh.is_multinetwork()
-        || ctx.mesh.clusters.iter().any(|c| c.mesh_networks.networks.len() > 1)
+        || ctx
+            .mesh
+            .clusters
+            .iter()
+            .any(|c| c.mesh_networks.networks.len() > 1)
 }
 
 /// STR0101: a network other networks must reach has no east-west gateway.
@@ -34,7 +38,11 @@ fn gateways_per_network(ctx: &mut Ctx) {
         if net.id.is_empty() || net.clusters.is_empty() || !net.gateways.is_empty() {
             continue;
         }
-        let names: Vec<String> = net.clusters.iter().map(|c| mesh.cluster(*c).name.clone()).collect();
+        let names: Vec<String> = net
+            .clusters
+            .iter()
+            .map(|c| mesh.cluster(*c).name.clone())
+            .collect();
         let first = net.clusters[0];
         let fallback = mesh.cluster(first).facts.istio_namespace_object;
         ctx.on_cluster(
@@ -100,13 +108,17 @@ fn auto_passthrough(ctx: &mut Ctx) {
                     continue;
                 }
                 for (i, s) in g.spec.servers.iter().enumerate() {
-                    let auto = s.tls.as_ref().and_then(|t| t.mode) == Some(ServerTlsMode::AutoPassthrough);
+                    let auto =
+                        s.tls.as_ref().and_then(|t| t.mode) == Some(ServerTlsMode::AutoPassthrough);
                     if !auto {
                         continue;
                     }
                     selecting.push((gid, i));
                     let port_ok = s.port.as_ref().is_some_and(|p| p.number == port);
-                    let hosts_ok = s.hosts.iter().any(|h| host::subset_of(&probe, &host::ScopedHost::parse(h).host));
+                    let hosts_ok = s
+                        .hosts
+                        .iter()
+                        .any(|h| host::subset_of(&probe, &host::ScopedHost::parse(h).host));
                     if port_ok && hosts_ok {
                         fits = true;
                     }
@@ -118,9 +130,16 @@ fn auto_passthrough(ctx: &mut Ctx) {
             let where_ = if config == c.id {
                 format!("cluster {config_name}")
             } else {
-                format!("its primary {config_name} (remote {}'s gateway is configured by {config_name}'s control plane)", c.name)
+                format!(
+                    "its primary {config_name} (remote {}'s gateway is configured by {config_name}'s control plane)",
+                    c.name
+                )
             };
-            let labels_txt = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            let labels_txt = labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
             if let Some((gid, i)) = selecting.first().copied() {
                 ctx.at(
                     STR0102,
@@ -196,7 +215,8 @@ fn unreachable_gateways(ctx: &mut Ctx) {
 
 fn istio_configmap(ctx: &Ctx, c: ClusterId) -> Option<ObjId> {
     let cl = ctx.mesh.cluster(c);
-    cl.find(Kind::ConfigMap, &cl.istio_namespace, "istio").map(|(id, _)| id)
+    cl.find(Kind::ConfigMap, &cl.istio_namespace, "istio")
+        .map(|(id, _)| id)
 }
 
 /// IST0126: meshNetworks `fromRegistry` names a registry that does not exist.
@@ -210,7 +230,9 @@ fn mesh_networks_registries(ctx: &mut Ctx) {
     for c in &mesh.clusters {
         for (net_name, net) in &c.mesh_networks.networks {
             for (i, e) in net.endpoints.iter().enumerate() {
-                let Some(reg) = &e.from_registry else { continue };
+                let Some(reg) = &e.from_registry else {
+                    continue;
+                };
                 if known.iter().any(|k| k == reg) {
                     continue;
                 }
@@ -221,7 +243,12 @@ fn mesh_networks_registries(ctx: &mut Ctx) {
                 match istio_configmap(ctx, c.id) {
                     Some(cm) => {
                         let inner = format!("networks.{net_name}.endpoints[{i}].fromRegistry");
-                        match strait_api::embedded::locate_embedded(&mesh.sources, mesh.object(cm), "data.meshNetworks", &inner) {
+                        match strait_api::embedded::locate_embedded(
+                            &mesh.sources,
+                            mesh.object(cm),
+                            "data.meshNetworks",
+                            &inner,
+                        ) {
                             Some(pos) => ctx.at_pos(IST0126, cm, pos, msg),
                             None => ctx.at(IST0126, cm, "data.meshNetworks", msg),
                         };
@@ -230,7 +257,14 @@ fn mesh_networks_registries(ctx: &mut Ctx) {
                         let op = c.operators().next().map(|(id, _)| id);
                         match op {
                             Some(op) => {
-                                ctx.at(IST0126, op, &format!("spec.values.global.meshNetworks.{net_name}.endpoints[{i}]"), msg);
+                                ctx.at(
+                                    IST0126,
+                                    op,
+                                    &format!(
+                                        "spec.values.global.meshNetworks.{net_name}.endpoints[{i}]"
+                                    ),
+                                    msg,
+                                );
                             }
                             None => {
                                 ctx.on_cluster(IST0126, c.id, None, msg);

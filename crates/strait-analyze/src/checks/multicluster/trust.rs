@@ -123,20 +123,34 @@ fn ca_bundles(ctx: &mut Ctx) {
 /// STR0103: clusters whose plug-in CAs share no root.
 fn roots_agree(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
-    let bundles: Vec<_> = mesh.ca_bundles.iter().filter(|b| !b.roots.is_empty()).collect();
+    let bundles: Vec<_> = mesh
+        .ca_bundles
+        .iter()
+        .filter(|b| !b.roots.is_empty())
+        .collect();
     for (i, b) in bundles.iter().enumerate() {
         let Some(other) = bundles[..i].iter().find(|o| {
-            o.cluster != b.cluster && !o.roots.iter().any(|r| b.roots.iter().any(|s| s.der == r.der))
+            o.cluster != b.cluster
+                && !o
+                    .roots
+                    .iter()
+                    .any(|r| b.roots.iter().any(|s| s.der == r.der))
         }) else {
             continue;
         };
-        if bundles[..i]
-            .iter()
-            .any(|o| o.cluster != b.cluster && o.roots.iter().any(|r| b.roots.iter().any(|s| s.der == r.der)))
-        {
+        if bundles[..i].iter().any(|o| {
+            o.cluster != b.cluster
+                && o.roots
+                    .iter()
+                    .any(|r| b.roots.iter().any(|s| s.der == r.der))
+        }) {
             continue;
         }
-        let pos = ctx.mesh.object(other.object).locate_key(&secret_key(ctx, other.object, "root-cert.pem"));
+        let pos = ctx.mesh.object(other.object).locate_key(&secret_key(
+            ctx,
+            other.object,
+            "root-cert.pem",
+        ));
         let mine = b.roots.iter().map(|r| r.describe()).collect::<Vec<_>>();
         let theirs = other.roots.iter().map(|r| r.describe()).collect::<Vec<_>>();
         ctx.at_key(

@@ -1,0 +1,159 @@
+//! The client side: which DestinationRules a sidecar applies to a host, and the TLS mode they
+//! set for one service port, the way istiod's `PushContext.destinationRule` and
+//! `MergeSubsetTrafficPolicy` decide.
+
+use std::collections::BTreeSet;
+
+use strait_api::istio::destination_rule::{
+    ClientTlsMode, ClientTlsSettings, DestinationRuleSpec, TrafficPolicy,
+};
+use strait_model::ObjId;
+use strait_model::host::{self, ExportTo};
+
+/// A DestinationRule as the client side sees it.
+pub(super) struct Dr<'m> {
+    pub id: ObjId,
+    pub namespace: &'m str,
+    pub host: String,
+    pub export: ExportTo,
+    pub spec: &'m DestinationRuleSpec,
+}
+
+/// The most specific DestinationRule among `drs` covering `hostname`: an exact host beats
+/// wildcards, a longer wildcard beats a shorter one.
+pub(super) fn most_specific<'a, 'm>(
+    drs: impl Iterator<Item = &'a Dr<'m>>,
+    hostname: &str,
+) -> Option<&'a Dr<'m>> {
+    drs.filter(|d| host::subset_of(hostname, &d.host))
+        .max_by_key(|d| (!host::is_wildcard(&d.host), d.host.len()))
+}
+
+/// DestinationRules of one control plane that some client applies to `hostname` (a service in
+/// `svc_ns`): the service namespace's, each other namespace's own, and the root namespace's
+/// unless the service namespace's shadows it for everyone.
+pub(super) fn applicable<'a, 'm>(
+    drs: &'a [Dr<'m>],
+    hostname: &str,
+    svc_ns: &str,
+    root: &str,
+) -> Vec<&'a Dr<'m>> {
+    let namespaces: BTreeSet<&str> = drs.iter().map(|d| d.namespace).collect();
+    let mut out = Vec::new();
+    let own = most_specific(drs.iter().filter(|d| d.namespace == svc_ns), hostname);
+    out.extend(own);
+    for ns in namespaces {
+        if ns == svc_ns || ns == root {
+            continue;
+        }
+        out.extend(most_specific(
+            drs.iter().filter(|d| d.namespace == ns),
+            hostname,
+        ));
+    }
+    if own.is_none_or(|d| d.export != ExportTo::All) && svc_ns != root {
+        out.extend(most_specific(
+            drs.iter().filter(|d| d.namespace == root),
+            hostname,
+        ));
+    }
+    out
+}
+
+/// Port-level settings for service port `port` replace the policy's own; returns the TLS
+/// settings that apply and their field path.
+pub(super) fn port_tls<'a>(
+    tp: &'a TrafficPolicy,
+    port: u32,
+    base: &str,
+) -> (bool, Option<&'a ClientTlsSettings>, String) {
+    match tp
+        .port_level_settings
+        .iter()
+        .position(|pl| pl.port.as_ref().map(|p| p.number) == Some(port))
+    {
+        Some(i) => (
+            true,
+            tp.port_level_settings[i].tls.as_ref(),
+            format!("{base}.portLevelSettings[{i}].tls"),
+        ),
+        None => (false, tp.tls.as_ref(), format!("{base}.tls")),
+    }
+}
+
+/// The client TLS mode a DestinationRule sets for service port `port` (and subset `subset`),
+/// with the field that sets it; `None` when auto mTLS decides.
+pub(super) fn client_tls(
+    spec: &DestinationRuleSpec,
+    port: u32,
+    subset: Option<usize>,
+) -> Option<(ClientTlsMode, String)> {
+    let (mut tls, mut path) = match &spec.traffic_policy {
+        Some(tp) => {
+            let (_, t, p) = port_tls(tp, port, "spec.trafficPolicy");
+            (t, p)
+        }
+        None => (None, String::new()),
+    };
+    if let Some(k) = subset
+        && let Some(tp) = spec.subsets.get(k).and_then(|s| s.traffic_policy.as_ref())
+    {
+        let (port_level, t, p) = port_tls(tp, port, &format!("spec.subsets[{k}].trafficPolicy"));
+        if port_level || t.is_some() {
+            tls = t;
+            path = p;
+        }
+    }
+    let tls = tls?;
+    // The proto default of `mode` is DISABLE.
+    match tls.mode {
+        Some(m) => Some((m, format!("{path}.mode"))),
+        None => Some((ClientTlsMode::Disable, path)),
+    }
+}
+
+/// Whether a subset overrides TLS for `port` at all.
+pub(super) fn subset_sets_tls(spec: &DestinationRuleSpec, k: usize, port: u32) -> bool {
+    spec.subsets
+        .get(k)
+        .and_then(|s| s.traffic_policy.as_ref())
+        .is_some_and(|tp| {
+            let (port_level, t, _) = port_tls(tp, port, "");
+            port_level || t.is_some()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use strait_api::istio::destination_rule::{ClientTlsMode, DestinationRuleSpec};
+
+    use super::client_tls;
+
+    #[test]
+    fn port_level_settings_replace_the_top_level_tls() {
+        let dr: DestinationRuleSpec = serde_json::from_value(serde_json::json!({
+            "host": "billing",
+            "trafficPolicy": {
+                "tls": {"mode": "DISABLE"},
+                "portLevelSettings": [{"port": {"number": 80}, "connectionPool": {"tcp": {"maxConnections": 10}}}]
+            },
+            "subsets": [{"name": "v2", "labels": {"version": "v2"}, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}]
+        }))
+        .expect("destination rule");
+        assert_eq!(client_tls(&dr, 80, None), None);
+        assert_eq!(
+            client_tls(&dr, 9090, None),
+            Some((
+                ClientTlsMode::Disable,
+                "spec.trafficPolicy.tls.mode".to_string()
+            ))
+        );
+        assert_eq!(
+            client_tls(&dr, 80, Some(0)),
+            Some((
+                ClientTlsMode::IstioMutual,
+                "spec.subsets[0].trafficPolicy.tls.mode".to_string()
+            ))
+        );
+    }
+}
