@@ -34,7 +34,10 @@ pub fn parse_embedded<T: DeserializeOwned + Default>(
             Problem::InvalidValue,
             Severity::Error,
             node.pos,
-            format!("{path}: expected a string holding YAML, found {}", node.describe()),
+            format!(
+                "{path}: expected a string holding YAML, found {}",
+                node.describe()
+            ),
         )
         .with_object(oref)
         .with_field(path);
@@ -50,7 +53,12 @@ pub fn parse_embedded<T: DeserializeOwned + Default>(
 
 /// Position of `inner` (a field path such as `networks.n1.endpoints[0]`) inside the YAML held
 /// by the string at `path` of `obj`; `None` when either is absent.
-pub fn locate_embedded(sources: &SourceMap, obj: &Object, path: &str, inner: &str) -> Option<crate::source::Pos> {
+pub fn locate_embedded(
+    sources: &SourceMap,
+    obj: &Object,
+    path: &str,
+    inner: &str,
+) -> Option<crate::source::Pos> {
     let (node, exact) = de::locate(&obj.source.tree, &FieldPath::parse(path));
     let text = node.as_str().filter(|_| exact)?;
     let (line_offset, col_offset) = block_offsets(sources, node);
@@ -85,7 +93,12 @@ pub fn read_typed_file<T: DeserializeOwned + Default>(
     let file = sources.add(path, text.as_str());
     let parsed = yaml::parse(&text, file, 0, 0);
     if let Some(e) = parsed.error {
-        let d = Diagnostic::at(Problem::Syntax, Severity::Error, e.pos, format!("YAML syntax error: {}", e.message));
+        let d = Diagnostic::at(
+            Problem::Syntax,
+            Severity::Error,
+            e.pos,
+            format!("YAML syntax error: {}", e.message),
+        );
         return (None, vec![d]);
     }
     let Some(doc) = parsed.documents.into_iter().next() else {
@@ -153,7 +166,13 @@ fn issues_to_diags(issues: Vec<de::FieldIssue>, prefix: &str) -> Vec<Diagnostic>
             } else {
                 format!("{prefix} {}", i.path)
             };
-            Diagnostic::at(problem, Severity::Error, i.pos, format!("{field}: {}", i.message)).with_field(field)
+            Diagnostic::at(
+                problem,
+                Severity::Error,
+                i.pos,
+                format!("{field}: {}", i.message),
+            )
+            .with_field(field)
         })
         .collect()
 }
@@ -162,7 +181,10 @@ fn issues_to_diags(issues: Vec<de::FieldIssue>, prefix: &str) -> Vec<Diagnostic>
 /// other styles, the scalar's own position (exact for the first line).
 fn block_offsets(sources: &SourceMap, node: &Node) -> (u32, u32) {
     let Some(file) = sources.get(node.pos.file) else {
-        return (node.pos.line.saturating_sub(1), node.pos.column.saturating_sub(1));
+        return (
+            node.pos.line.saturating_sub(1),
+            node.pos.column.saturating_sub(1),
+        );
     };
     let indicator = file
         .line(node.pos.line)
@@ -175,7 +197,10 @@ fn block_offsets(sources: &SourceMap, node: &Node) -> (u32, u32) {
             .unwrap_or(0);
         (node.pos.line, indent)
     } else {
-        (node.pos.line.saturating_sub(1), node.pos.column.saturating_sub(1))
+        (
+            node.pos.line.saturating_sub(1),
+            node.pos.column.saturating_sub(1),
+        )
     }
 }
 
@@ -191,11 +216,20 @@ mod tests {
         let mut l = Loader::new();
         l.add_text("cm.yaml", text);
         let loaded = l.finish();
-        let (mc, diags) = parse_embedded::<MeshConfig>(&loaded.sources, &loaded.objects[0], "data.mesh").expect("present");
-        assert_eq!(mc.expect("typed").trust_domain.as_deref(), Some("example.org"));
+        let (mc, diags) =
+            parse_embedded::<MeshConfig>(&loaded.sources, &loaded.objects[0], "data.mesh")
+                .expect("present");
+        assert_eq!(
+            mc.expect("typed").trust_domain.as_deref(),
+            Some("example.org")
+        );
         assert_eq!(diags.len(), 1);
         let pos = diags[0].pos.expect("pos");
         assert_eq!((pos.line, pos.column), (7, 5));
-        assert!(diags[0].message.contains("did you mean \"accessLogFile\"?"), "{}", diags[0].message);
+        assert!(
+            diags[0].message.contains("did you mean \"accessLogFile\"?"),
+            "{}",
+            diags[0].message
+        );
     }
 }

@@ -14,7 +14,11 @@ pub fn load_bytes(data: &[u8]) {
     let loaded = loader.finish();
     for d in &loaded.diagnostics {
         if let Some(p) = d.pos {
-            assert!(p.line >= 1 && p.line <= lines + 1, "diagnostic line {} outside the input ({lines} lines)", p.line);
+            assert!(
+                p.line >= 1 && p.line <= lines + 1,
+                "diagnostic line {} outside the input ({lines} lines)",
+                p.line
+            );
         }
     }
     for o in &loaded.objects {

@@ -135,7 +135,12 @@ pub fn read_input(paths: &[PathBuf]) -> Input {
     }
 }
 
-fn layout_error(pos: Option<Pos>, path: Option<PathBuf>, severity: Severity, message: String) -> Diagnostic {
+fn layout_error(
+    pos: Option<Pos>,
+    path: Option<PathBuf>,
+    severity: Severity,
+    message: String,
+) -> Diagnostic {
     Diagnostic {
         problem: Problem::MeshLayout,
         severity,
@@ -153,7 +158,11 @@ fn read_mesh_dir(mut loader: Loader, dir: &Path) -> Input {
     let mesh = mesh.unwrap_or_default();
     let cluster_pos = |i: usize| -> Option<Pos> {
         let t = tree.as_ref()?;
-        Some(de::locate(t, &de::FieldPath::parse(&format!("clusters[{i}]"))).0.pos)
+        Some(
+            de::locate(t, &de::FieldPath::parse(&format!("clusters[{i}]")))
+                .0
+                .pos,
+        )
     };
     check_mesh_file(&mut loader, &mesh, &cluster_pos, &mesh_path, tree.as_ref());
     let mut clusters = Vec::new();
@@ -182,12 +191,17 @@ fn read_mesh_dir(mut loader: Loader, dir: &Path) -> Input {
     }
     warn_stray_entries(&mut loader, dir, &mesh);
     let mut loaded = loader.finish();
-    let mut all: Vec<Option<Object>> = std::mem::take(&mut loaded.objects).into_iter().map(Some).collect();
+    let mut all: Vec<Option<Object>> = std::mem::take(&mut loaded.objects)
+        .into_iter()
+        .map(Some)
+        .collect();
     let clusters = clusters
         .into_iter()
         .map(|(decl, pos, cdir, range)| ClusterInput {
             name: decl.name.clone(),
-            objects: range.filter_map(|i| all.get_mut(i).and_then(Option::take)).collect(),
+            objects: range
+                .filter_map(|i| all.get_mut(i).and_then(Option::take))
+                .collect(),
             decl: Some(decl),
             decl_pos: pos,
             dir: Some(cdir),
@@ -241,8 +255,13 @@ fn read_mesh_file(loader: &mut Loader, path: &Path) -> (Option<MeshFile>, Option
             FieldIssueKind::InvalidValue => Problem::InvalidValue,
         };
         loader.push_diagnostic(
-            Diagnostic::at(problem, Severity::Error, issue.pos, format!("{MESH_FILE}: {}: {}", issue.path, issue.message))
-                .with_field(issue.path.to_string()),
+            Diagnostic::at(
+                problem,
+                Severity::Error,
+                issue.pos,
+                format!("{MESH_FILE}: {}: {}", issue.path, issue.message),
+            )
+            .with_field(issue.path.to_string()),
         );
     }
     (mesh, Some(tree))
@@ -267,7 +286,8 @@ fn check_mesh_file(
     let mut names = std::collections::HashSet::new();
     for (i, c) in mesh.clusters.iter().enumerate() {
         let pos = cluster_pos(i);
-        let mut err = |m: String| loader.push_diagnostic(layout_error(pos, None, Severity::Error, m));
+        let mut err =
+            |m: String| loader.push_diagnostic(layout_error(pos, None, Severity::Error, m));
         if c.name.is_empty() {
             err(format!("clusters[{i}] has no name"));
             continue;
@@ -287,10 +307,14 @@ fn check_mesh_file(
                 c.name
             )),
             (Role::Remote, Some(p)) => match mesh.clusters.iter().find(|o| &o.name == p) {
-                None => err(format!("remote cluster {} names unknown primary {p}", c.name)),
-                Some(o) if o.role != Role::Primary => {
-                    err(format!("cluster {} names {p} as its primary, but {p} is a remote", c.name))
-                }
+                None => err(format!(
+                    "remote cluster {} names unknown primary {p}",
+                    c.name
+                )),
+                Some(o) if o.role != Role::Primary => err(format!(
+                    "cluster {} names {p} as its primary, but {p} is a remote",
+                    c.name
+                )),
                 Some(_) => {}
             },
             (Role::Primary, Some(p)) => err(format!(
@@ -309,7 +333,11 @@ fn warn_stray_entries(loader: &mut Loader, dir: &Path, mesh: &MeshFile) {
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for entry in entries {
-        let Some(name) = entry.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+        let Some(name) = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+        else {
             continue;
         };
         if name.starts_with('.') || name == MESH_FILE {
@@ -321,7 +349,10 @@ fn warn_stray_entries(loader: &mut Loader, dir: &Path, mesh: &MeshFile) {
                 None,
                 Some(entry.clone()),
                 Severity::Warning,
-                format!("directory {} is not a cluster of {MESH_FILE}; it was not read", entry.display()),
+                format!(
+                    "directory {} is not a cluster of {MESH_FILE}; it was not read",
+                    entry.display()
+                ),
             ));
         } else if entry.is_file() && is_yaml {
             loader.push_diagnostic(layout_error(
@@ -341,7 +372,8 @@ fn warn_stray_entries(loader: &mut Loader, dir: &Path, mesh: &MeshFile) {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }

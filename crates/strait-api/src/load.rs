@@ -61,7 +61,10 @@ impl Loader {
         let start = self.out.objects.len();
         match std::io::stdin().read_to_end(&mut buf) {
             Ok(_) => {
-                let files = self.decode(PathBuf::from("<stdin>"), buf).into_iter().collect();
+                let files = self
+                    .decode(PathBuf::from("<stdin>"), buf)
+                    .into_iter()
+                    .collect();
                 self.parse_files(files);
             }
             Err(e) => self.unreadable(Path::new("<stdin>"), &e.to_string()),
@@ -98,7 +101,13 @@ impl Loader {
         self.out
     }
 
-    fn walk(&mut self, path: &Path, depth: usize, explicit: bool, files: &mut Vec<(FileId, Arc<str>)>) {
+    fn walk(
+        &mut self,
+        path: &Path,
+        depth: usize,
+        explicit: bool,
+        files: &mut Vec<(FileId, Arc<str>)>,
+    ) {
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) => return self.unreadable(path, &e.to_string()),
@@ -133,13 +142,17 @@ impl Loader {
     fn decode(&mut self, name: PathBuf, bytes: Vec<u8>) -> Option<(FileId, Arc<str>)> {
         match String::from_utf8(bytes) {
             Ok(text) => {
-                let text: Arc<str> = normalise_newlines(text.strip_prefix('\u{feff}').unwrap_or(&text)).into();
+                let text: Arc<str> =
+                    normalise_newlines(text.strip_prefix('\u{feff}').unwrap_or(&text)).into();
                 let file = self.out.sources.add(name, text.clone());
                 Some((file, text))
             }
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
-                self.unreadable(&name, &format!("not UTF-8 text (invalid byte at offset {at})"));
+                self.unreadable(
+                    &name,
+                    &format!("not UTF-8 text (invalid byte at offset {at})"),
+                );
                 None
             }
         }
@@ -152,16 +165,22 @@ impl Loader {
             .map_or(1, |n| n.get())
             .min(files.len().max(1));
         let results: Vec<FileResult> = if threads <= 1 {
-            files.iter().map(|(id, text)| parse_file(*id, text)).collect()
+            files
+                .iter()
+                .map(|(id, text)| parse_file(*id, text))
+                .collect()
         } else {
             let next = AtomicUsize::new(0);
-            let slots: Vec<Mutex<Option<FileResult>>> = files.iter().map(|_| Mutex::new(None)).collect();
+            let slots: Vec<Mutex<Option<FileResult>>> =
+                files.iter().map(|_| Mutex::new(None)).collect();
             std::thread::scope(|scope| {
                 for _ in 0..threads {
                     scope.spawn(|| {
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some((id, text)) = files.get(i) else { break };
+                            let Some((id, text)) = files.get(i) else {
+                                break;
+                            };
                             let r = parse_file(*id, text);
                             if let Ok(mut slot) = slots[i].lock() {
                                 *slot = Some(r);
@@ -170,7 +189,10 @@ impl Loader {
                     });
                 }
             });
-            slots.into_iter().filter_map(|m| m.into_inner().ok().flatten()).collect()
+            slots
+                .into_iter()
+                .filter_map(|m| m.into_inner().ok().flatten())
+                .collect()
         };
         for r in results {
             self.out.objects.extend(r.objects);

@@ -50,7 +50,27 @@ items:
       spec: {containers: [{name: c, image: i, resources: {limits: {cpu: 1}}}]}
 "#;
 
-const PUNCT: &[&str] = &["{", "}", "[", "]", ":", "- ", "&a ", "*a", "!!str ", "|", ">", "'", "\"", "---\n", "\t", "{{ .Values.x }}", "<<: *anchor\n", "\n  ", "?"];
+const PUNCT: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    "- ",
+    "&a ",
+    "*a",
+    "!!str ",
+    "|",
+    ">",
+    "'",
+    "\"",
+    "---\n",
+    "\t",
+    "{{ .Values.x }}",
+    "<<: *anchor\n",
+    "\n  ",
+    "?",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]

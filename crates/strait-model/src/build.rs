@@ -11,7 +11,9 @@ use crate::cluster::{Cluster, Fact, Facts};
 use crate::host::ExportTo;
 use crate::ids::{ClusterId, ObjId, ServiceId, WorkloadId};
 use crate::mesh::{Layout, Mesh};
-use crate::network::{DEFAULT_GATEWAY_PORT, GATEWAY_PORT_LABEL, GatewayOrigin, NETWORK_LABEL, Network, NetworkGateway};
+use crate::network::{
+    DEFAULT_GATEWAY_PORT, GATEWAY_PORT_LABEL, GatewayOrigin, NETWORK_LABEL, Network, NetworkGateway,
+};
 use crate::protocol::Protocol;
 use crate::service::{Port, Registry, ServiceInstance, ServiceSource, ServiceType, target_port};
 use crate::trust;
@@ -35,7 +37,11 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
     } = input;
     let mut diags = loaded.diagnostics;
     let sources = loaded.sources;
-    let layout = if mesh_file.is_some() { Layout::MeshDirectory } else { Layout::Files };
+    let layout = if mesh_file.is_some() {
+        Layout::MeshDirectory
+    } else {
+        Layout::Files
+    };
     let names: Vec<String> = inputs.iter().map(|c| c.name.clone()).collect();
 
     let mut clusters = Vec::new();
@@ -56,7 +62,10 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
                 .and_then(|p| names.iter().position(|n| n == p))
                 .map(|p| ClusterId(p as u16)),
             network: String::new(),
-            domain: decl.domain.clone().unwrap_or_else(|| "cluster.local".into()),
+            domain: decl
+                .domain
+                .clone()
+                .unwrap_or_else(|| "cluster.local".into()),
             decl_pos: ci.decl_pos,
             dir: ci.dir,
             objects: ci.objects,
@@ -71,12 +80,23 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
         report_duplicates(&c, &mut diags);
         index_namespaces(&mut c);
         read_operator_facts(&mut c);
-        read_mesh_config(&mut c, &sources, opts, mesh_file.as_ref().and_then(|m| m.trust_domain.clone()), &mut diags);
+        read_mesh_config(
+            &mut c,
+            &sources,
+            opts,
+            mesh_file.as_ref().and_then(|m| m.trust_domain.clone()),
+            &mut diags,
+        );
         read_namespace_facts(&mut c);
         c.network = decl
             .network
             .clone()
-            .or_else(|| c.facts.istio_ns_network_label.as_ref().map(|f| f.value.clone()))
+            .or_else(|| {
+                c.facts
+                    .istio_ns_network_label
+                    .as_ref()
+                    .map(|f| f.value.clone())
+            })
             .or_else(|| c.facts.network.first().map(|f| f.value.clone()))
             .unwrap_or_default();
         if layout == Layout::Files
@@ -113,7 +133,11 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
     let mesh_id = mesh_file
         .as_ref()
         .and_then(|m| m.mesh_id.clone())
-        .or_else(|| clusters.iter().find_map(|c| c.facts.mesh_id.first().map(|f| f.value.clone())));
+        .or_else(|| {
+            clusters
+                .iter()
+                .find_map(|c| c.facts.mesh_id.first().map(|f| f.value.clone()))
+        });
     let trust_domain = mesh_file
         .as_ref()
         .and_then(|m| m.trust_domain.clone())
@@ -225,19 +249,33 @@ fn read_operator_facts(c: &mut Cluster) {
     let mut by_default = false;
     for (id, op) in c.operators() {
         let s = &op.spec;
-        facts.mesh_id.extend(fact(s.value_str("global.meshID").unwrap_or(""), id, "spec.values.global.meshID"));
+        facts.mesh_id.extend(fact(
+            s.value_str("global.meshID").unwrap_or(""),
+            id,
+            "spec.values.global.meshID",
+        ));
         facts.cluster_name.extend(fact(
             s.value_str("global.multiCluster.clusterName").unwrap_or(""),
             id,
             "spec.values.global.multiCluster.clusterName",
         ));
-        facts.network.extend(fact(s.value_str("global.network").unwrap_or(""), id, "spec.values.global.network"));
+        facts.network.extend(fact(
+            s.value_str("global.network").unwrap_or(""),
+            id,
+            "spec.values.global.network",
+        ));
         if let Some(mc) = &s.mesh_config {
-            facts
-                .trust_domain
-                .extend(fact(mc.trust_domain.as_deref().unwrap_or(""), id, "spec.meshConfig.trustDomain"));
+            facts.trust_domain.extend(fact(
+                mc.trust_domain.as_deref().unwrap_or(""),
+                id,
+                "spec.meshConfig.trustDomain",
+            ));
             if let Some(dc) = &mc.default_config {
-                facts.mesh_id.extend(fact(&dc.mesh_id, id, "spec.meshConfig.defaultConfig.meshId"));
+                facts.mesh_id.extend(fact(
+                    &dc.mesh_id,
+                    id,
+                    "spec.meshConfig.defaultConfig.meshId",
+                ));
             }
         }
         if istio_ns.is_none() {
@@ -313,7 +351,11 @@ fn read_mesh_config(
         if o.namespace() != istio_ns || !(o.name() == "istio" || o.name().starts_with("istio-")) {
             continue;
         }
-        if o.name() != "istio" && o.config_map().and_then(|cm| cm.data.as_ref()).is_none_or(|d| !d.contains_key("mesh")) {
+        if o.name() != "istio"
+            && o.config_map()
+                .and_then(|cm| cm.data.as_ref())
+                .is_none_or(|d| !d.contains_key("mesh"))
+        {
             continue;
         }
         if let Some((value, mut problems)) = parse_embedded::<MeshConfig>(sources, o, "data.mesh") {
@@ -328,7 +370,9 @@ fn read_mesh_config(
                 mc.merge(&v);
             }
         }
-        if let Some((value, mut problems)) = parse_embedded::<MeshNetworks>(sources, o, "data.meshNetworks") {
+        if let Some((value, mut problems)) =
+            parse_embedded::<MeshNetworks>(sources, o, "data.meshNetworks")
+        {
             diags.append(&mut problems);
             if let Some(v) = value {
                 networks.networks.extend(v.networks);
@@ -344,22 +388,46 @@ fn read_mesh_config(
             && let Some(map) = parsed.as_object()
         {
             for (name, net) in map {
-                let endpoints = net.get("endpoints").and_then(|e| e.as_array()).cloned().unwrap_or_default();
-                let gateways = net.get("gateways").and_then(|e| e.as_array()).cloned().unwrap_or_default();
+                let endpoints = net
+                    .get("endpoints")
+                    .and_then(|e| e.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                let gateways = net
+                    .get("gateways")
+                    .and_then(|e| e.as_array())
+                    .cloned()
+                    .unwrap_or_default();
                 let entry = networks.networks.entry(name.clone()).or_default();
                 for e in endpoints {
-                    entry.endpoints.push(strait_api::istio::mesh_config::NetworkEndpoints {
-                        from_cidr: e.get("fromCidr").and_then(|v| v.as_str()).map(str::to_string),
-                        from_registry: e.get("fromRegistry").and_then(|v| v.as_str()).map(str::to_string),
-                    });
+                    entry
+                        .endpoints
+                        .push(strait_api::istio::mesh_config::NetworkEndpoints {
+                            from_cidr: e
+                                .get("fromCidr")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string),
+                            from_registry: e
+                                .get("fromRegistry")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string),
+                        });
                 }
                 for g in gateways {
-                    entry.gateways.push(strait_api::istio::mesh_config::NetworkGateway {
-                        registry_service_name: g.get("registryServiceName").and_then(|v| v.as_str()).map(str::to_string),
-                        address: g.get("address").and_then(|v| v.as_str()).map(str::to_string),
-                        port: g.get("port").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
-                        locality: String::new(),
-                    });
+                    entry
+                        .gateways
+                        .push(strait_api::istio::mesh_config::NetworkGateway {
+                            registry_service_name: g
+                                .get("registryServiceName")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string),
+                            address: g
+                                .get("address")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string),
+                            port: g.get("port").and_then(|v| v.as_u64()).unwrap_or(0) as u32,
+                            locality: String::new(),
+                        });
                 }
             }
         }
@@ -387,12 +455,29 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
             let sidecar = if gateway.is_some() {
                 Injection::Gateway
             } else {
-                workload::injection(c.namespaces.get(o.namespace()), labels, annotations, t.spec, c.inject_by_default)
+                let live = o
+                    .pod()
+                    .is_some_and(|p| p.status.is_some() || p.metadata.uid.is_some());
+                workload::injection(
+                    c.namespaces.get(o.namespace()),
+                    labels,
+                    annotations,
+                    t.spec,
+                    c.inject_by_default,
+                    live,
+                )
             };
-            let network = labels.get(NETWORK_LABEL).cloned().unwrap_or_else(|| c.network.clone());
+            let network = labels
+                .get(NETWORK_LABEL)
+                .cloned()
+                .unwrap_or_else(|| c.network.clone());
             let service_account = t
                 .spec
-                .and_then(|s| s.service_account_name.clone().or_else(|| s.service_account.clone()))
+                .and_then(|s| {
+                    s.service_account_name
+                        .clone()
+                        .or_else(|| s.service_account.clone())
+                })
                 .unwrap_or_else(|| "default".into());
             let address = o
                 .pod()
@@ -435,7 +520,11 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
                 template_path: "spec",
                 sidecar: Injection::External,
                 gateway: None,
-                network: if we.spec.network.is_empty() { c.network.clone() } else { we.spec.network.clone() },
+                network: if we.spec.network.is_empty() {
+                    c.network.clone()
+                } else {
+                    we.spec.network.clone()
+                },
                 address: (!we.spec.address.is_empty()).then(|| we.spec.address.clone()),
                 host_network: false,
             });
@@ -454,8 +543,12 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
                     continue;
                 }
                 let labels = operator_gateway_labels(g);
-                let network = labels.get(NETWORK_LABEL).cloned().unwrap_or_else(|| c.network.clone());
-                let gateway = workload::gateway_role(&labels, &BTreeMap::new(), None).or(Some(GatewayRole::Ingress));
+                let network = labels
+                    .get(NETWORK_LABEL)
+                    .cloned()
+                    .unwrap_or_else(|| c.network.clone());
+                let gateway = workload::gateway_role(&labels, &BTreeMap::new(), None)
+                    .or(Some(GatewayRole::Ingress));
                 out.push(Workload {
                     id: WorkloadId(out.len() as u32),
                     cluster: c.id,
@@ -481,7 +574,9 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
 
 /// Labels an operator-installed gateway's pods and Service carry: its `label` map, plus the
 /// chart's `app`/`istio` defaults.
-pub(crate) fn operator_gateway_labels(g: &strait_api::istio::operator::GatewayComponent) -> BTreeMap<String, String> {
+pub(crate) fn operator_gateway_labels(
+    g: &strait_api::istio::operator::GatewayComponent,
+) -> BTreeMap<String, String> {
     let mut labels = g.label.clone();
     labels.entry("app".into()).or_insert_with(|| g.name.clone());
     labels
@@ -516,7 +611,9 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
             })
             .collect();
         let service_type = match spec.type_.as_deref() {
-            Some("ExternalName") => ServiceType::ExternalName(spec.external_name.clone().unwrap_or_default()),
+            Some("ExternalName") => {
+                ServiceType::ExternalName(spec.external_name.clone().unwrap_or_default())
+            }
             Some("NodePort") => ServiceType::NodePort,
             Some("LoadBalancer") => ServiceType::LoadBalancer,
             _ if spec.cluster_ip.as_deref() == Some("None") => ServiceType::Headless,
@@ -551,13 +648,20 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
             service_type: Some(service_type),
             resolution: None,
             location: None,
-            addresses: spec.cluster_ip.iter().filter(|ip| ip.as_str() != "None").cloned().collect(),
+            addresses: spec
+                .cluster_ip
+                .iter()
+                .filter(|ip| ip.as_str() != "None")
+                .cloned()
+                .collect(),
             external_addresses: external,
             endpoint_count: 0,
         });
     }
     for (id, o) in c.of_kind(Kind::ServiceEntry) {
-        let Some(se) = o.service_entry() else { continue };
+        let Some(se) = o.service_entry() else {
+            continue;
+        };
         let ns = o.namespace();
         let ports: Vec<Port> = se
             .spec
@@ -611,7 +715,11 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
             } else {
                 c.istio_namespace.clone()
             };
-            let svc = g.k8s.as_ref().and_then(|k| k.service.clone()).unwrap_or_default();
+            let svc = g
+                .k8s
+                .as_ref()
+                .and_then(|k| k.service.clone())
+                .unwrap_or_default();
             let ports: Vec<Port> = match &svc.ports {
                 Some(ps) => ps
                     .iter()
@@ -619,7 +727,12 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
                     .map(|(index, p)| Port {
                         number: p.port.max(0) as u32,
                         name: p.name.clone().unwrap_or_default(),
-                        protocol: Protocol::of_port(p.port.max(0) as u32, p.name.as_deref().unwrap_or(""), None, None),
+                        protocol: Protocol::of_port(
+                            p.port.max(0) as u32,
+                            p.name.as_deref().unwrap_or(""),
+                            None,
+                            None,
+                        ),
                         target: target_port(p.target_port.as_ref()),
                         app_protocol: None,
                         index,
@@ -667,7 +780,11 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
     }
 }
 
-fn collect_networks(clusters: &[Cluster], reg: &Registry, workloads: &[Workload]) -> BTreeMap<String, Network> {
+fn collect_networks(
+    clusters: &[Cluster],
+    reg: &Registry,
+    workloads: &[Workload],
+) -> BTreeMap<String, Network> {
     let mut nets: BTreeMap<String, Network> = BTreeMap::new();
     for c in clusters {
         if !c.network.is_empty() {
@@ -702,7 +819,10 @@ fn collect_networks(clusters: &[Cluster], reg: &Registry, workloads: &[Workload]
             continue;
         }
         let reachable = !s.external_addresses.is_empty()
-            || matches!(s.service_type, Some(ServiceType::LoadBalancer | ServiceType::NodePort));
+            || matches!(
+                s.service_type,
+                Some(ServiceType::LoadBalancer | ServiceType::NodePort)
+            );
         let n = nets.entry(net.clone()).or_insert_with(|| Network {
             id: net.clone(),
             ..Network::default()
@@ -737,9 +857,16 @@ fn collect_networks(clusters: &[Cluster], reg: &Registry, workloads: &[Workload]
                 n.gateways.push(NetworkGateway {
                     network: net_name.clone(),
                     cluster,
-                    origin: GatewayOrigin::MeshNetworks { cluster: c.id, object: None },
+                    origin: GatewayOrigin::MeshNetworks {
+                        cluster: c.id,
+                        object: None,
+                    },
                     addresses,
-                    port: if g.port == 0 { DEFAULT_GATEWAY_PORT } else { g.port },
+                    port: if g.port == 0 {
+                        DEFAULT_GATEWAY_PORT
+                    } else {
+                        g.port
+                    },
                     reachable,
                 });
             }

@@ -174,14 +174,32 @@ mod tests {
 
     #[test]
     fn short_names_expand_like_istiod() {
-        assert_eq!(fqdn("reviews", "bookinfo", "cluster.local"), "reviews.bookinfo.svc.cluster.local");
-        assert_eq!(fqdn("reviews.bookinfo", "x", "cluster.local"), "reviews.bookinfo");
+        assert_eq!(
+            fqdn("reviews", "bookinfo", "cluster.local"),
+            "reviews.bookinfo.svc.cluster.local"
+        );
+        assert_eq!(
+            fqdn("reviews.bookinfo", "x", "cluster.local"),
+            "reviews.bookinfo"
+        );
         assert_eq!(fqdn("*", "x", "cluster.local"), "*");
         assert_eq!(fqdn("10.0.0.1", "x", "cluster.local"), "10.0.0.1");
-        assert!(looks_like_partial_service_name("reviews.bookinfo", "cluster.local"));
-        assert!(looks_like_partial_service_name("reviews.bookinfo.svc", "cluster.local"));
-        assert!(!looks_like_partial_service_name("api.example.com", "cluster.local"));
-        assert!(!looks_like_partial_service_name("reviews.bookinfo.svc.cluster.local", "cluster.local"));
+        assert!(looks_like_partial_service_name(
+            "reviews.bookinfo",
+            "cluster.local"
+        ));
+        assert!(looks_like_partial_service_name(
+            "reviews.bookinfo.svc",
+            "cluster.local"
+        ));
+        assert!(!looks_like_partial_service_name(
+            "api.example.com",
+            "cluster.local"
+        ));
+        assert!(!looks_like_partial_service_name(
+            "reviews.bookinfo.svc.cluster.local",
+            "cluster.local"
+        ));
     }
 
     #[test]

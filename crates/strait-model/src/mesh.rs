@@ -8,8 +8,8 @@ use strait_api::yaml::Node;
 use strait_api::{Object, SourceMap};
 
 use crate::cluster::Cluster;
-use crate::ids::{ClusterId, ObjId, WorkloadId};
 use crate::identity;
+use crate::ids::{ClusterId, ObjId, WorkloadId};
 use crate::network::Network;
 use crate::selector;
 use crate::service::{Registry, ServiceInstance};
@@ -118,13 +118,21 @@ impl Mesh {
             .all()
             .iter()
             .filter(|s| s.cluster == w.cluster && s.namespace == w.namespace)
-            .filter(|s| s.selector.as_ref().is_some_and(|sel| selector::map_selects(sel, &w.labels)))
+            .filter(|s| {
+                s.selector
+                    .as_ref()
+                    .is_some_and(|sel| selector::map_selects(sel, &w.labels))
+            })
             .collect()
     }
 
     /// A workload's SPIFFE identity.
     pub fn identity(&self, w: &Workload) -> String {
-        identity::spiffe_id(self.cluster(w.cluster).trust_domain(), &w.namespace, &w.service_account)
+        identity::spiffe_id(
+            self.cluster(w.cluster).trust_domain(),
+            &w.namespace,
+            &w.service_account,
+        )
     }
 
     /// Workloads of `cluster` whose labels match `selector` in `namespace` (or any namespace when
@@ -137,7 +145,9 @@ impl Mesh {
     ) -> impl Iterator<Item = &'a Workload> {
         self.workloads
             .iter()
-            .filter(move |w| w.cluster == cluster && (namespace.is_empty() || w.namespace == namespace))
+            .filter(move |w| {
+                w.cluster == cluster && (namespace.is_empty() || w.namespace == namespace)
+            })
             .filter(move |w| selector::map_selects(sel, &w.labels))
     }
 }

@@ -14,7 +14,10 @@ pub enum GatewayOrigin {
     /// A Service labelled with the network.
     Service(ServiceId),
     /// A `meshNetworks` entry of this cluster's mesh networks.
-    MeshNetworks { cluster: ClusterId, object: Option<ObjId> },
+    MeshNetworks {
+        cluster: ClusterId,
+        object: Option<ObjId>,
+    },
 }
 
 /// One way into a network.

@@ -42,7 +42,12 @@ impl Protocol {
     }
 
     /// A Kubernetes Service port's protocol (istiod's `ConvertProtocol`).
-    pub fn of_port(number: u32, name: &str, k8s_protocol: Option<&str>, app_protocol: Option<&str>) -> Protocol {
+    pub fn of_port(
+        number: u32,
+        name: &str,
+        k8s_protocol: Option<&str>,
+        app_protocol: Option<&str>,
+    ) -> Protocol {
         if k8s_protocol.is_some_and(|p| p.eq_ignore_ascii_case("UDP")) {
             return Protocol::Udp;
         }
@@ -71,7 +76,11 @@ impl Protocol {
     pub fn is_http(self) -> bool {
         matches!(
             self,
-            Protocol::Http | Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb | Protocol::HttpProxy
+            Protocol::Http
+                | Protocol::Http2
+                | Protocol::Grpc
+                | Protocol::GrpcWeb
+                | Protocol::HttpProxy
         )
     }
 
@@ -82,7 +91,12 @@ impl Protocol {
     pub fn is_tcp(self) -> bool {
         matches!(
             self,
-            Protocol::Tcp | Protocol::Https | Protocol::Tls | Protocol::Mongo | Protocol::Redis | Protocol::Mysql
+            Protocol::Tcp
+                | Protocol::Https
+                | Protocol::Tls
+                | Protocol::Mongo
+                | Protocol::Redis
+                | Protocol::Mysql
         )
     }
 
@@ -118,13 +132,34 @@ mod tests {
     #[test]
     fn port_names_like_istiod() {
         assert_eq!(Protocol::of_port(80, "http", None, None), Protocol::Http);
-        assert_eq!(Protocol::of_port(80, "HTTP-web", None, None), Protocol::Http);
-        assert_eq!(Protocol::of_port(80, "http2-foo", None, None), Protocol::Http2);
-        assert_eq!(Protocol::of_port(80, "grpc-web-x", None, None), Protocol::GrpcWeb);
-        assert_eq!(Protocol::of_port(80, "httpfoo", None, None), Protocol::Unsupported);
+        assert_eq!(
+            Protocol::of_port(80, "HTTP-web", None, None),
+            Protocol::Http
+        );
+        assert_eq!(
+            Protocol::of_port(80, "http2-foo", None, None),
+            Protocol::Http2
+        );
+        assert_eq!(
+            Protocol::of_port(80, "grpc-web-x", None, None),
+            Protocol::GrpcWeb
+        );
+        assert_eq!(
+            Protocol::of_port(80, "httpfoo", None, None),
+            Protocol::Unsupported
+        );
         assert_eq!(Protocol::of_port(3306, "db", None, None), Protocol::Tcp);
-        assert_eq!(Protocol::of_port(80, "web", None, Some("kubernetes.io/h2c")), Protocol::Http2);
-        assert_eq!(Protocol::of_port(80, "web", None, Some("http")), Protocol::Http);
-        assert_eq!(Protocol::of_port(53, "dns", Some("UDP"), None), Protocol::Udp);
+        assert_eq!(
+            Protocol::of_port(80, "web", None, Some("kubernetes.io/h2c")),
+            Protocol::Http2
+        );
+        assert_eq!(
+            Protocol::of_port(80, "web", None, Some("http")),
+            Protocol::Http
+        );
+        assert_eq!(
+            Protocol::of_port(53, "dns", Some("UDP"), None),
+            Protocol::Udp
+        );
     }
 }

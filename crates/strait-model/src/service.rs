@@ -166,7 +166,8 @@ impl Registry {
     /// exact definitions, or wildcard ServiceEntries covering it, that are exported to
     /// `viewer`. A wildcard `host` resolves to every visible instance it covers.
     pub fn resolve(&self, host: &str, viewer: &str) -> Vec<&ServiceInstance> {
-        let visible = |i: &&ServiceInstance| i.export_to.visible_to(viewer) || i.namespace == viewer;
+        let visible =
+            |i: &&ServiceInstance| i.export_to.visible_to(viewer) || i.namespace == viewer;
         if host::is_wildcard(host) {
             return self
                 .instances

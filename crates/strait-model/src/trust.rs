@@ -203,7 +203,10 @@ pub fn remote_secret(cluster: ClusterId, object: ObjId, secret: &Secret) -> Remo
 fn kubeconfig_server(text: &str) -> (Option<String>, Option<String>) {
     let parsed = strait_api::yaml::parse(text, strait_api::FileId(u32::MAX), 0, 0);
     if let Some(e) = parsed.error {
-        return (None, Some(format!("the kubeconfig is not valid YAML: {}", e.message)));
+        return (
+            None,
+            Some(format!("the kubeconfig is not valid YAML: {}", e.message)),
+        );
     }
     let Some(doc) = parsed.documents.first() else {
         return (None, Some("the kubeconfig is empty".into()));
@@ -229,13 +232,19 @@ fn kubeconfig_server(text: &str) -> (Option<String>, Option<String>) {
                 .as_str()
         });
     let chosen = context_cluster
-        .and_then(|name| clusters.iter().find(|c| c.get("name").and_then(|n| n.as_str()) == Some(name)))
+        .and_then(|name| {
+            clusters
+                .iter()
+                .find(|c| c.get("name").and_then(|n| n.as_str()) == Some(name))
+        })
         .unwrap_or(&clusters[0]);
     let server = chosen
         .get("cluster")
         .and_then(|c| c.get("server"))
         .and_then(|s| s.as_str())
         .map(str::to_string);
-    let problem = server.is_none().then(|| "the kubeconfig names no API server".to_string());
+    let problem = server
+        .is_none()
+        .then(|| "the kubeconfig names no API server".to_string());
     (server, problem)
 }

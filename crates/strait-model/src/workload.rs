@@ -84,15 +84,11 @@ impl Workload {
     pub fn pod_spec<'a>(&self, obj: &'a Object) -> Option<&'a PodSpec> {
         match obj.kind {
             Kind::Pod => obj.pod().and_then(|p| p.spec.as_ref()),
-            Kind::Deployment => obj
-                .deployment()
-                .and_then(|d| d.spec.template.spec.as_ref()),
+            Kind::Deployment => obj.deployment().and_then(|d| d.spec.template.spec.as_ref()),
             Kind::StatefulSet => obj
                 .stateful_set()
                 .and_then(|d| d.spec.template.spec.as_ref()),
-            Kind::DaemonSet => obj
-                .daemon_set()
-                .and_then(|d| d.spec.template.spec.as_ref()),
+            Kind::DaemonSet => obj.daemon_set().and_then(|d| d.spec.template.spec.as_ref()),
             _ => None,
         }
     }
@@ -127,7 +123,8 @@ impl Workload {
     }
 
     pub fn version(&self) -> Option<&str> {
-        self.label("app.kubernetes.io/version").or_else(|| self.label("version"))
+        self.label("app.kubernetes.io/version")
+            .or_else(|| self.label("version"))
     }
 }
 
@@ -195,7 +192,11 @@ pub(crate) fn template_of(obj: &Object) -> Option<Template<'_>> {
 }
 
 /// Is this pod an Istio gateway (its proxy is the main container)?
-pub(crate) fn gateway_role(labels: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>, spec: Option<&PodSpec>) -> Option<GatewayRole> {
+pub(crate) fn gateway_role(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    spec: Option<&PodSpec>,
+) -> Option<GatewayRole> {
     let istio = labels.get("istio").map(String::as_str).unwrap_or("");
     let gateway_template = annotations
         .get("inject.istio.io/templates")
@@ -240,41 +241,72 @@ pub struct NamespaceInfo {
 
 /// Decides injection as Istio's default webhooks do (namespace label `istio-injection` or
 /// `istio.io/rev`, pod label `sidecar.istio.io/inject`, optional namespaces-by-default).
+///
+/// `live` marks a Pod dumped from a running cluster (it has a status or UID): its containers are
+/// the truth, whatever the labels say now.
 pub(crate) fn injection(
     ns: Option<&NamespaceInfo>,
     labels: &BTreeMap<String, String>,
     annotations: &BTreeMap<String, String>,
     spec: Option<&PodSpec>,
     by_default: bool,
+    live: bool,
 ) -> Injection {
-    if spec.is_some_and(|s| s.containers.iter().any(|c| c.name == "istio-proxy")) {
+    let proxy = spec.and_then(|s| {
+        s.containers
+            .iter()
+            .chain(s.init_containers.iter().flatten())
+            .find(|c| c.name == "istio-proxy")
+    });
+    // `image: auto` is a placeholder the injector fills in: the container is not a proxy yet.
+    if proxy.is_some_and(|c| c.image.as_deref() != Some("auto")) {
         return Injection::Injected("the pod has an istio-proxy container".into());
+    }
+    if live && proxy.is_none() {
+        return Injection::NotInjected(
+            "the running pod has no istio-proxy container (created before injection was enabled, or the webhook did not run)".into(),
+        );
     }
     if spec.is_some_and(|s| s.host_network == Some(true)) {
         return Injection::NotInjected("pods on the host network are never injected".into());
     }
     let pod_label = labels.get("sidecar.istio.io/inject").map(String::as_str);
-    let pod_annotation = annotations.get("sidecar.istio.io/inject").map(String::as_str);
+    let pod_annotation = annotations
+        .get("sidecar.istio.io/inject")
+        .map(String::as_str);
     let pod_opt = pod_label.or(pod_annotation);
     if pod_opt == Some("false") {
-        return Injection::NotInjected("the pod opts out with sidecar.istio.io/inject=false".into());
+        return Injection::NotInjected(
+            "the pod opts out with sidecar.istio.io/inject=false".into(),
+        );
     }
     let Some(ns) = ns else {
         return match (pod_label, labels.get("istio.io/rev")) {
-            (Some("true"), _) => Injection::Injected("the pod has label sidecar.istio.io/inject=true".into()),
+            (Some("true"), _) => {
+                Injection::Injected("the pod has label sidecar.istio.io/inject=true".into())
+            }
             (_, Some(_)) => Injection::Injected("the pod has label istio.io/rev".into()),
             _ => Injection::Unknown,
         };
     };
-    if matches!(ns.name.as_str(), "kube-system" | "kube-public" | "kube-node-lease" | "local-path-storage") {
+    if matches!(
+        ns.name.as_str(),
+        "kube-system" | "kube-public" | "kube-node-lease" | "local-path-storage"
+    ) {
         return Injection::NotInjected(format!("namespace {} is never injected", ns.name));
     }
     match ns.labels.get("istio-injection").map(String::as_str) {
         Some("enabled") => {
-            return Injection::Injected(format!("namespace {} has istio-injection=enabled", ns.name));
+            return Injection::Injected(format!(
+                "namespace {} has istio-injection=enabled",
+                ns.name
+            ));
         }
         Some(other) => {
-            return Injection::NotInjected(format!("namespace {} has istio-injection={other}", ns.name));
+            return Injection::NotInjected(format!(
+                "namespace {} has istio-injection={other}",
+                ns.name
+            ));
         }
         None => {}
     }

@@ -25,7 +25,11 @@ pub fn use_color(choice: crate::cli::Color, stdout: bool) -> bool {
         crate::cli::Color::Never => false,
         crate::cli::Color::Auto => {
             std::env::var_os("NO_COLOR").is_none()
-                && if stdout { std::io::stdout().is_terminal() } else { std::io::stderr().is_terminal() }
+                && if stdout {
+                    std::io::stdout().is_terminal()
+                } else {
+                    std::io::stderr().is_terminal()
+                }
         }
     }
 }

@@ -290,14 +290,17 @@ spec! {
 }
 
 impl TrafficPolicy {
-    /// The client TLS settings that apply to `port`: port-level first, then the policy's own.
-    pub fn tls_for_port(&self, port: Option<u32>) -> Option<&ClientTlsSettings> {
-        port.and_then(|p| {
-            self.port_level_settings
-                .iter()
-                .find(|pl| pl.port.as_ref().map(|s| s.number) == Some(p))
-                .and_then(|pl| pl.tls.as_ref())
-        })
-        .or(self.tls.as_ref())
+    /// The client TLS settings that apply to `port`. As in istiod, a port-level entry for the
+    /// port replaces the policy's top-level settings entirely: an entry without `tls` means no
+    /// explicit TLS (auto mTLS), not the top-level `tls`.
+    pub fn tls_for_port(&self, port: u32) -> Option<&ClientTlsSettings> {
+        match self
+            .port_level_settings
+            .iter()
+            .find(|pl| pl.port.as_ref().map(|s| s.number) == Some(port))
+        {
+            Some(pl) => pl.tls.as_ref(),
+            None => self.tls.as_ref(),
+        }
     }
 }

@@ -54,7 +54,8 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         opts.mesh_config = v;
     }
     if let Some(p) = &args.mesh_networks {
-        let (v, mut d) = read_typed_file::<MeshNetworks>(&mut input.loaded.sources, p, "meshNetworks");
+        let (v, mut d) =
+            read_typed_file::<MeshNetworks>(&mut input.loaded.sources, p, "meshNetworks");
         extra.append(&mut d);
         opts.mesh_networks = v;
     }
@@ -94,7 +95,10 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     let code = if report.has_input_errors() {
         2
-    } else if report.max_level().is_some_and(|l| l >= level(args.failure_threshold)) {
+    } else if report
+        .max_level()
+        .is_some_and(|l| l >= level(args.failure_threshold))
+    {
         1
     } else {
         0
@@ -126,7 +130,13 @@ fn list() -> String {
     for a in checks::ANALYZERS {
         s.push_str(&format!("{:<18} {}\n", a.name, a.description));
         for c in a.codes {
-            s.push_str(&format!("    {} {:<8} {} — {}\n", c.code, c.level.name(), c.name, c.summary));
+            s.push_str(&format!(
+                "    {} {:<8} {} — {}\n",
+                c.code,
+                c.level.name(),
+                c.name,
+                c.summary
+            ));
         }
     }
     s

@@ -67,7 +67,12 @@ fn analyze(dir: &Path, color: bool) -> anyhow::Result<String> {
     );
     Ok(text
         .lines()
-        .map(|l| format!("  {}\n", l.strip_prefix(&format!("{}/", dir.display())).unwrap_or(l)))
+        .map(|l| {
+            format!(
+                "  {}\n",
+                l.strip_prefix(&format!("{}/", dir.display())).unwrap_or(l)
+            )
+        })
         .collect())
 }
 
@@ -99,14 +104,23 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     ));
     s.push_str("  cluster1 (network1)  helloworld v1, sleep, east-west gateway on 15443, intermediate CA from the shared root\n");
     s.push_str("  cluster2 (network2)  helloworld v2, sleep, east-west gateway on 15443, intermediate CA from the shared root\n\n");
-    s.push_str(&format!("1. As written (strait analyze {}):\n", dir.display()));
+    s.push_str(&format!(
+        "1. As written (strait analyze {}):\n",
+        dir.display()
+    ));
     s.push_str(&analyze(&dir, color)?);
     s.push('\n');
 
     let broken = vec![
-        ("cluster1/istio-system.yaml", remove_doc(C1_ISTIO, "istio/multiCluster")),
+        (
+            "cluster1/istio-system.yaml",
+            remove_doc(C1_ISTIO, "istio/multiCluster"),
+        ),
         ("cluster1/policy.yaml", C1_POLICY.to_string()),
-        ("cluster2/istio-system.yaml", remove_doc(C2_ISTIO, "name: cross-network-gateway")),
+        (
+            "cluster2/istio-system.yaml",
+            remove_doc(C2_ISTIO, "name: cross-network-gateway"),
+        ),
         (
             "cluster2/sample.yaml",
             C2_SAMPLE.replacen("  labels:\n    istio-injection: enabled\n", "\n", 1),
