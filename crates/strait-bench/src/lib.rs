@@ -35,32 +35,47 @@ pub fn write_mesh(dir: &Path, resources: usize, clusters: usize) -> anyhow::Resu
     for c in 0..clusters {
         let cdir = dir.join(format!("cluster{c}"));
         std::fs::create_dir_all(&cdir)?;
+        // The last cluster takes the remainder so the total is exact.
+        let target = if c + 1 == clusters { resources.saturating_sub(written) } else { per_cluster };
         let control = control_plane(c, clusters);
-        written += control.matches("\nkind: ").count() + usize::from(control.starts_with("kind: "));
+        written += written_in(&control);
         std::fs::write(cdir.join("istio-system.yaml"), &control)?;
-        let apps = per_cluster.saturating_sub(10) / PER_APP;
+        let budget = target.saturating_sub(written_in(&control));
+        let mut used = 0;
         let mut ns_index = 0;
-        let mut app = 0;
-        while app < apps {
+        while used + 1 + PER_APP <= budget {
             let ns = format!("team{ns_index}");
             let mut out = format!(
                 "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    istio-injection: enabled\n"
             );
-            written += 1;
-            for i in 0..APPS_PER_NS.min(apps - app) {
+            used += 1;
+            let mut i = 0;
+            while i < APPS_PER_NS && used + PER_APP <= budget {
                 out.push_str(&application(&ns, &format!("app{i}"), c, i));
-                written += PER_APP;
-                if i.is_multiple_of(5) {
+                used += PER_APP;
+                if i.is_multiple_of(5) && used + 2 <= budget {
                     out.push_str(&policies(&ns, &format!("app{i}")));
-                    written += 2;
+                    used += 2;
                 }
-                app += 1;
+                i += 1;
             }
             std::fs::write(cdir.join(format!("{ns}.yaml")), out)?;
             ns_index += 1;
         }
+        // Top up with small ConfigMaps so the count is exact.
+        let mut fill = String::new();
+        for k in used..budget {
+            let _ = write!(fill, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-{k}\n  namespace: team0\ndata:\n  level: info\n");
+        }
+        std::fs::write(cdir.join("settings.yaml"), fill)?;
+        written += budget;
     }
     Ok(written)
+}
+
+/// Resources in a generated YAML stream.
+fn written_in(yaml: &str) -> usize {
+    yaml.lines().filter(|l| l.starts_with("kind: ")).count()
 }
 
 fn control_plane(c: usize, clusters: usize) -> String {

@@ -21,7 +21,7 @@ use strait_api::istio::security::MtlsMode;
 use strait_model::host::{self, ExportTo};
 use strait_model::{ClusterId, Injection, Mesh, ObjId, ServiceInstance, Workload, selector};
 
-use self::client::{Dr, applicable, client_tls, subset_sets_tls};
+use self::client::{Dr, DrIndex, client_tls, subset_sets_tls};
 use self::policy::{PeerPolicies, intercepts, target_port, workload_selector};
 use super::util::{self, join};
 use crate::catalog::{STR0301, STR0302, STR0303};
@@ -141,9 +141,10 @@ fn check_client_server_modes(ctx: &mut Ctx, policies: &BTreeMap<ClusterId, PeerP
                 .peekable();
             in_ns.peek().is_some() && in_ns.all(|w| w.sidecar.lacks_sidecar())
         };
+        let index = DrIndex::new(&drs);
         for (hostname, instances) in &by_host {
             let svc_ns = instances[0].namespace.as_str();
-            for dr in applicable(&drs, hostname, svc_ns, root) {
+            for dr in index.applicable(hostname, svc_ns, root) {
                 if dr.namespace != svc_ns && dr.namespace != root && inert(dr.namespace) {
                     continue;
                 }

@@ -2,7 +2,7 @@
 //! set for one service port, the way istiod's `PushContext.destinationRule` and
 //! `MergeSubsetTrafficPolicy` decide.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 
 use strait_api::istio::destination_rule::{
     ClientTlsMode, ClientTlsSettings, DestinationRuleSpec, TrafficPolicy,
@@ -29,35 +29,56 @@ pub(super) fn most_specific<'a, 'm>(
         .max_by_key(|d| (!host::is_wildcard(&d.host), d.host.len()))
 }
 
-/// DestinationRules of one control plane that some client applies to `hostname` (a service in
-/// `svc_ns`): the service namespace's, each other namespace's own, and the root namespace's
-/// unless the service namespace's shadows it for everyone.
-pub(super) fn applicable<'a, 'm>(
-    drs: &'a [Dr<'m>],
-    hostname: &str,
-    svc_ns: &str,
-    root: &str,
-) -> Vec<&'a Dr<'m>> {
-    let namespaces: BTreeSet<&str> = drs.iter().map(|d| d.namespace).collect();
-    let mut out = Vec::new();
-    let own = most_specific(drs.iter().filter(|d| d.namespace == svc_ns), hostname);
-    out.extend(own);
-    for ns in namespaces {
-        if ns == svc_ns || ns == root {
-            continue;
+/// One control plane's DestinationRules grouped by namespace, each namespace's indexed by exact
+/// host with its wildcard hosts aside, so finding the rules for a host does not scan them all.
+pub(super) struct DrIndex<'a, 'm> {
+    by_ns: BTreeMap<&'m str, NsRules<'a, 'm>>,
+}
+
+#[derive(Default)]
+struct NsRules<'a, 'm> {
+    exact: HashMap<&'a str, Vec<&'a Dr<'m>>>,
+    wildcard: Vec<&'a Dr<'m>>,
+}
+
+impl<'a, 'm> DrIndex<'a, 'm> {
+    pub(super) fn new(drs: &'a [Dr<'m>]) -> Self {
+        let mut by_ns: BTreeMap<&'m str, NsRules<'a, 'm>> = BTreeMap::new();
+        for d in drs {
+            let ns = by_ns.entry(d.namespace).or_default();
+            if host::is_wildcard(&d.host) {
+                ns.wildcard.push(d);
+            } else {
+                ns.exact.entry(d.host.as_str()).or_default().push(d);
+            }
         }
-        out.extend(most_specific(
-            drs.iter().filter(|d| d.namespace == ns),
-            hostname,
-        ));
+        DrIndex { by_ns }
     }
-    if own.is_none_or(|d| d.export != ExportTo::All) && svc_ns != root {
-        out.extend(most_specific(
-            drs.iter().filter(|d| d.namespace == root),
-            hostname,
-        ));
+
+    fn most_specific_in(&self, ns: &str, hostname: &str) -> Option<&'a Dr<'m>> {
+        let rules = self.by_ns.get(ns)?;
+        let exact = rules.exact.get(hostname).into_iter().flatten().copied();
+        most_specific(exact.chain(rules.wildcard.iter().copied()), hostname)
     }
-    out
+
+    /// DestinationRules some client applies to `hostname` (a service in `svc_ns`): the
+    /// service namespace's, each other namespace's own, and the root namespace's unless the
+    /// service namespace's shadows it for everyone.
+    pub(super) fn applicable(&self, hostname: &str, svc_ns: &str, root: &str) -> Vec<&'a Dr<'m>> {
+        let mut out = Vec::new();
+        let own = self.most_specific_in(svc_ns, hostname);
+        out.extend(own);
+        for ns in self.by_ns.keys() {
+            if *ns == svc_ns || *ns == root {
+                continue;
+            }
+            out.extend(self.most_specific_in(ns, hostname));
+        }
+        if own.is_none_or(|d| d.export != ExportTo::All) && svc_ns != root {
+            out.extend(self.most_specific_in(root, hostname));
+        }
+        out
+    }
 }
 
 /// Port-level settings for service port `port` replace the policy's own; returns the TLS
