@@ -71,6 +71,8 @@ catalog! {
     IST0145, "ConflictingGateways", Error, "Gateways on the same workloads claim the same port and host.";
     IST0146, "ImageAutoWithoutInjectionWarning", Warning, "image: auto for istio-proxy, but nothing will inject it.";
     IST0147, "ImageAutoWithoutInjectionError", Error, "A pod still has image: auto (injection never ran).";
+    IST0148, "NamespaceInjectionEnabledByDefault", Info, "An unlabelled namespace gets sidecars because the injector injects every namespace by default.";
+    IST0149, "JwtClaimBasedRoutingWithoutRequestAuthN", Error, "Routing on JWT claims at a gateway no RequestAuthentication applies to.";
     IST0150, "ExternalNameServiceTypeInvalidPortName", Warning, "An ExternalName Service port name gives no usable protocol.";
     IST0151, "EnvoyFilterUsesRelativeOperation", Warning, "An EnvoyFilter without priority uses a relative operation.";
     IST0152, "EnvoyFilterUsesReplaceOperationIncorrectly", Error, "REPLACE is only valid on HTTP and network filters.";
@@ -85,6 +87,7 @@ catalog! {
     IST0163, "InvalidExternalControlPlaneConfig", Warning, "An Istio webhook has no usable URL or service.";
     IST0164, "ExternalControlPlaneAddressIsNotAHostname", Info, "An Istio webhook URL uses an IP address.";
     IST0165, "ReferencedInternalGateway", Warning, "A VirtualService references an implementation-generated gateway.";
+    IST0167, "IneffectivePolicy", Warning, "A Sidecar resource applies to ambient workloads, where it has no effect.";
     IST0170, "MultiClusterInconsistentService", Warning, "A Service differs between clusters (type, ports, headless).";
     IST0173, "DestinationRuleSubsetNotSelectPods", Error, "A DestinationRule subset selects no pod: requests to it fail with 503.";
     IST0174, "UnknownDestinationRuleHost", Warning, "A DestinationRule host matches no service.";

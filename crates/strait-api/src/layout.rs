@@ -90,10 +90,7 @@ pub struct Input {
 /// Reads `paths`: one mesh directory, or any number of files/directories/`-` making up one
 /// cluster.
 pub fn read_input(paths: &[PathBuf]) -> Input {
-    let mesh_dir = paths
-        .iter()
-        .find(|p| p.is_dir() && p.join(MESH_FILE).is_file())
-        .cloned();
+    let mesh_dir = paths.iter().find(|p| is_mesh_dir(p)).cloned();
     let mut loader = Loader::new();
     match mesh_dir {
         Some(dir) => {
@@ -132,6 +129,30 @@ pub fn read_input(paths: &[PathBuf]) -> Input {
                 }],
             }
         }
+    }
+}
+
+/// A directory is a mesh when its `mesh.yaml` describes clusters rather than being a manifest
+/// that happens to have that name.
+pub fn is_mesh_dir(dir: &Path) -> bool {
+    let file = dir.join(MESH_FILE);
+    if !dir.is_dir() || !file.is_file() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        // Unreadable: treat it as the mesh file it is named as, so the error is reported.
+        return true;
+    };
+    let parsed = yaml::parse(
+        &crate::load::normalise_newlines(&text),
+        crate::FileId(u32::MAX),
+        0,
+        0,
+    );
+    match parsed.documents.first() {
+        Some(doc) => doc.get("kind").is_none() && doc.get("clusters").is_some(),
+        // Broken YAML in a file called mesh.yaml next to cluster directories: a mesh with a typo.
+        None => parsed.error.is_some(),
     }
 }
 

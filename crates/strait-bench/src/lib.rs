@@ -36,7 +36,11 @@ pub fn write_mesh(dir: &Path, resources: usize, clusters: usize) -> anyhow::Resu
         let cdir = dir.join(format!("cluster{c}"));
         std::fs::create_dir_all(&cdir)?;
         // The last cluster takes the remainder so the total is exact.
-        let target = if c + 1 == clusters { resources.saturating_sub(written) } else { per_cluster };
+        let target = if c + 1 == clusters {
+            resources.saturating_sub(written)
+        } else {
+            per_cluster
+        };
         let control = control_plane(c, clusters);
         written += written_in(&control);
         std::fs::write(cdir.join("istio-system.yaml"), &control)?;
@@ -65,7 +69,10 @@ pub fn write_mesh(dir: &Path, resources: usize, clusters: usize) -> anyhow::Resu
         // Top up with small ConfigMaps so the count is exact.
         let mut fill = String::new();
         for k in used..budget {
-            let _ = write!(fill, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-{k}\n  namespace: team0\ndata:\n  level: info\n");
+            let _ = write!(
+                fill,
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-{k}\n  namespace: team0\ndata:\n  level: info\n"
+            );
         }
         std::fs::write(cdir.join("settings.yaml"), fill)?;
         written += budget;

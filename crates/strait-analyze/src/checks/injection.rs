@@ -15,7 +15,7 @@ use strait_model::workload::NamespaceInfo;
 use strait_model::{Cluster, Injection, Mesh, ServiceId, Workload, WorkloadKind, selector};
 
 use super::util::{self, join};
-use crate::catalog::{IST0102, IST0103, IST0123, IST0146, IST0147, STR0601};
+use crate::catalog::{IST0102, IST0103, IST0123, IST0146, IST0147, IST0148, STR0601};
 use crate::context::Ctx;
 use crate::finding::Level;
 
@@ -106,7 +106,7 @@ pub fn run(ctx: &mut Ctx) {
     check_workloads_without_sidecar(ctx);
 }
 
-/// IST0102 and IST0123.
+/// IST0102, IST0123 and IST0148.
 fn check_namespaces(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for c in &mesh.clusters {
@@ -119,11 +119,19 @@ fn check_namespaces(ctx: &mut Ctx) {
             if let Some(message) = conflicting_labels(o) {
                 ctx.at_key(IST0123, id, "metadata.labels", message);
             }
-            if is_system_namespace(name)
-                || name == c.istio_namespace
-                || c.inject_by_default
-                || !present.is_empty()
-            {
+            if is_system_namespace(name) || name == c.istio_namespace || !present.is_empty() {
+                continue;
+            }
+            if c.inject_by_default {
+                ctx.at_key(
+                    IST0148,
+                    id,
+                    "metadata",
+                    format!(
+                        "namespace {name} has no injection label, but cluster {}'s injector injects every namespace by default (sidecarInjectorWebhook.enableNamespacesByDefault): its pods get sidecars. Label it istio-injection=disabled to keep it out of the mesh, or istio-injection=enabled to say so",
+                        c.name
+                    ),
+                );
                 continue;
             }
             let workloads = mesh

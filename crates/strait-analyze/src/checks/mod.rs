@@ -74,7 +74,7 @@ pub const ANALYZERS: &[Analyzer] = &[
     Analyzer {
         name: "sidecar",
         description: "Sidecar resource selectors",
-        codes: &[IST0002, IST0101, IST0110, IST0111],
+        codes: &[IST0002, IST0101, IST0110, IST0111, IST0167],
         run: sidecar::run,
     },
     Analyzer {
@@ -118,7 +118,9 @@ pub const ANALYZERS: &[Analyzer] = &[
     Analyzer {
         name: "injection",
         description: "Sidecar injection: namespaces, pods, image: auto",
-        codes: &[IST0102, IST0103, IST0123, IST0146, IST0147, STR0601],
+        codes: &[
+            IST0102, IST0103, IST0123, IST0146, IST0147, IST0148, STR0601,
+        ],
         run: injection::run,
     },
     Analyzer {

@@ -12,7 +12,7 @@ use strait_api::istio::sidecar::SidecarSpec;
 use strait_model::{ClusterId, Mesh, ObjId, Workload, WorkloadId, selector};
 
 use super::util;
-use crate::catalog::{IST0002, IST0101, IST0110, IST0111};
+use crate::catalog::{IST0002, IST0101, IST0110, IST0111, IST0167};
 use crate::context::Ctx;
 
 pub fn run(ctx: &mut Ctx) {
@@ -30,6 +30,7 @@ pub fn run(ctx: &mut Ctx) {
             .as_ref()
             .map(|s| &s.labels)
             .filter(|l| !l.is_empty());
+        check_ambient(ctx, id, o.namespace(), labels);
         let Some(labels) = labels else {
             namespace_wide
                 .entry((mesh.config_cluster(id.cluster), o.namespace().to_string()))
@@ -63,6 +64,61 @@ pub fn run(ctx: &mut Ctx) {
     }
     report_conflicts(ctx, &claims);
     report_namespace_wide(ctx, &namespace_wide);
+}
+
+/// Whether a workload runs in ambient mode (its own label, else its namespace's).
+fn is_ambient(mesh: &Mesh, w: &Workload) -> bool {
+    let mode = w.labels.get(AMBIENT_LABEL).or_else(|| {
+        mesh.cluster(w.cluster)
+            .namespaces
+            .get(&w.namespace)
+            .and_then(|ns| ns.labels.get(AMBIENT_LABEL))
+    });
+    mode.map(String::as_str) == Some("ambient")
+}
+
+const AMBIENT_LABEL: &str = "istio.io/dataplane-mode";
+
+/// IST0167: a Sidecar resource configures sidecar proxies only; ambient workloads have none.
+fn check_ambient(
+    ctx: &mut Ctx,
+    id: ObjId,
+    ns: &str,
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) {
+    let mesh = ctx.mesh;
+    let scope = workloads_in_scope(mesh, id, ns);
+    let targets: Vec<&Workload> = scope
+        .iter()
+        .copied()
+        .filter(|w| labels.is_none_or(|l| selector::map_selects(l, &w.labels)))
+        .collect();
+    let ambient_ns = mesh
+        .cluster(id.cluster)
+        .namespaces
+        .get(ns)
+        .and_then(|n| n.labels.get(AMBIENT_LABEL))
+        .is_some_and(|m| m == "ambient");
+    let all_ambient = !targets.is_empty() && targets.iter().all(|w| is_ambient(mesh, w));
+    if (labels.is_none() && ambient_ns) || all_ambient {
+        let what = if labels.is_none() {
+            format!("namespace {ns} runs in ambient mode")
+        } else {
+            let verb = if targets.len() == 1 { "runs" } else { "run" };
+            format!(
+                "the {} it selects {verb} in ambient mode",
+                count(targets.len())
+            )
+        };
+        ctx.at_key(
+            IST0167,
+            id,
+            if labels.is_some() { "spec.workloadSelector" } else { "spec" },
+            format!(
+                "this Sidecar has no effect: {what}, where no sidecar proxy exists to configure (ztunnel and waypoints ignore Sidecar resources)"
+            ),
+        );
+    }
 }
 
 /// Workloads a Sidecar in `ns` can select: its namespace, in every cluster its control plane

@@ -9,8 +9,8 @@ use strait_model::{ClusterId, ObjId, host};
 
 use super::util::{self, fqdn, resolve};
 use crate::catalog::{
-    IST0002, IST0101, IST0109, IST0112, IST0130, IST0131, IST0132, IST0140, IST0165, STR0201,
-    STR0203,
+    IST0002, IST0101, IST0109, IST0112, IST0130, IST0131, IST0132, IST0140, IST0149, IST0165,
+    STR0201, STR0203,
 };
 use crate::context::Ctx;
 
@@ -131,6 +131,7 @@ pub fn run(ctx: &mut Ctx) {
         check_rules(ctx, id, &vs.spec);
         check_deprecated(ctx, id, &vs.spec);
         check_hosts(ctx, id, &vs.spec);
+        check_jwt_claim_routing(ctx, id, o.namespace(), &vs.spec);
     }
     check_conflicting_mesh_hosts(ctx);
     check_ingress_subsets(ctx);
@@ -439,6 +440,76 @@ fn check_hosts(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
                 format!("host \"{h}\" is taken literally and matches no Kubernetes service, so these rules never apply to it; write \"{name}.{nsp}.svc.{domain}\""),
             );
         }
+    }
+}
+
+/// IST0149: routing on JWT claims (`@request.auth.claims.*` headers) needs a
+/// RequestAuthentication on the gateway pods, or the claims are never set and the match never
+/// applies.
+fn check_jwt_claim_routing(ctx: &mut Ctx, id: ObjId, ns: &str, spec: &VirtualServiceSpec) {
+    let mesh = ctx.mesh;
+    let mut claim_paths = Vec::new();
+    for (i, r) in spec.http.iter().enumerate() {
+        for (j, m) in r.matches.iter().enumerate() {
+            for (field, map) in [
+                ("headers", &m.headers),
+                ("withoutHeaders", &m.without_headers),
+            ] {
+                for key in map.keys().filter(|k| k.starts_with("@request.auth.claims")) {
+                    claim_paths.push((
+                        format!("spec.http[{i}].match[{j}].{field}[\"{key}\"]"),
+                        key.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    if claim_paths.is_empty() {
+        return;
+    }
+    let cluster = mesh.cluster(id.cluster);
+    let root = cluster.root_namespace();
+    let mut uncovered = Vec::new();
+    for g in spec.gateways.iter().filter(|g| g.as_str() != "mesh") {
+        let (gns, name) = util::split_ref(g, ns);
+        let Some((_, gw_obj)) = cluster.find(Kind::Gateway, gns, name) else {
+            continue;
+        };
+        let Some(gw) = gw_obj.gateway() else { continue };
+        if gw.spec.selector.is_empty() {
+            continue;
+        }
+        for w in mesh.select(id.cluster, "", &gw.spec.selector) {
+            let covered =
+                util::in_cluster(mesh, id.cluster, Kind::RequestAuthentication).any(|(_, o)| {
+                    let Some(ra) = o.request_authentication() else {
+                        return false;
+                    };
+                    let selects = ra.spec.selector.as_ref().is_none_or(|s| {
+                        strait_model::selector::map_selects(&s.match_labels, &w.labels)
+                    });
+                    (o.namespace() == w.namespace || o.namespace() == root)
+                        && selects
+                        && !ra.spec.jwt_rules.is_empty()
+                });
+            if !covered {
+                uncovered.push(format!("{}/{} (gateway {gns}/{name})", w.namespace, w.name));
+            }
+        }
+    }
+    if uncovered.is_empty() {
+        return;
+    }
+    for (path, key) in claim_paths {
+        ctx.at_key(
+            IST0149,
+            id,
+            &path,
+            format!(
+                "routing on JWT claim \"{key}\" needs a RequestAuthentication on the gateway pods, but none applies to {}: the claim is never extracted and this match never applies",
+                util::join(&uncovered)
+            ),
+        );
     }
 }
 
