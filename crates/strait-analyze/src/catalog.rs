@@ -113,10 +113,12 @@ catalog! {
     STR0202, "StaticServiceEntryWithoutEndpoints", Error, "A STATIC ServiceEntry has no endpoints: every request fails.";
     STR0203, "HostNotFullyQualified", Warning, "A dotted host like name.namespace is taken literally and matches no service.";
     STR0204, "InternalServiceExposed", Warning, "A public gateway routes to a service that looks internal.";
+    STR0205, "GatewayHostWithoutRoute", Warning, "A Gateway serves a host that no VirtualService bound to it routes: requests get 404.";
     // Security.
     STR0301, "MtlsModeConflict", Error, "Client TLS (DestinationRule) contradicts server mTLS (PeerAuthentication).";
     STR0302, "StrictMtlsWithoutSidecar", Warning, "STRICT mTLS applies to a workload with no sidecar: it still accepts plaintext.";
     STR0303, "PortLevelMtlsWithoutSelector", Warning, "portLevelMtls on a PeerAuthentication without selector is ignored.";
+    STR0304, "PolicyNamespaceImplicit", Warning, "A namespace-wide security policy that names no namespace applies wherever it is applied, not mesh-wide.";
     // Observability and resources.
     STR0401, "NoAccessLogging", Info, "No access logs are configured for a control plane's proxies.";
     STR0402, "MetricsDisabled", Warning, "Istio's standard metrics are switched off mesh-wide or for a namespace.";

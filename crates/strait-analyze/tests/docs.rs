@@ -18,7 +18,10 @@ fn analyzer_docs_cover_the_catalog() {
     for n in 1..=177 {
         let code = format!("IST{n:04}");
         if catalog::by_code(&code).is_some() {
-            assert!(doc.contains(&format!("| [{code}](#")), "{code} is not marked done in the IST table");
+            assert!(
+                doc.contains(&format!("| [{code}](#")),
+                "{code} is not marked done in the IST table"
+            );
         }
     }
 }

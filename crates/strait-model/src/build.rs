@@ -264,6 +264,14 @@ fn read_operator_facts(c: &mut Cluster) {
             id,
             "spec.values.global.network",
         ));
+        if let Some(path) = s.value_str("istiodRemote.injectionPath") {
+            let (cluster, network) = injection_path_facts(path);
+            let at = "spec.values.istiodRemote.injectionPath";
+            facts
+                .cluster_name
+                .extend(cluster.and_then(|v| fact(v, id, at)));
+            facts.network.extend(network.and_then(|v| fact(v, id, at)));
+        }
         if let Some(mc) = &s.mesh_config {
             facts.trust_domain.extend(fact(
                 mc.trust_domain.as_deref().unwrap_or(""),
@@ -313,6 +321,24 @@ fn read_operator_facts(c: &mut Cluster) {
     }
     c.inject_by_default = by_default;
     c.facts = facts;
+}
+
+/// The cluster and network a remote's injection path (`/inject/cluster/<c>/net/<n>`) gives the
+/// pods it injects; `--slash--` stands for `/` inside values.
+fn injection_path_facts(path: &str) -> (Option<&str>, Option<&str>) {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut cluster = None;
+    let mut network = None;
+    if segs.first() == Some(&"inject") {
+        for pair in segs[1..].chunks(2) {
+            match pair {
+                ["cluster", v] => cluster = Some(*v),
+                ["net", v] => network = Some(*v),
+                _ => {}
+            }
+        }
+    }
+    (cluster, network)
 }
 
 fn read_namespace_facts(c: &mut Cluster) {
@@ -538,11 +564,8 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
                     c.istio_namespace.clone()
                 }
             };
-            for g in op.spec.gateways() {
-                if g.enabled == Some(false) || g.name.is_empty() {
-                    continue;
-                }
-                let labels = operator_gateway_labels(g);
+            for g in op.spec.installed_gateways() {
+                let labels = operator_gateway_labels(&g);
                 let network = labels
                     .get(NETWORK_LABEL)
                     .cloned()
@@ -704,10 +727,10 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
         }
     }
     for (id, op) in c.operators() {
-        for g in op.spec.gateways() {
-            if g.enabled == Some(false) || g.name.is_empty() {
-                continue;
-            }
+        if let Some(istiod) = operator_istiod_service(c, id, &op.spec) {
+            reg.push(istiod);
+        }
+        for g in op.spec.installed_gateways() {
             let ns = if !g.namespace.is_empty() {
                 g.namespace.clone()
             } else if !op.spec.namespace.is_empty() {
@@ -751,7 +774,7 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
                     })
                     .collect(),
             };
-            let labels = operator_gateway_labels(g);
+            let labels = operator_gateway_labels(&g);
             let service_type = match svc.type_.as_deref() {
                 Some("ClusterIP") => ServiceType::ClusterIp,
                 Some("NodePort") => ServiceType::NodePort,
@@ -778,6 +801,72 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
             });
         }
     }
+}
+
+/// The `istiod` Service an IstioOperator installs: the control plane's own (xDS and CA on 15012,
+/// webhooks on 443), or, for the `remote` profile, the Service that points at the primary's.
+fn operator_istiod_service(
+    c: &Cluster,
+    id: ObjId,
+    spec: &strait_api::istio::operator::IstioOperatorSpec,
+) -> Option<ServiceInstance> {
+    let remote = spec.is_remote_profile();
+    if !spec.installs_istiod() && !remote {
+        return None;
+    }
+    let ns = if spec.namespace.is_empty() {
+        c.istio_namespace.clone()
+    } else {
+        spec.namespace.clone()
+    };
+    let name = if spec.revision.is_empty() || remote {
+        "istiod".to_string()
+    } else {
+        format!("istiod-{}", spec.revision)
+    };
+    let ports: &[(u32, &str, u32)] = if remote {
+        &[(15012, "tcp-istiod", 15012), (443, "tcp-webhook", 15017)]
+    } else {
+        &[
+            (15010, "grpc-xds", 15010),
+            (15012, "https-dns", 15012),
+            (443, "https-webhook", 15017),
+            (15014, "http-monitoring", 15014),
+        ]
+    };
+    let mut selector = BTreeMap::new();
+    selector.insert("app".to_string(), "istiod".to_string());
+    selector.insert("istio".to_string(), "pilot".to_string());
+    Some(ServiceInstance {
+        id: ServiceId(0),
+        cluster: c.id,
+        object: id,
+        source: ServiceSource::Operator,
+        hostname: format!("{name}.{ns}.svc.{}", c.domain),
+        namespace: ns,
+        name,
+        ports: ports
+            .iter()
+            .enumerate()
+            .map(|(index, (n, pname, target))| Port {
+                number: *n,
+                name: pname.to_string(),
+                protocol: Protocol::of_port_name(pname),
+                target: Some(crate::service::TargetPort::Number(*target)),
+                app_protocol: None,
+                index,
+            })
+            .collect(),
+        selector: (!remote).then_some(selector),
+        labels: BTreeMap::new(),
+        export_to: ExportTo::All,
+        service_type: Some(ServiceType::ClusterIp),
+        resolution: None,
+        location: None,
+        addresses: Vec::new(),
+        external_addresses: Vec::new(),
+        endpoint_count: 0,
+    })
 }
 
 fn collect_networks(

@@ -15,16 +15,27 @@ pub fn fqdn(host: &str, namespace: &str, domain: &str) -> String {
     format!("{host}.{namespace}.svc.{domain}")
 }
 
-/// `true` when a dotted host looks like a Kubernetes short name that istiod will not expand
-/// (`name.namespace`, or `name.namespace.svc`): a common mistake.
-pub fn looks_like_partial_service_name(host: &str, domain: &str) -> bool {
-    let parts: Vec<&str> = host.split('.').collect();
-    let svc_suffix = format!(".svc.{domain}");
-    if host.ends_with(&svc_suffix) || host.starts_with('*') {
-        return false;
+/// The service a dotted host was probably meant to name, when it is a truncated Kubernetes
+/// name that istiod will not expand: `name.namespace.svc` or `name.namespace.svc.cluster`
+/// always are; `name.namespace` is only when `exists` says that service is real (otherwise
+/// it is just as likely an external domain such as `example.com`).
+pub fn truncated_service_name(
+    host: &str,
+    domain: &str,
+    exists: impl Fn(&str) -> bool,
+) -> Option<String> {
+    if host.starts_with('*') || host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
     }
-    matches!(parts.as_slice(), [_, _] | [_, _, "svc"])
-        && parts.iter().all(|p| crate::is_dns_label(p))
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 || !labels.iter().all(|l| crate::is_dns_label(l)) {
+        return None;
+    }
+    let full = format!("{}.{}.svc.{domain}", labels[0], labels[1]);
+    if host == full || !full.starts_with(&format!("{host}.")) {
+        return None;
+    }
+    (labels.len() > 2 || exists(&full)).then_some(full)
 }
 
 pub fn is_wildcard(host: &str) -> bool {
@@ -184,22 +195,32 @@ mod tests {
         );
         assert_eq!(fqdn("*", "x", "cluster.local"), "*");
         assert_eq!(fqdn("10.0.0.1", "x", "cluster.local"), "10.0.0.1");
-        assert!(looks_like_partial_service_name(
-            "reviews.bookinfo",
-            "cluster.local"
-        ));
-        assert!(looks_like_partial_service_name(
-            "reviews.bookinfo.svc",
-            "cluster.local"
-        ));
-        assert!(!looks_like_partial_service_name(
-            "api.example.com",
-            "cluster.local"
-        ));
-        assert!(!looks_like_partial_service_name(
-            "reviews.bookinfo.svc.cluster.local",
-            "cluster.local"
-        ));
+    }
+
+    #[test]
+    fn truncated_service_names() {
+        let d = "cluster.local";
+        let known = |h: &str| h == "reviews.bookinfo.svc.cluster.local";
+        let t = |h: &str| truncated_service_name(h, d, known);
+        assert_eq!(
+            t("reviews.bookinfo").as_deref(),
+            Some("reviews.bookinfo.svc.cluster.local")
+        );
+        assert_eq!(
+            t("ratings.bookinfo.svc").as_deref(),
+            Some("ratings.bookinfo.svc.cluster.local")
+        );
+        assert_eq!(
+            t("ratings.bookinfo.svc.cluster").as_deref(),
+            Some("ratings.bookinfo.svc.cluster.local")
+        );
+        assert_eq!(
+            t("example.com"),
+            None,
+            "a two-label domain that names no service"
+        );
+        assert_eq!(t("api.example.com"), None);
+        assert_eq!(t("reviews.bookinfo.svc.cluster.local"), None);
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn strait(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strait")).args(args).output().expect("run strait")
+    Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(args)
+        .output()
+        .expect("run strait")
 }
 
 fn with_stdin(args: &[&str], input: &str) -> Output {
@@ -17,12 +20,20 @@ fn with_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn strait");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
     child.wait_with_output().expect("wait")
 }
 
 fn example() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/multicluster").display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/multicluster")
+        .display()
+        .to_string()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -55,7 +66,12 @@ spec:
 fn clean_mesh_exits_zero_in_every_format() {
     for fmt in ["text", "json", "sarif"] {
         let out = strait(&["analyze", &example(), "-o", fmt]);
-        assert_eq!(out.status.code(), Some(0), "{fmt}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{fmt}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -87,8 +103,16 @@ fn json_shape() {
     assert_eq!(f0["resource"]["cluster"], "Kubernetes");
     assert_eq!(f0["source"]["line"], 7);
     assert_eq!(f0["source"]["column"], 14);
-    assert!(f0["source"]["file"].as_str().is_some_and(|s| s.ends_with("vs.yaml")));
-    assert!(f0["message"].as_str().is_some_and(|m| m.contains("perTryTimeout")));
+    assert!(
+        f0["source"]["file"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("vs.yaml"))
+    );
+    assert!(
+        f0["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("perTryTimeout"))
+    );
     assert_eq!(v["summary"]["warnings"], 1);
 }
 
@@ -106,7 +130,10 @@ fn sarif_shape() {
     assert_eq!(result["level"], "warning");
     let idx = result["ruleIndex"].as_u64().expect("index") as usize;
     assert_eq!(run["tool"]["driver"]["rules"][idx]["id"], "STR0201");
-    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 7);
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        7
+    );
 }
 
 #[test]
@@ -115,7 +142,12 @@ fn suppression_by_flag_and_annotation() {
     let f = write(dir.path(), "vs.yaml", WARNING_ONLY);
     let f = f.to_str().expect("path");
     let out = strait(&["analyze", f, "-S", "STR0201=VirtualService pay.shop"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = strait(&["analyze", f, "-S", "STR0201=VirtualService *.other"]);
     assert_eq!(out.status.code(), Some(1));
     let annotated = WARNING_ONLY.replacen(
@@ -125,15 +157,36 @@ fn suppression_by_flag_and_annotation() {
     );
     let g = write(dir.path(), "annotated.yaml", &annotated);
     let out = strait(&["analyze", g.to_str().expect("path")]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
 fn usage_and_input_errors_exit_two() {
     assert_eq!(strait(&["analyze"]).status.code(), Some(2), "no path");
-    assert_eq!(strait(&["analyze", "x.yaml", "-o", "xml"]).status.code(), Some(2), "bad format");
-    assert_eq!(strait(&["analyze", "x.yaml", "-S", "nonsense"]).status.code(), Some(2), "bad suppression");
-    assert_eq!(strait(&["analyze", "x.yaml", "--analyzer", "nope"]).status.code(), Some(2), "bad analyzer");
+    assert_eq!(
+        strait(&["analyze", "x.yaml", "-o", "xml"]).status.code(),
+        Some(2),
+        "bad format"
+    );
+    assert_eq!(
+        strait(&["analyze", "x.yaml", "-S", "nonsense"])
+            .status
+            .code(),
+        Some(2),
+        "bad suppression"
+    );
+    assert_eq!(
+        strait(&["analyze", "x.yaml", "--analyzer", "nope"])
+            .status
+            .code(),
+        Some(2),
+        "bad analyzer"
+    );
     for fmt in ["text", "json", "sarif"] {
         let out = strait(&["analyze", "/nonexistent/path.yaml", "-o", fmt]);
         assert_eq!(out.status.code(), Some(2), "{fmt}: unreadable input");
@@ -155,11 +208,30 @@ fn stdin_is_a_cluster() {
 #[test]
 fn mesh_config_file_is_read_and_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mc = write(dir.path(), "mesh-config.yaml", "trustDomain: example.org\naccessLogFle: /dev/stdout\n");
-    let out = strait(&["analyze", &example(), "--mesh-config", mc.to_str().expect("path"), "-o", "json"]);
+    let mc = write(
+        dir.path(),
+        "mesh-config.yaml",
+        "trustDomain: example.org\naccessLogFle: /dev/stdout\n",
+    );
+    let out = strait(&[
+        "analyze",
+        &example(),
+        "--mesh-config",
+        mc.to_str().expect("path"),
+        "-o",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let codes: Vec<&str> = v["findings"].as_array().expect("array").iter().filter_map(|f| f["code"].as_str()).collect();
-    assert!(codes.contains(&"STR0009"), "typo in the mesh config file is reported: {codes:?}");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"STR0009"),
+        "typo in the mesh config file is reported: {codes:?}"
+    );
 }
 
 #[test]
@@ -180,6 +252,10 @@ fn closed_pipe_is_not_an_error() {
         .expect("spawn");
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("wait");
-    assert!(out.status.code().is_some_and(|c| c == 0), "exit {:?}", out.status);
+    assert!(
+        out.status.code().is_some_and(|c| c == 0),
+        "exit {:?}",
+        out.status
+    );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }

@@ -12,7 +12,7 @@ use strait_api::istio::security::AuthorizationPolicySpec;
 use strait_model::{ClusterId, Injection, Mesh, ObjId, Workload, selector};
 
 use super::util::{self, join};
-use crate::catalog::{IST0101, IST0127, IST0175};
+use crate::catalog::{IST0101, IST0127, IST0175, STR0304};
 use crate::context::Ctx;
 
 pub fn run(ctx: &mut Ctx) {
@@ -25,6 +25,7 @@ pub fn run(ctx: &mut Ctx) {
             check_selector(ctx, c.id, id, o.namespace(), &ap.spec);
         }
         check_jwks_fetching(ctx, c.id);
+        check_implicit_namespace(ctx, c.id);
     }
     check_source_namespaces(ctx);
 }
@@ -345,5 +346,57 @@ mod tests {
         assert!(namespace_matches("Shop", "shop"));
         assert!(!namespace_matches("team-*", "other"));
         assert!(!namespace_matches("*-prod", "shop-staging"));
+    }
+}
+
+/// STR0304: a selector-less security policy whose manifest states no namespace. It applies to
+/// the namespace `kubectl apply` happens to target (`default` unless `-n`), which is rarely what
+/// a policy named like a mesh-wide default means.
+fn check_implicit_namespace(ctx: &mut Ctx, cluster: ClusterId) {
+    let mesh = ctx.mesh;
+    let root = mesh.cluster(cluster).root_namespace().to_string();
+    for kind in [
+        Kind::PeerAuthentication,
+        Kind::AuthorizationPolicy,
+        Kind::RequestAuthentication,
+    ] {
+        for (id, o) in util::in_cluster(mesh, cluster, kind) {
+            let stated = o
+                .source
+                .tree
+                .get("metadata")
+                .and_then(|m| m.get("namespace"))
+                .is_some();
+            let selector = o
+                .source
+                .tree
+                .get("spec")
+                .and_then(|s| s.get("selector"))
+                .is_some()
+                || o.source
+                    .tree
+                    .get("spec")
+                    .and_then(|s| s.get("targetRefs"))
+                    .is_some()
+                || o.source
+                    .tree
+                    .get("spec")
+                    .and_then(|s| s.get("targetRef"))
+                    .is_some();
+            if stated || selector {
+                continue;
+            }
+            ctx.at_key(
+                STR0304,
+                id,
+                "metadata",
+                format!(
+                    "{} {} names no namespace, so it applies only to the namespace it is applied in ({} unless `kubectl apply -n` says otherwise), not to the mesh. Set metadata.namespace: {root} for a mesh-wide policy, or the namespace you mean",
+                    kind,
+                    o.name(),
+                    o.namespace()
+                ),
+            );
+        }
     }
 }

@@ -91,17 +91,12 @@ fn check_host<'m>(
         return None;
     }
     let domain = &mesh.cluster(id.cluster).domain;
-    if host::looks_like_partial_service_name(h, domain) {
-        let mut parts = h.split('.');
-        let name = parts.next().unwrap_or("");
-        let nsp = parts.next().unwrap_or("");
+    if let Some(full) = util::truncated_service(mesh, id, h) {
         ctx.at(
             IST0174,
             id,
             "spec.host",
-            format!(
-                "host \"{h}\" is taken literally and matches no service, so this rule applies to nothing; write \"{name}.{nsp}.svc.{domain}\""
-            ),
+            format!("host \"{h}\" is taken literally and matches no service, so this rule applies to nothing; write \"{full}\""),
         );
         return None;
     }

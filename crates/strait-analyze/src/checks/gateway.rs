@@ -10,6 +10,7 @@
 //! the selector-based checks stay silent.
 
 mod exposure;
+mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -89,6 +90,7 @@ pub fn run(ctx: &mut Ctx) {
         }
         check_pairs(ctx, &gws);
         exposure::check(ctx, c.id, &gws);
+        routes::check(ctx, c.id);
     }
 }
 

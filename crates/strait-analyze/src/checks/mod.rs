@@ -92,7 +92,9 @@ pub const ANALYZERS: &[Analyzer] = &[
     Analyzer {
         name: "gateway",
         description: "Gateway selectors, credentials, ports, conflicts, exposure of internal services",
-        codes: &[IST0101, IST0138, IST0145, IST0161, IST0162, STR0204],
+        codes: &[
+            IST0101, IST0138, IST0145, IST0161, IST0162, STR0204, STR0205,
+        ],
         run: gateway::run,
     },
     Analyzer {
@@ -104,7 +106,7 @@ pub const ANALYZERS: &[Analyzer] = &[
     Analyzer {
         name: "authorization",
         description: "AuthorizationPolicy selectors and namespaces, JWKS fetching",
-        codes: &[IST0101, IST0127, IST0175],
+        codes: &[IST0101, IST0127, IST0175, STR0304],
         run: auth::run,
     },
     Analyzer {

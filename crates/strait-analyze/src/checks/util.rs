@@ -59,3 +59,12 @@ pub fn join(items: &[String]) -> String {
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
+
+/// The service `host` (written in `obj`) was probably meant to name, when it is a truncated
+/// Kubernetes name such as `reviews.bookinfo` that istiod takes literally.
+pub fn truncated_service(mesh: &Mesh, obj: ObjId, host: &str) -> Option<String> {
+    let domain = &mesh.cluster(obj.cluster).domain;
+    host::truncated_service_name(host, domain, |full| {
+        mesh.registry.by_host(full).next().is_some()
+    })
+}

@@ -224,22 +224,19 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
     let mesh = ctx.mesh;
     let obj = mesh.object(id);
     let ns = obj.namespace();
-    let domain = &mesh.cluster(id.cluster).domain;
     let gateway_bound =
         !util::binds_mesh(&spec.gateways) || spec.gateways.iter().any(|g| g != "mesh");
     for (path, d) in destinations(spec) {
         if d.host.is_empty() {
             continue;
         }
-        if host::looks_like_partial_service_name(&d.host, domain) {
-            let name = d.host.split('.').next().unwrap_or("");
-            let nsp = d.host.split('.').nth(1).unwrap_or("");
+        if let Some(full) = util::truncated_service(mesh, id, &d.host) {
             ctx.at(
                 STR0203,
                 id,
                 &format!("{path}.host"),
                 format!(
-                    "host \"{}\" is taken literally by Istio and matches no Kubernetes service; write \"{name}.{nsp}.svc.{domain}\" (or the short name \"{name}\" in namespace {nsp})",
+                    "host \"{}\" is taken literally by Istio and matches no Kubernetes service; write \"{full}\"",
                     d.host
                 ),
             );
@@ -428,16 +425,13 @@ fn check_deprecated(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
 }
 
 fn check_hosts(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
-    let domain = ctx.mesh.cluster(id.cluster).domain.clone();
     for (i, h) in spec.hosts.iter().enumerate() {
-        if host::looks_like_partial_service_name(h, &domain) {
-            let name = h.split('.').next().unwrap_or("");
-            let nsp = h.split('.').nth(1).unwrap_or("");
+        if let Some(full) = util::truncated_service(ctx.mesh, id, h) {
             ctx.at(
                 STR0203,
                 id,
                 &format!("spec.hosts[{i}]"),
-                format!("host \"{h}\" is taken literally and matches no Kubernetes service, so these rules never apply to it; write \"{name}.{nsp}.svc.{domain}\""),
+                format!("host \"{h}\" is taken literally and matches no Kubernetes service, so these rules never apply to it; write \"{full}\""),
             );
         }
     }

@@ -42,11 +42,79 @@ impl IstioOperatorSpec {
             .filter(|s| !s.is_empty())
     }
 
-    /// The east-west and ingress gateways this operator installs.
-    pub fn gateways(&self) -> impl Iterator<Item = &GatewayComponent> {
-        self.components
-            .iter()
-            .flat_map(|c| c.ingress_gateways.iter().chain(c.egress_gateways.iter()))
+    /// The installation profile (`default` when unset).
+    pub fn profile(&self) -> &str {
+        if self.profile.is_empty() {
+            "default"
+        } else {
+            &self.profile
+        }
+    }
+
+    /// Whether this installs istiod: every profile does except `empty` and `remote`, unless
+    /// `components.pilot.enabled` says otherwise.
+    pub fn installs_istiod(&self) -> bool {
+        let explicit = self
+            .components
+            .as_ref()
+            .and_then(|c| c.pilot.as_ref())
+            .and_then(|p| p.enabled);
+        match self.profile() {
+            "empty" | "remote" => explicit == Some(true),
+            _ => explicit != Some(false),
+        }
+    }
+
+    /// Whether this is the `remote` profile (a cluster whose control plane runs elsewhere).
+    pub fn is_remote_profile(&self) -> bool {
+        self.profile() == "remote"
+    }
+
+    /// The gateways this operator installs: the profile's (`istio-ingressgateway` for
+    /// default, demo and preview; also `istio-egressgateway` for demo) merged by name with the
+    /// ones `components` lists. Disabled ones are left out.
+    pub fn installed_gateways(&self) -> Vec<GatewayComponent> {
+        let mut out: Vec<GatewayComponent> = Vec::new();
+        let defaults: &[(&str, &str, bool)] = match self.profile() {
+            "default" | "preview" | "openshift" => {
+                &[("istio-ingressgateway", "ingressgateway", true)]
+            }
+            "demo" => &[
+                ("istio-ingressgateway", "ingressgateway", true),
+                ("istio-egressgateway", "egressgateway", false),
+            ],
+            _ => &[],
+        };
+        for (name, istio, ingress) in defaults {
+            let listed = self.components.as_ref().is_some_and(|c| {
+                let list = if *ingress {
+                    &c.ingress_gateways
+                } else {
+                    &c.egress_gateways
+                };
+                list.iter().any(|g| g.name == *name)
+            });
+            if !listed {
+                let mut label = BTreeMap::new();
+                label.insert("app".to_string(), name.to_string());
+                label.insert("istio".to_string(), istio.to_string());
+                out.push(GatewayComponent {
+                    name: name.to_string(),
+                    label,
+                    ..GatewayComponent::default()
+                });
+            }
+        }
+        if let Some(c) = &self.components {
+            out.extend(
+                c.ingress_gateways
+                    .iter()
+                    .chain(c.egress_gateways.iter())
+                    .cloned(),
+            );
+        }
+        out.retain(|g| g.enabled != Some(false) && !g.name.is_empty());
+        out
     }
 }
 

@@ -89,7 +89,8 @@ fn ca_bundles(ctx: &mut Ctx) {
             }
         }
     }
-    if mesh.clusters.len() < 2 {
+    // One primary means one CA: remotes get their workload certificates from it.
+    if mesh.primaries().count() < 2 {
         return;
     }
     let any = !mesh.ca_bundles.is_empty();
