@@ -334,21 +334,6 @@ fn check_jwks_fetching(ctx: &mut Ctx, cluster: ClusterId) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::namespace_matches;
-
-    #[test]
-    fn namespace_patterns_like_istio() {
-        assert!(namespace_matches("*", "anything"));
-        assert!(namespace_matches("*-prod", "shop-prod"));
-        assert!(namespace_matches("team-*", "team-a"));
-        assert!(namespace_matches("Shop", "shop"));
-        assert!(!namespace_matches("team-*", "other"));
-        assert!(!namespace_matches("*-prod", "shop-staging"));
-    }
-}
-
 /// STR0304: a selector-less security policy whose manifest states no namespace. It applies to
 /// the namespace `kubectl apply` happens to target (`default` unless `-n`), which is rarely what
 /// a policy named like a mesh-wide default means.
@@ -398,5 +383,20 @@ fn check_implicit_namespace(ctx: &mut Ctx, cluster: ClusterId) {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::namespace_matches;
+
+    #[test]
+    fn namespace_patterns_like_istio() {
+        assert!(namespace_matches("*", "anything"));
+        assert!(namespace_matches("*-prod", "shop-prod"));
+        assert!(namespace_matches("team-*", "team-a"));
+        assert!(namespace_matches("Shop", "shop"));
+        assert!(!namespace_matches("team-*", "other"));
+        assert!(!namespace_matches("*-prod", "shop-staging"));
     }
 }
