@@ -126,6 +126,23 @@ impl Mesh {
             .collect()
     }
 
+    /// Whether a workload is enrolled in ambient mode (ztunnel carries its traffic, no sidecar
+    /// is expected): its own `istio.io/dataplane-mode` label, where `none` opts out, else its
+    /// namespace's.
+    pub fn is_ambient(&self, w: &Workload) -> bool {
+        const MODE: &str = "istio.io/dataplane-mode";
+        match w.labels.get(MODE).map(String::as_str) {
+            Some("ambient") => true,
+            Some(_) => false,
+            None => self
+                .cluster(w.cluster)
+                .namespaces
+                .get(&w.namespace)
+                .and_then(|n| n.labels.get(MODE))
+                .is_some_and(|m| m == "ambient"),
+        }
+    }
+
     /// A workload's SPIFFE identity.
     pub fn identity(&self, w: &Workload) -> String {
         identity::spiffe_id(

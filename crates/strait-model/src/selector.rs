@@ -34,6 +34,20 @@ pub fn may_overlap(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -
     a.iter().all(|(k, v)| b.get(k).is_none_or(|w| w == v))
 }
 
+/// Whether pods selected by `a` may be the ones `b` selects: no conflicting label, and at
+/// least one label in common (unrelated selectors such as app=x and istio=y do not count).
+pub fn plausibly_same_pods(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+    may_overlap(a, b) && a.iter().any(|(k, v)| b.get(k) == Some(v))
+}
+
+/// `k1=v1,k2=v2`, for messages.
+pub fn describe(sel: &BTreeMap<String, String>) -> String {
+    sel.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;

@@ -30,42 +30,13 @@ pub fn run(ctx: &mut Ctx) {
     check_source_namespaces(ctx);
 }
 
-/// Whether `w` is enrolled in ambient mode (ztunnel enforces L4 policy without a sidecar).
-fn is_ambient(mesh: &Mesh, w: &Workload) -> bool {
-    let ambient = |l: &BTreeMap<String, String>| {
-        l.get("istio.io/dataplane-mode").map(String::as_str) == Some("ambient")
-    };
-    if w.labels.get("istio.io/dataplane-mode").map(String::as_str) == Some("none") {
-        return false;
-    }
-    ambient(&w.labels)
-        || mesh
-            .cluster(w.cluster)
-            .namespaces
-            .get(&w.namespace)
-            .is_some_and(|n| ambient(&n.labels))
-}
-
 /// Whether something may enforce a policy on `w`. Unknown injection (the namespace is not in
 /// the manifests) and WorkloadEntries (the VM may run a proxy) get the benefit of the doubt.
 fn may_enforce(mesh: &Mesh, w: &Workload) -> bool {
     match &w.sidecar {
-        Injection::NotInjected(_) => is_ambient(mesh, w),
+        Injection::NotInjected(_) => mesh.is_ambient(w),
         _ => true,
     }
-}
-
-/// Whether pods selected by `a` may be the ones `b` selects: no conflicting label, and at
-/// least one label in common (unrelated selectors such as app=x and istio=y do not count).
-fn plausibly_same_pods(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
-    selector::may_overlap(a, b) && a.iter().any(|(k, v)| b.get(k) == Some(v))
-}
-
-fn describe(sel: &BTreeMap<String, String>) -> String {
-    sel.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// IST0127: a policy whose selector (or namespace) reaches no workload with a proxy.
@@ -127,7 +98,7 @@ fn check_selector(
             "spec.selector.matchLabels",
             format!(
                 "selector {} matches no workload {scope}, so the policy protects nothing; fix the labels to match the pods it is meant for",
-                describe(sel)
+                selector::describe(sel)
             ),
         );
         return;
@@ -150,7 +121,7 @@ fn check_selector(
         "spec.selector.matchLabels",
         format!(
             "selector {} matches only workloads without a proxy ({}: {reason}), so nothing enforces the policy and every request is let through; inject a sidecar into them",
-            describe(sel),
+            selector::describe(sel),
             join(&names)
         ),
     );
@@ -170,7 +141,7 @@ fn unseen_pods_may_match(
             && (ns == root || s.namespace == ns)
             && s.selector
                 .as_ref()
-                .is_some_and(|ss| plausibly_same_pods(ss, sel))
+                .is_some_and(|ss| selector::plausibly_same_pods(ss, sel))
             && mesh.endpoints_of(s).is_empty()
     })
 }

@@ -119,19 +119,6 @@ fn scoped_to_namespace(mesh: &Mesh, cluster: ClusterId) -> bool {
     from_operator || from_istiod
 }
 
-/// Whether pods selected by `a` may be the ones `b` selects: no conflicting label, and at
-/// least one label in common (unrelated selectors such as app=x and istio=y do not count).
-fn plausibly_same_pods(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
-    selector::may_overlap(a, b) && a.iter().any(|(k, v)| b.get(k) == Some(v))
-}
-
-fn describe(sel: &BTreeMap<String, String>) -> String {
-    sel.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// IST0101: a selector that reaches no pod, where the manifests do hold gateway pods.
 fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload], served: &[ClusterId]) {
     let mesh = ctx.mesh;
@@ -143,7 +130,7 @@ fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload], served: &[C
         served.contains(&s.cluster)
             && s.selector
                 .as_ref()
-                .is_some_and(|ss| plausibly_same_pods(ss, &g.spec.selector))
+                .is_some_and(|ss| selector::plausibly_same_pods(ss, &g.spec.selector))
             && mesh.endpoints_of(s).is_empty()
     });
     if unseen {
@@ -163,7 +150,7 @@ fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload], served: &[C
         "spec.selector",
         format!(
             "referenced selector not found: {} matches no gateway pod (the gateway pods here are {}); no proxy gets this Gateway's servers, so its hosts are not served; fix the selector",
-            describe(&g.spec.selector),
+            selector::describe(&g.spec.selector),
             join(&shown)
         ),
     );

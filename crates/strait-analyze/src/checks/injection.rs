@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use strait_api::istio::security::{MtlsMode, PeerAuthenticationSpec};
 use strait_api::{Kind, Object};
 use strait_model::workload::NamespaceInfo;
-use strait_model::{Cluster, Injection, Mesh, ServiceId, Workload, WorkloadKind, selector};
+use strait_model::{Injection, Mesh, ServiceId, Workload, WorkloadKind, selector};
 
 use super::util::{self, join};
 use crate::catalog::{IST0102, IST0103, IST0123, IST0146, IST0147, IST0148, STR0601};
@@ -85,18 +85,6 @@ pub(super) fn opts_out(w: &Workload) -> bool {
     w.label(OPT_OUT)
         .or_else(|| w.annotations.get(OPT_OUT).map(String::as_str))
         == Some("false")
-}
-
-/// Whether the workload is in ambient mode (ztunnel carries its traffic; no sidecar expected).
-pub(super) fn is_ambient(cluster: &Cluster, w: &Workload) -> bool {
-    let ambient = |l: &BTreeMap<String, String>| {
-        l.get("istio.io/dataplane-mode").map(String::as_str) == Some("ambient")
-    };
-    ambient(&w.labels)
-        || cluster
-            .namespaces
-            .get(&w.namespace)
-            .is_some_and(|n| ambient(&n.labels))
 }
 
 pub fn run(ctx: &mut Ctx) {
@@ -468,7 +456,7 @@ fn check_workloads_without_sidecar(ctx: &mut Ctx) {
         if w.gateway.is_some()
             || is_system_namespace(&w.namespace)
             || w.namespace == cluster.istio_namespace
-            || is_ambient(cluster, w)
+            || mesh.is_ambient(w)
             || is_replica(mesh, w)
         {
             continue;

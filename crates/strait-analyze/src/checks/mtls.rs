@@ -309,22 +309,6 @@ fn report_conflict(
     }
 }
 
-/// Whether `w` is enrolled in ambient mode, where ztunnel enforces PeerAuthentication.
-fn is_ambient(mesh: &Mesh, w: &Workload) -> bool {
-    let ambient = |l: &BTreeMap<String, String>| {
-        l.get("istio.io/dataplane-mode").map(String::as_str) == Some("ambient")
-    };
-    if w.labels.get("istio.io/dataplane-mode").map(String::as_str) == Some("none") {
-        return false;
-    }
-    ambient(&w.labels)
-        || mesh
-            .cluster(w.cluster)
-            .namespaces
-            .get(&w.namespace)
-            .is_some_and(|n| ambient(&n.labels))
-}
-
 /// Whether a namespace takes part in the mesh: labelled for injection, or running sidecars.
 fn namespace_in_mesh(mesh: &Mesh, cluster: ClusterId, ns: &str) -> bool {
     let labelled = mesh.cluster(cluster).namespaces.get(ns).is_some_and(|n| {
@@ -345,7 +329,7 @@ fn check_strict_without_sidecar(ctx: &mut Ctx, policies: &BTreeMap<ClusterId, Pe
         let Injection::NotInjected(_) = &w.sidecar else {
             continue;
         };
-        if w.gateway.is_some() || is_ambient(mesh, w) {
+        if w.gateway.is_some() || mesh.is_ambient(w) {
             continue;
         }
         let config = mesh.config_cluster(w.cluster);

@@ -66,17 +66,6 @@ pub fn run(ctx: &mut Ctx) {
     report_namespace_wide(ctx, &namespace_wide);
 }
 
-/// Whether a workload runs in ambient mode (its own label, else its namespace's).
-fn is_ambient(mesh: &Mesh, w: &Workload) -> bool {
-    let mode = w.labels.get(AMBIENT_LABEL).or_else(|| {
-        mesh.cluster(w.cluster)
-            .namespaces
-            .get(&w.namespace)
-            .and_then(|ns| ns.labels.get(AMBIENT_LABEL))
-    });
-    mode.map(String::as_str) == Some("ambient")
-}
-
 const AMBIENT_LABEL: &str = "istio.io/dataplane-mode";
 
 /// IST0167: a Sidecar resource configures sidecar proxies only; ambient workloads have none.
@@ -99,7 +88,7 @@ fn check_ambient(
         .get(ns)
         .and_then(|n| n.labels.get(AMBIENT_LABEL))
         .is_some_and(|m| m == "ambient");
-    let all_ambient = !targets.is_empty() && targets.iter().all(|w| is_ambient(mesh, w));
+    let all_ambient = !targets.is_empty() && targets.iter().all(|w| mesh.is_ambient(w));
     if (labels.is_none() && ambient_ns) || all_ambient {
         let what = if labels.is_none() {
             format!("namespace {ns} runs in ambient mode")

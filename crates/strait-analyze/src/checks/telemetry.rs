@@ -109,22 +109,9 @@ fn unseen_pods_may_match(
             && s.namespace == ns
             && s.selector
                 .as_ref()
-                .is_some_and(|ss| plausibly_same_pods(ss, sel))
+                .is_some_and(|ss| selector::plausibly_same_pods(ss, sel))
             && mesh.endpoints_of(s).is_empty()
     })
-}
-
-/// Whether pods selected by `a` may be the ones `b` selects: no conflicting label, and at
-/// least one label in common (unrelated selectors such as app=x and istio=y do not count).
-fn plausibly_same_pods(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
-    selector::may_overlap(a, b) && a.iter().any(|(k, v)| b.get(k) == Some(v))
-}
-
-fn describe(sel: &BTreeMap<String, String>) -> String {
-    sel.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// IST0101 (selector matches nothing) and IST0159 (several selectors match one workload).
@@ -154,7 +141,7 @@ fn check_selectors(ctx: &mut Ctx, cluster: ClusterId, tels: &[Tel]) {
                 "spec.selector.matchLabels",
                 format!(
                     "referenced selector not found: {} matches no workload in namespace {}, so this Telemetry configures nothing; fix the labels (or drop the selector to cover the namespace)",
-                    describe(sel),
+                    selector::describe(sel),
                     t.namespace
                 ),
             );
