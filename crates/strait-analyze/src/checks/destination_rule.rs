@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use strait_api::Kind;
 use strait_api::istio::destination_rule::{
     ClientTlsMode, ClientTlsSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection,
-    SimpleLb, TrafficPolicy,
+    SimpleLb,
 };
 use strait_model::host::{self, ExportTo};
 use strait_model::{Layout, Mesh, ObjId, ServiceInstance, ServiceSource, Workload};
@@ -28,20 +28,6 @@ pub fn run(ctx: &mut Ctx) {
         check_tls(ctx, id, &dr.spec);
         check_deprecated(ctx, id, &dr.spec);
     }
-}
-
-/// The traffic policies of a rule with their field paths: the rule's own and each subset's.
-fn policies(spec: &DestinationRuleSpec) -> Vec<(String, &TrafficPolicy)> {
-    let mut out = Vec::new();
-    if let Some(tp) = &spec.traffic_policy {
-        out.push(("spec.trafficPolicy".to_string(), tp));
-    }
-    for (i, s) in spec.subsets.iter().enumerate() {
-        if let Some(tp) = &s.traffic_policy {
-            out.push((format!("spec.subsets[{i}].trafficPolicy"), tp));
-        }
-    }
-    out
 }
 
 /// IST0174. Returns the services the host names (for the subset check), or `None` when it
@@ -277,7 +263,7 @@ fn plural(n: usize, what: &str) -> String {
 /// IST0128/IST0129: SIMPLE or MUTUAL origination that names no CA to check the server with.
 fn check_tls(ctx: &mut Ctx, id: ObjId, spec: &DestinationRuleSpec) {
     let selector = spec.workload_selector.is_some();
-    for (path, tp) in policies(spec) {
+    for (path, tp) in spec.traffic_policies() {
         if let Some(tls) = &tp.tls {
             check_tls_settings(
                 ctx,
@@ -381,7 +367,7 @@ fn credential_has_ca(mesh: &Mesh, id: ObjId, name: &str) -> Option<bool> {
 
 /// IST0002: settings Istio still reads but has deprecated.
 fn check_deprecated(ctx: &mut Ctx, id: ObjId, spec: &DestinationRuleSpec) {
-    for (path, tp) in policies(spec) {
+    for (path, tp) in spec.traffic_policies() {
         deprecated_in(
             ctx,
             id,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use strait_api::Kind;
-use strait_api::istio::virtual_service::{Destination, HttpMatchRequest, VirtualServiceSpec};
+use strait_api::istio::virtual_service::{HttpMatchRequest, VirtualServiceSpec};
 use strait_model::{ClusterId, ObjId, host};
 
 use super::util::{self, fqdn, resolve};
@@ -13,41 +13,6 @@ use crate::catalog::{
     STR0201, STR0203,
 };
 use crate::context::Ctx;
-
-/// Every destination of a VirtualService with its field path.
-fn destinations(spec: &VirtualServiceSpec) -> Vec<(String, &Destination)> {
-    let mut out = Vec::new();
-    for (i, r) in spec.http.iter().enumerate() {
-        for (j, d) in r.route.iter().enumerate() {
-            if let Some(dest) = &d.destination {
-                out.push((format!("spec.http[{i}].route[{j}].destination"), dest));
-            }
-        }
-        if let Some(m) = &r.mirror {
-            out.push((format!("spec.http[{i}].mirror"), m));
-        }
-        for (j, m) in r.mirrors.iter().enumerate() {
-            if let Some(dest) = &m.destination {
-                out.push((format!("spec.http[{i}].mirrors[{j}].destination"), dest));
-            }
-        }
-    }
-    for (i, r) in spec.tls.iter().enumerate() {
-        for (j, d) in r.route.iter().enumerate() {
-            if let Some(dest) = &d.destination {
-                out.push((format!("spec.tls[{i}].route[{j}].destination"), dest));
-            }
-        }
-    }
-    for (i, r) in spec.tcp.iter().enumerate() {
-        for (j, d) in r.route.iter().enumerate() {
-            if let Some(dest) = &d.destination {
-                out.push((format!("spec.tcp[{i}].route[{j}].destination"), dest));
-            }
-        }
-    }
-    out
-}
 
 /// Gateway references of a VirtualService, with paths (top-level and per-match).
 fn gateway_refs(spec: &VirtualServiceSpec) -> Vec<(String, &str)> {
@@ -226,7 +191,7 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
     let ns = obj.namespace();
     let gateway_bound =
         !util::binds_mesh(&spec.gateways) || spec.gateways.iter().any(|g| g != "mesh");
-    for (path, d) in destinations(spec) {
+    for (path, d) in spec.destinations() {
         if d.host.is_empty() {
             continue;
         }
@@ -582,7 +547,7 @@ fn check_ingress_subsets(ctx: &mut Ctx) {
         if !util::binds_mesh(&vs.spec.gateways) {
             continue;
         }
-        for (_, d) in destinations(&vs.spec) {
+        for (_, d) in vs.spec.destinations() {
             if !d.subset.is_empty() {
                 subset_routed
                     .entry((id.cluster.0, fqdn(mesh, id, &d.host)))
@@ -594,7 +559,7 @@ fn check_ingress_subsets(ctx: &mut Ctx) {
         if util::binds_mesh(&vs.spec.gateways) {
             continue;
         }
-        for (path, d) in destinations(&vs.spec) {
+        for (path, d) in vs.spec.destinations() {
             if !d.subset.is_empty() {
                 continue;
             }

@@ -289,6 +289,22 @@ spec! {
     }
 }
 
+impl DestinationRuleSpec {
+    /// The rule's traffic policies with their field paths: its own, then each subset's.
+    pub fn traffic_policies(&self) -> Vec<(String, &TrafficPolicy)> {
+        let mut out = Vec::new();
+        if let Some(tp) = &self.traffic_policy {
+            out.push(("spec.trafficPolicy".to_string(), tp));
+        }
+        for (i, s) in self.subsets.iter().enumerate() {
+            if let Some(tp) = &s.traffic_policy {
+                out.push((format!("spec.subsets[{i}].trafficPolicy"), tp));
+            }
+        }
+        out
+    }
+}
+
 impl TrafficPolicy {
     /// The client TLS settings that apply to `port`. As in istiod, a port-level entry for the
     /// port replaces the policy's top-level settings entirely: an entry without `tls` means no

@@ -266,3 +266,38 @@ spec! {
         pub source_namespace: String,
     }
 }
+
+impl VirtualServiceSpec {
+    /// Every destination (routes, mirrors; http, tls and tcp) with its field path.
+    pub fn destinations(&self) -> Vec<(String, &Destination)> {
+        let mut out = Vec::new();
+        for (i, r) in self.http.iter().enumerate() {
+            for (j, d) in r.route.iter().enumerate() {
+                if let Some(dest) = &d.destination {
+                    out.push((format!("spec.http[{i}].route[{j}].destination"), dest));
+                }
+            }
+            if let Some(m) = &r.mirror {
+                out.push((format!("spec.http[{i}].mirror"), m));
+            }
+            for (j, m) in r.mirrors.iter().enumerate() {
+                if let Some(dest) = &m.destination {
+                    out.push((format!("spec.http[{i}].mirrors[{j}].destination"), dest));
+                }
+            }
+        }
+        for (kind, routes) in [
+            ("tls", self.tls.iter().map(|r| &r.route).collect::<Vec<_>>()),
+            ("tcp", self.tcp.iter().map(|r| &r.route).collect()),
+        ] {
+            for (i, route) in routes.into_iter().enumerate() {
+                for (j, d) in route.iter().enumerate() {
+                    if let Some(dest) = &d.destination {
+                        out.push((format!("spec.{kind}[{i}].route[{j}].destination"), dest));
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -4,20 +4,6 @@ use super::*;
 
 // ---- DestinationRule ----
 
-/// Every traffic policy of a rule with its path, port-level ones included.
-pub(super) fn dr_policies(spec: &DestinationRuleSpec) -> Vec<(String, &TrafficPolicy)> {
-    let mut out = Vec::new();
-    if let Some(tp) = &spec.traffic_policy {
-        out.push(("spec.trafficPolicy".to_string(), tp));
-    }
-    for (i, s) in spec.subsets.iter().enumerate() {
-        if let Some(tp) = &s.traffic_policy {
-            out.push((format!("spec.subsets[{i}].trafficPolicy"), tp));
-        }
-    }
-    out
-}
-
 pub(super) fn dr_host_and_subsets(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'static Code) {
     let Some(dr) = o.destination_rule() else {
         return;
@@ -52,7 +38,7 @@ pub(super) fn dr_host_and_subsets(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'
             ctx.at(code, id, &format!("{p}.name"), format!("subset {} is already defined at subsets[{first}]; Istio rejects duplicate names", sub.name));
         }
     }
-    for (p, tp) in dr_policies(s) {
+    for (p, tp) in s.traffic_policies() {
         let empty = tp.load_balancer.is_none()
             && tp.connection_pool.is_none()
             && tp.outlier_detection.is_none()
@@ -154,7 +140,7 @@ pub(super) fn dr_outlier(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'static Co
     let Some(dr) = o.destination_rule() else {
         return;
     };
-    for (p, tp) in dr_policies(&dr.spec) {
+    for (p, tp) in dr.spec.traffic_policies() {
         let mut ods = vec![(
             format!("{p}.outlierDetection"),
             tp.outlier_detection.as_ref(),

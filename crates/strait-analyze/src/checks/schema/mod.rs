@@ -36,7 +36,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use strait_api::istio::Duration;
-use strait_api::istio::destination_rule::{ClientTlsMode, DestinationRuleSpec, TrafficPolicy};
+use strait_api::istio::destination_rule::ClientTlsMode;
 use strait_api::istio::envoy_filter::Operation;
 use strait_api::istio::gateway::{ServerTlsMode, ServerTlsSettings, TlsProtocol};
 use strait_api::istio::security::AuthorizationAction;

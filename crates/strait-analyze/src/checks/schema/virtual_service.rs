@@ -274,34 +274,19 @@ pub(super) fn vs_ports(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'static Code
         return;
     };
     let s = &vs.spec;
-    let mut ports: Vec<(String, u32)> = Vec::new();
+    let mut ports: Vec<(String, u32)> = s
+        .destinations()
+        .into_iter()
+        .filter_map(|(path, d)| {
+            d.port
+                .as_ref()
+                .map(|p| (format!("{path}.port.number"), p.number))
+        })
+        .collect();
     for (i, r) in s.http.iter().enumerate() {
-        for (j, d) in r.route.iter().enumerate() {
-            if let Some(p) = d.destination.as_ref().and_then(|d| d.port.as_ref()) {
-                ports.push((
-                    format!("spec.http[{i}].route[{j}].destination.port.number"),
-                    p.number,
-                ));
-            }
-        }
         for (j, m) in r.matches.iter().enumerate() {
             if let Some(p) = m.port.filter(|p| *p != 0) {
                 ports.push((format!("spec.http[{i}].match[{j}].port"), p));
-            }
-        }
-    }
-    for (kind, routes) in [
-        ("tcp", s.tcp.iter().map(|r| &r.route).collect::<Vec<_>>()),
-        ("tls", s.tls.iter().map(|r| &r.route).collect()),
-    ] {
-        for (i, route) in routes.iter().enumerate() {
-            for (j, d) in route.iter().enumerate() {
-                if let Some(p) = d.destination.as_ref().and_then(|d| d.port.as_ref()) {
-                    ports.push((
-                        format!("spec.{kind}[{i}].route[{j}].destination.port.number"),
-                        p.number,
-                    ));
-                }
             }
         }
     }

@@ -91,7 +91,7 @@ pub(super) fn dr_failover(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'static C
     let Some(dr) = o.destination_rule() else {
         return;
     };
-    for (p, tp) in dr_policies(&dr.spec) {
+    for (p, tp) in dr.spec.traffic_policies() {
         let mut pairs = vec![(
             p.clone(),
             tp.load_balancer.as_ref(),
