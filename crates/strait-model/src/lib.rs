@@ -12,11 +12,13 @@
 
 mod build;
 pub mod cluster;
+pub mod destination;
 pub mod host;
 pub mod identity;
 mod ids;
 mod mesh;
 pub mod network;
+pub mod peer_auth;
 pub mod protocol;
 pub mod selector;
 pub mod service;

@@ -10,9 +10,6 @@
 //! the client's namespace, then the service's, then the root namespace; a port-level entry
 //! replaces the destination-level settings wholesale (a missing `tls` there means auto mTLS).
 
-mod client;
-mod policy;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use strait_api::Kind;
@@ -21,11 +18,11 @@ use strait_api::istio::security::MtlsMode;
 use strait_model::host::{self, ExportTo};
 use strait_model::{ClusterId, Injection, Mesh, ObjId, ServiceInstance, Workload, selector};
 
-use self::client::{Dr, DrIndex, client_tls, subset_sets_tls};
-use self::policy::{PeerPolicies, intercepts, target_port, workload_selector};
 use super::util::{self, join};
 use crate::catalog::{STR0301, STR0302, STR0303};
 use crate::context::Ctx;
+use strait_model::destination::{Dr, DrIndex, client_tls, subset_sets_tls};
+use strait_model::peer_auth::{PeerPolicies, intercepts, target_port, workload_selector};
 
 pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;

@@ -1,17 +1,18 @@
 //! The client side: which DestinationRules a sidecar applies to a host, and the TLS mode they
 //! set for one service port, the way istiod's `PushContext.destinationRule` and
-//! `MergeSubsetTrafficPolicy` decide.
+//! `MergeSubsetTrafficPolicy` decide. Shared by the proxy compiler and the analyzer.
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::ObjId;
+use crate::host::{self, ExportTo};
 use strait_api::istio::destination_rule::{
     ClientTlsMode, ClientTlsSettings, DestinationRuleSpec, TrafficPolicy,
 };
-use strait_model::ObjId;
-use strait_model::host::{self, ExportTo};
 
 /// A DestinationRule as the client side sees it.
-pub(super) struct Dr<'m> {
+#[derive(Debug)]
+pub struct Dr<'m> {
     pub id: ObjId,
     pub namespace: &'m str,
     pub host: String,
@@ -21,7 +22,7 @@ pub(super) struct Dr<'m> {
 
 /// The most specific DestinationRule among `drs` covering `hostname`: an exact host beats
 /// wildcards, a longer wildcard beats a shorter one.
-pub(super) fn most_specific<'a, 'm>(
+pub fn most_specific<'a, 'm>(
     drs: impl Iterator<Item = &'a Dr<'m>>,
     hostname: &str,
 ) -> Option<&'a Dr<'m>> {
@@ -31,18 +32,19 @@ pub(super) fn most_specific<'a, 'm>(
 
 /// One control plane's DestinationRules grouped by namespace, each namespace's indexed by exact
 /// host with its wildcard hosts aside, so finding the rules for a host does not scan them all.
-pub(super) struct DrIndex<'a, 'm> {
+#[derive(Debug)]
+pub struct DrIndex<'a, 'm> {
     by_ns: BTreeMap<&'m str, NsRules<'a, 'm>>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct NsRules<'a, 'm> {
     exact: HashMap<&'a str, Vec<&'a Dr<'m>>>,
     wildcard: Vec<&'a Dr<'m>>,
 }
 
 impl<'a, 'm> DrIndex<'a, 'm> {
-    pub(super) fn new(drs: &'a [Dr<'m>]) -> Self {
+    pub fn new(drs: &'a [Dr<'m>]) -> Self {
         let mut by_ns: BTreeMap<&'m str, NsRules<'a, 'm>> = BTreeMap::new();
         for d in drs {
             let ns = by_ns.entry(d.namespace).or_default();
@@ -64,7 +66,7 @@ impl<'a, 'm> DrIndex<'a, 'm> {
     /// DestinationRules some client applies to `hostname` (a service in `svc_ns`): the
     /// service namespace's, each other namespace's own, and the root namespace's unless the
     /// service namespace's shadows it for everyone.
-    pub(super) fn applicable(&self, hostname: &str, svc_ns: &str, root: &str) -> Vec<&'a Dr<'m>> {
+    pub fn applicable(&self, hostname: &str, svc_ns: &str, root: &str) -> Vec<&'a Dr<'m>> {
         let mut out = Vec::new();
         let own = self.most_specific_in(svc_ns, hostname);
         out.extend(own);
@@ -83,7 +85,7 @@ impl<'a, 'm> DrIndex<'a, 'm> {
 
 /// Port-level settings for service port `port` replace the policy's own; returns the TLS
 /// settings that apply and their field path.
-pub(super) fn port_tls<'a>(
+pub fn port_tls<'a>(
     tp: &'a TrafficPolicy,
     port: u32,
     base: &str,
@@ -104,7 +106,7 @@ pub(super) fn port_tls<'a>(
 
 /// The client TLS mode a DestinationRule sets for service port `port` (and subset `subset`),
 /// with the field that sets it; `None` when auto mTLS decides.
-pub(super) fn client_tls(
+pub fn client_tls(
     spec: &DestinationRuleSpec,
     port: u32,
     subset: Option<usize>,
@@ -134,7 +136,7 @@ pub(super) fn client_tls(
 }
 
 /// Whether a subset overrides TLS for `port` at all.
-pub(super) fn subset_sets_tls(spec: &DestinationRuleSpec, k: usize, port: u32) -> bool {
+pub fn subset_sets_tls(spec: &DestinationRuleSpec, k: usize, port: u32) -> bool {
     spec.subsets
         .get(k)
         .and_then(|s| s.traffic_policy.as_ref())

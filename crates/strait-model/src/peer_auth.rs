@@ -1,21 +1,18 @@
-//! The server side: which mTLS mode a workload accepts on a port, composed from its
-//! PeerAuthentications the way istiod's `ComposePeerAuthentication` does, and whether its
-//! sidecar intercepts that port at all.
+//! The server side of mTLS: which mode a workload accepts on a port, composed from its
+//! PeerAuthentications the way istiod's `ComposePeerAuthentication` does (mesh, then namespace,
+//! then workload; UNSET inherits; port-level settings of the workload policy last). The proxy
+//! compiler and the analyzer both use it, so what is reported is what is enforced.
 
 use std::collections::BTreeMap;
 
+use crate::service::{Port, TargetPort};
+use crate::{ClusterId, Mesh, ObjId, Workload, selector};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use strait_api::Kind;
 use strait_api::istio::security::{MtlsMode, PeerAuthenticationSpec};
-use strait_model::service::TargetPort;
-use strait_model::{ClusterId, Mesh, ObjId, Workload, selector};
-
-use crate::checks::util;
 
 /// The label selector of a policy, when it selects workloads (empty means namespace-wide).
-pub(super) fn workload_selector(
-    spec: &PeerAuthenticationSpec,
-) -> Option<&BTreeMap<String, String>> {
+pub fn workload_selector(spec: &PeerAuthenticationSpec) -> Option<&BTreeMap<String, String>> {
     spec.selector
         .as_ref()
         .map(|s| &s.match_labels)
@@ -23,14 +20,16 @@ pub(super) fn workload_selector(
 }
 
 /// One PeerAuthentication.
-pub(super) struct Pa<'m> {
+#[derive(Debug)]
+pub struct Pa<'m> {
     pub id: ObjId,
     pub namespace: &'m str,
     pub spec: &'m PeerAuthenticationSpec,
 }
 
 /// The PeerAuthentications of one control plane, by scope.
-pub(super) struct PeerPolicies<'m> {
+#[derive(Debug)]
+pub struct PeerPolicies<'m> {
     mesh: Option<Pa<'m>>,
     namespaces: BTreeMap<&'m str, Pa<'m>>,
     workloads: Vec<Pa<'m>>,
@@ -38,32 +37,33 @@ pub(super) struct PeerPolicies<'m> {
 
 /// A workload's mTLS mode and the policy field that decided it (`None`: Istio's default).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Effective {
+pub struct Effective {
     pub mode: MtlsMode,
     pub source: Option<(ObjId, String)>,
 }
 
 impl<'m> PeerPolicies<'m> {
-    pub(super) fn of(mesh: &'m Mesh, cluster: ClusterId) -> PeerPolicies<'m> {
+    pub fn of(mesh: &'m Mesh, cluster: ClusterId) -> PeerPolicies<'m> {
         let root = mesh.cluster(cluster).root_namespace();
         // Oldest first, as istiod picks within a scope; without timestamps, by name.
-        let mut all: Vec<(bool, Option<Time>, &str, Pa<'m>)> =
-            util::in_cluster(mesh, cluster, Kind::PeerAuthentication)
-                .filter_map(|(id, o)| {
-                    let pa = o.peer_authentication()?;
-                    let created = pa.metadata.creation_timestamp.clone();
-                    Some((
-                        created.is_none(),
-                        created,
-                        o.name(),
-                        Pa {
-                            id,
-                            namespace: o.namespace(),
-                            spec: &pa.spec,
-                        },
-                    ))
-                })
-                .collect();
+        let mut all: Vec<(bool, Option<Time>, &str, Pa<'m>)> = mesh
+            .cluster(cluster)
+            .of_kind(Kind::PeerAuthentication)
+            .filter_map(|(id, o)| {
+                let pa = o.peer_authentication()?;
+                let created = pa.metadata.creation_timestamp.clone();
+                Some((
+                    created.is_none(),
+                    created,
+                    o.name(),
+                    Pa {
+                        id,
+                        namespace: o.namespace(),
+                        spec: &pa.spec,
+                    },
+                ))
+            })
+            .collect();
         all.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
         let mut out = PeerPolicies {
             mesh: None,
@@ -89,7 +89,7 @@ impl<'m> PeerPolicies<'m> {
     }
 
     /// The oldest workload-level policy selecting `w`.
-    pub(super) fn workload_policy(&self, w: &Workload) -> Option<&Pa<'m>> {
+    pub fn workload_policy(&self, w: &Workload) -> Option<&Pa<'m>> {
         self.workloads.iter().find(|pa| {
             pa.namespace == w.namespace
                 && workload_selector(pa.spec)
@@ -99,7 +99,7 @@ impl<'m> PeerPolicies<'m> {
 
     /// The mode `w` accepts on `port` (the port it listens on; `None` for the workload as a
     /// whole).
-    pub(super) fn effective(&self, w: &Workload, port: Option<u32>) -> Effective {
+    pub fn effective(&self, w: &Workload, port: Option<u32>) -> Effective {
         let mut eff = Effective {
             mode: MtlsMode::Permissive,
             source: None,
@@ -133,11 +133,7 @@ impl<'m> PeerPolicies<'m> {
 
 /// The port `w` listens on for a service port (named target ports resolved from the pod's
 /// container ports or the WorkloadEntry's port map).
-pub(super) fn target_port(
-    mesh: &Mesh,
-    w: &Workload,
-    port: &strait_model::service::Port,
-) -> Option<u32> {
+pub fn target_port(mesh: &Mesh, w: &Workload, port: &Port) -> Option<u32> {
     match &port.target {
         None => Some(port.number),
         Some(TargetPort::Number(n)) => Some(*n),
@@ -158,7 +154,7 @@ pub(super) fn target_port(
 
 /// Whether the sidecar of `w` intercepts inbound traffic to `port` (the
 /// `traffic.sidecar.istio.io/{include,exclude}InboundPorts` annotations).
-pub(super) fn intercepts(w: &Workload, port: u32) -> bool {
+pub fn intercepts(w: &Workload, port: u32) -> bool {
     let list = |key: &str| -> Option<Vec<String>> {
         w.annotations.get(key).map(|v| {
             v.split(',')
