@@ -63,6 +63,27 @@ impl<'a, 'm> DrIndex<'a, 'm> {
         most_specific(exact.chain(rules.wildcard.iter().copied()), hostname)
     }
 
+    /// The DestinationRule a client in `client_ns` applies to `hostname` (a service in
+    /// `svc_ns`), as istiod picks it: the client namespace's own, else the service
+    /// namespace's if exported to the client, else the root namespace's.
+    pub fn for_client(
+        &self,
+        hostname: &str,
+        client_ns: &str,
+        svc_ns: &str,
+        root: &str,
+    ) -> Option<&'a Dr<'m>> {
+        self.most_specific_in(client_ns, hostname)
+            .or_else(|| {
+                self.most_specific_in(svc_ns, hostname)
+                    .filter(|d| d.export.visible_to(client_ns))
+            })
+            .or_else(|| {
+                self.most_specific_in(root, hostname)
+                    .filter(|d| d.export.visible_to(client_ns))
+            })
+    }
+
     /// DestinationRules some client applies to `hostname` (a service in `svc_ns`): the
     /// service namespace's, each other namespace's own, and the root namespace's unless the
     /// service namespace's shadows it for everyone.

@@ -12,6 +12,7 @@
 
 mod build;
 pub mod cluster;
+pub mod compile;
 pub mod destination;
 pub mod host;
 pub mod identity;

@@ -1,0 +1,241 @@
+//! Upstream clusters: one per service port and subset a route names, with the
+//! DestinationRule's policy merged the way istiod merges it, and the endpoints.
+
+use strait_api::Kind;
+use strait_api::istio::destination_rule::{
+    ClientTlsMode, DestinationRuleSpec, SimpleLb, TrafficPolicy,
+};
+
+use super::routes::{ClusterKey, app_protocol};
+use super::types::*;
+use super::workload_name;
+use crate::destination::{Dr, DrIndex, client_tls};
+use crate::host::ExportTo;
+use crate::ids::ClusterId;
+use crate::mesh::Mesh;
+use crate::peer_auth::target_port;
+use crate::selector;
+use crate::workload::Workload;
+
+/// Envoy's default connect timeout, which Istio keeps (MeshConfig `connectTimeout`).
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
+
+pub(super) fn compile(
+    mesh: &Mesh,
+    config: ClusterId,
+    w: &Workload,
+    needed: &[ClusterKey],
+    out: &mut ProxyConfig,
+) {
+    let c = mesh.cluster(config);
+    let root = c.root_namespace().to_string();
+    let drs: Vec<Dr> = c
+        .of_kind(Kind::DestinationRule)
+        .filter_map(|(id, o)| {
+            let d = o.destination_rule()?;
+            // Rules that select workloads apply only to those workloads' proxies.
+            if let Some(sel) = &d.spec.workload_selector
+                && !(o.namespace() == w.namespace
+                    && selector::map_selects(&sel.match_labels, &w.labels))
+            {
+                return None;
+            }
+            Some(Dr {
+                id,
+                namespace: o.namespace(),
+                host: crate::host::fqdn(&d.spec.host, o.namespace(), &c.domain),
+                export: ExportTo::parse(&d.spec.export_to, o.namespace(), true),
+                spec: &d.spec,
+            })
+        })
+        .collect();
+    let index = DrIndex::new(&drs);
+    let connect_default = c
+        .mesh_config
+        .connect_timeout
+        .map_or(DEFAULT_CONNECT_TIMEOUT_MS, |d| d.as_millis() as u64);
+    for (host, port, subset) in needed {
+        let instances = mesh.registry.resolve(host, &w.namespace);
+        let svc_ns = instances
+            .first()
+            .map_or(w.namespace.as_str(), |s| s.namespace.as_str());
+        let protocol = instances
+            .iter()
+            .find_map(|s| s.port(*port))
+            .map_or(AppProtocol::Auto, |p| app_protocol(p.protocol));
+        let dr = index.for_client(host, &w.namespace, svc_ns, &root);
+        let subset_index = dr.and_then(|d| d.spec.subsets.iter().position(|s| s.name == *subset));
+        let subset_labels = match (subset.is_empty(), subset_index) {
+            (true, _) => None,
+            (false, Some(k)) => dr.map(|d| d.spec.subsets[k].labels.clone()),
+            // A subset no rule defines selects nothing: requests to it fail with 503, as in Istio.
+            (false, None) => {
+                Some([("strait.dev/undefined-subset".to_string(), subset.clone())].into())
+            }
+        };
+        let policy = dr
+            .map(|d| Policy::merge(d.spec, *port, subset_index))
+            .unwrap_or_default();
+        let tls = match dr.and_then(|d| client_tls(d.spec, *port, subset_index)) {
+            None => UpstreamTls::Auto,
+            Some((ClientTlsMode::IstioMutual, _)) => UpstreamTls::IstioMutual,
+            Some((ClientTlsMode::Disable, _)) => UpstreamTls::Disable,
+            Some((ClientTlsMode::Simple | ClientTlsMode::Mutual, _)) => UpstreamTls::Originate,
+        };
+        let mut endpoints = Vec::new();
+        let mut identities = Vec::new();
+        for s in &instances {
+            let Some(sport) = s.port(*port) else { continue };
+            for e in mesh.endpoints_of(s) {
+                let Some(address) = &e.address else { continue };
+                if !running(mesh, e) {
+                    continue;
+                }
+                identities.push(mesh.identity(e));
+                if subset_labels
+                    .as_ref()
+                    .is_some_and(|l| !selector::map_selects(l, &e.labels))
+                {
+                    continue;
+                }
+                let Some(target) = target_port(mesh, e, sport) else {
+                    continue;
+                };
+                let weight = mesh
+                    .object(e.object)
+                    .workload_entry()
+                    .and_then(|we| we.spec.weight)
+                    .unwrap_or(1)
+                    .max(1);
+                endpoints.push(Endpoint {
+                    address: address.clone(),
+                    port: target,
+                    weight,
+                    mtls: e.sidecar.has_proxy(),
+                    workload: EndpointMeta {
+                        pod: e.name.clone(),
+                        workload: workload_name(mesh, e),
+                        namespace: e.namespace.clone(),
+                        cluster: mesh.cluster(e.cluster).name.clone(),
+                        network: e.network.clone(),
+                        app: e.app().to_string(),
+                        version: e.version().unwrap_or("").to_string(),
+                        identity: mesh.identity(e),
+                    },
+                });
+            }
+        }
+        endpoints.sort_by(|a, b| (&a.address, a.port).cmp(&(&b.address, b.port)));
+        identities.sort();
+        identities.dedup();
+        let name = cluster_name(*port, subset, host);
+        let mut limits = policy.limits;
+        if limits.connect_timeout_ms == 0 {
+            limits.connect_timeout_ms = connect_default;
+        }
+        out.clusters.insert(
+            name.clone(),
+            Cluster {
+                name,
+                host: host.clone(),
+                port: *port,
+                subset: subset.clone(),
+                protocol,
+                lb: policy.lb,
+                tls,
+                sni: sni(*port, subset, host),
+                identities,
+                limits,
+                endpoints,
+                destination_rule: dr.map(|d| {
+                    let o = mesh.object(d.id);
+                    format!("{}/{}", o.namespace(), o.name())
+                }),
+            },
+        );
+    }
+}
+
+/// Pods that are gone or finished take no traffic.
+fn running(mesh: &Mesh, w: &Workload) -> bool {
+    mesh.object(w.object)
+        .pod()
+        .and_then(|p| p.status.as_ref())
+        .and_then(|s| s.phase.as_deref())
+        .is_none_or(|phase| matches!(phase, "Running" | "Pending"))
+}
+
+/// The load-balancing and connection-pool part of a traffic policy, merged.
+#[derive(Debug)]
+struct Policy {
+    lb: LbPolicy,
+    limits: PoolLimits,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        // Istio's default load balancer is LEAST_REQUEST.
+        Policy {
+            lb: LbPolicy::LeastRequest,
+            limits: PoolLimits::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// The rule's policy, then its port-level settings for `port`, then the subset's (which
+    /// win field by field), as istiod's `MergeTrafficPolicy`.
+    fn merge(spec: &DestinationRuleSpec, port: u32, subset: Option<usize>) -> Policy {
+        let mut p = Policy::default();
+        if let Some(tp) = &spec.traffic_policy {
+            p.apply(tp, port);
+        }
+        if let Some(tp) = subset
+            .and_then(|k| spec.subsets.get(k))
+            .and_then(|s| s.traffic_policy.as_ref())
+        {
+            p.apply(tp, port);
+        }
+        p
+    }
+
+    fn apply(&mut self, tp: &TrafficPolicy, port: u32) {
+        let level = tp
+            .port_level_settings
+            .iter()
+            .find(|pl| pl.port.as_ref().map(|s| s.number) == Some(port));
+        let (lb, pool) = match level {
+            Some(pl) => (pl.load_balancer.as_ref(), pl.connection_pool.as_ref()),
+            None => (tp.load_balancer.as_ref(), tp.connection_pool.as_ref()),
+        };
+        if let Some(simple) = lb.and_then(|l| l.simple) {
+            self.lb = match simple {
+                SimpleLb::RoundRobin => LbPolicy::RoundRobin,
+                SimpleLb::Random => LbPolicy::Random,
+                SimpleLb::LeastRequest
+                | SimpleLb::LeastConn
+                | SimpleLb::Unspecified
+                | SimpleLb::Passthrough => LbPolicy::LeastRequest,
+            };
+        }
+        if let Some(pool) = pool {
+            let pos = |v: Option<i32>| v.filter(|n| *n > 0).map(|n| n as u32);
+            if let Some(tcp) = &pool.tcp {
+                self.limits.max_connections =
+                    pos(tcp.max_connections).or(self.limits.max_connections);
+                if let Some(t) = tcp.connect_timeout {
+                    self.limits.connect_timeout_ms = t.as_millis() as u64;
+                }
+            }
+            if let Some(http) = &pool.http {
+                self.limits.max_pending_requests =
+                    pos(http.http1_max_pending_requests).or(self.limits.max_pending_requests);
+                self.limits.max_requests =
+                    pos(http.http2_max_requests).or(self.limits.max_requests);
+                self.limits.max_requests_per_connection = pos(http.max_requests_per_connection)
+                    .or(self.limits.max_requests_per_connection);
+                self.limits.max_retries = pos(http.max_retries).or(self.limits.max_retries);
+            }
+        }
+    }
+}

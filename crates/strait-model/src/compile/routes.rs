@@ -1,0 +1,396 @@
+//! Outbound services and their routing rules (VirtualServices).
+
+use std::collections::BTreeMap;
+
+use strait_api::istio::virtual_service::{
+    Destination, HttpMatchRequest, HttpRoute, StringMatch, VirtualServiceSpec,
+};
+use strait_api::{Kind, Object};
+
+use super::types::*;
+use crate::host::{self, ExportTo};
+use crate::ids::{ClusterId, ObjId};
+use crate::mesh::Mesh;
+use crate::protocol::Protocol;
+use crate::selector;
+use crate::workload::Workload;
+
+/// A cluster a route needs: (host, port, subset).
+pub(super) type ClusterKey = (String, u32, String);
+
+pub(super) fn app_protocol(p: Protocol) -> AppProtocol {
+    match p {
+        Protocol::Http | Protocol::HttpProxy => AppProtocol::Http,
+        Protocol::Http2 | Protocol::GrpcWeb => AppProtocol::Http2,
+        Protocol::Grpc => AppProtocol::Grpc,
+        Protocol::Https | Protocol::Tls => AppProtocol::Tls,
+        Protocol::Tcp | Protocol::Mongo | Protocol::Redis | Protocol::Mysql | Protocol::Udp => {
+            AppProtocol::Tcp
+        }
+        Protocol::Unsupported => AppProtocol::Auto,
+    }
+}
+
+/// A VirtualService a proxy may apply, with its hosts expanded.
+struct Vs<'m> {
+    id: ObjId,
+    obj: &'m Object,
+    spec: &'m VirtualServiceSpec,
+    hosts: Vec<String>,
+}
+
+/// Builds the services the proxy sees and returns the clusters their rules reference.
+pub(super) fn compile(
+    mesh: &Mesh,
+    config: ClusterId,
+    w: &Workload,
+    out: &mut ProxyConfig,
+) -> Vec<ClusterKey> {
+    let ns = w.namespace.as_str();
+    let vss = visible_virtual_services(mesh, config, ns);
+    // host -> port -> (protocol, service namespace)
+    let mut ports: BTreeMap<&str, BTreeMap<u32, (Protocol, &str)>> = BTreeMap::new();
+    for s in mesh.registry.all() {
+        if !(s.export_to.visible_to(ns) || s.namespace == ns) {
+            continue;
+        }
+        let entry = ports.entry(s.hostname.as_str()).or_default();
+        for p in &s.ports {
+            entry
+                .entry(p.number)
+                .or_insert((p.protocol, s.namespace.as_str()));
+        }
+    }
+    let mut needed = Vec::new();
+    for (hostname, by_port) in &ports {
+        let vs = select_virtual_service(&vss, hostname);
+        for (port, (protocol, svc_ns)) in by_port {
+            let protocol = app_protocol(*protocol);
+            let mut sp = ServicePort {
+                host: hostname.to_string(),
+                port: *port,
+                namespace: svc_ns.to_string(),
+                protocol,
+                http: Vec::new(),
+                tcp: Vec::new(),
+                virtual_service: vs.map(|v| format!("{}/{}", v.obj.namespace(), v.obj.name())),
+            };
+            if let Some(v) = vs {
+                if protocol == AppProtocol::Tcp || protocol == AppProtocol::Tls {
+                    sp.tcp = tcp_routes(mesh, v, *port, hostname, w, &mut needed);
+                } else {
+                    sp.http = http_rules(mesh, v, *port, hostname, w, &mut needed);
+                }
+            }
+            if sp.http.is_empty() && !matches!(protocol, AppProtocol::Tcp | AppProtocol::Tls) {
+                needed.push((hostname.to_string(), *port, String::new()));
+                sp.http.push(HttpRule {
+                    name: "default".into(),
+                    matches: Vec::new(),
+                    action: HttpAction::Route(vec![WeightedCluster {
+                        cluster: cluster_name(*port, "", hostname),
+                        weight: 100,
+                    }]),
+                    timeout_ms: None,
+                    retries: Retry::istio_default(),
+                });
+            }
+            if sp.tcp.is_empty() {
+                needed.push((hostname.to_string(), *port, String::new()));
+                sp.tcp.push(WeightedCluster {
+                    cluster: cluster_name(*port, "", hostname),
+                    weight: 100,
+                });
+            }
+            out.services.insert(format!("{hostname}:{port}"), sp);
+        }
+    }
+    needed
+}
+
+fn visible_virtual_services<'m>(mesh: &'m Mesh, config: ClusterId, ns: &str) -> Vec<Vs<'m>> {
+    let mut out: Vec<Vs<'m>> = mesh
+        .cluster(config)
+        .of_kind(Kind::VirtualService)
+        .filter_map(|(id, o)| o.virtual_service().map(|v| (id, o, v)))
+        .filter(|(_, o, v)| {
+            let binds_mesh =
+                v.spec.gateways.is_empty() || v.spec.gateways.iter().any(|g| g == "mesh");
+            binds_mesh
+                && (ExportTo::parse(&v.spec.export_to, o.namespace(), true).visible_to(ns)
+                    || o.namespace() == ns)
+        })
+        .map(|(id, o, v)| {
+            let domain = &mesh.cluster(id.cluster).domain;
+            Vs {
+                id,
+                obj: o,
+                spec: &v.spec,
+                hosts: v
+                    .spec
+                    .hosts
+                    .iter()
+                    .map(|h| host::fqdn(h, o.namespace(), domain))
+                    .collect(),
+            }
+        })
+        .collect();
+    // Istio applies the oldest VirtualService for a host; without timestamps, name order.
+    out.sort_by(|a, b| {
+        let key = |v: &Vs| {
+            (
+                v.obj.meta().creation_timestamp.clone(),
+                v.obj.namespace().to_string(),
+                v.obj.name().to_string(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    out
+}
+
+/// The VirtualService that routes `hostname`: an exact host first, else the most specific
+/// wildcard.
+fn select_virtual_service<'a, 'm>(vss: &'a [Vs<'m>], hostname: &str) -> Option<&'a Vs<'m>> {
+    vss.iter()
+        .find(|v| v.hosts.iter().any(|h| h.eq_ignore_ascii_case(hostname)))
+        .or_else(|| {
+            vss.iter()
+                .filter_map(|v| {
+                    v.hosts
+                        .iter()
+                        .filter(|h| host::is_wildcard(h) && host::subset_of(hostname, h))
+                        .map(|h| h.len())
+                        .max()
+                        .map(|len| (len, v))
+                })
+                .max_by_key(|(len, _)| *len)
+                .map(|(_, v)| v)
+        })
+}
+
+fn str_match(m: &StringMatch) -> Option<StrMatch> {
+    if let Some(e) = &m.exact {
+        Some(StrMatch::Exact(e.clone()))
+    } else if let Some(p) = &m.prefix {
+        Some(StrMatch::Prefix(p.clone()))
+    } else {
+        m.regex.as_ref().map(|r| StrMatch::Regex(r.clone()))
+    }
+}
+
+/// A VirtualService match as the proxy evaluates it, or `None` when it cannot apply to this
+/// proxy and port (another port, other source labels or namespace, gateways only).
+fn request_match(m: &HttpMatchRequest, port: u32, w: &Workload) -> Option<RequestMatch> {
+    if m.port.is_some_and(|p| p != port) {
+        return None;
+    }
+    if !m.gateways.is_empty() && !m.gateways.iter().any(|g| g == "mesh") {
+        return None;
+    }
+    if !m.source_labels.is_empty() && !selector::map_selects(&m.source_labels, &w.labels) {
+        return None;
+    }
+    if !m.source_namespace.is_empty() && m.source_namespace != w.namespace {
+        return None;
+    }
+    let mut headers: Vec<HeaderMatch> = m
+        .headers
+        .iter()
+        .map(|(k, v)| HeaderMatch {
+            name: k.to_ascii_lowercase(),
+            value: str_match(v),
+            invert: false,
+        })
+        .collect();
+    headers.extend(m.without_headers.iter().map(|(k, v)| HeaderMatch {
+        name: k.to_ascii_lowercase(),
+        value: str_match(v),
+        invert: true,
+    }));
+    Some(RequestMatch {
+        uri: m.uri.as_ref().and_then(str_match),
+        method: m.method.as_ref().and_then(str_match),
+        authority: m.authority.as_ref().and_then(str_match),
+        scheme: m.scheme.as_ref().and_then(str_match),
+        headers,
+        query: m
+            .query_params
+            .iter()
+            .filter_map(|(k, v)| str_match(v).map(|s| (k.clone(), s)))
+            .collect(),
+        ignore_uri_case: m.ignore_uri_case,
+    })
+}
+
+/// The cluster a destination names; a destination without a port inherits the port the
+/// request came on when its service has it, else the service's only port.
+fn destination_cluster(
+    mesh: &Mesh,
+    vs: &Vs,
+    d: &Destination,
+    port: u32,
+    hostname: &str,
+    needed: &mut Vec<ClusterKey>,
+) -> String {
+    let dest_host = host::fqdn(
+        &d.host,
+        vs.obj.namespace(),
+        &mesh.cluster(vs.id.cluster).domain,
+    );
+    let dest_port = d.port.as_ref().map(|p| p.number).unwrap_or_else(|| {
+        if dest_host == hostname {
+            port
+        } else {
+            let ports: Vec<u32> = mesh
+                .registry
+                .resolve_any(&dest_host)
+                .iter()
+                .flat_map(|s| s.ports.iter().map(|p| p.number))
+                .collect();
+            if ports.contains(&port) || ports.is_empty() {
+                port
+            } else {
+                ports[0]
+            }
+        }
+    });
+    needed.push((dest_host.clone(), dest_port, d.subset.clone()));
+    cluster_name(dest_port, &d.subset, &dest_host)
+}
+
+/// Weights as Istio reads them: unset everywhere means an even split; unset next to set
+/// weights means zero.
+fn weights(raw: &[Option<i32>]) -> Vec<u32> {
+    if raw.iter().all(Option::is_none) {
+        return vec![1; raw.len()];
+    }
+    raw.iter().map(|w| w.unwrap_or(0).max(0) as u32).collect()
+}
+
+fn http_rules(
+    mesh: &Mesh,
+    vs: &Vs,
+    port: u32,
+    hostname: &str,
+    w: &Workload,
+    needed: &mut Vec<ClusterKey>,
+) -> Vec<HttpRule> {
+    let mut out = Vec::new();
+    for (i, r) in vs.spec.http.iter().enumerate() {
+        let matches: Vec<RequestMatch> = r
+            .matches
+            .iter()
+            .filter_map(|m| request_match(m, port, w))
+            .collect();
+        if !r.matches.is_empty() && matches.is_empty() {
+            continue;
+        }
+        let action = http_action(mesh, vs, r, port, hostname, needed);
+        out.push(HttpRule {
+            name: if r.name.is_empty() {
+                format!("{}.{}/{i}", vs.obj.name(), vs.obj.namespace())
+            } else {
+                r.name.clone()
+            },
+            matches,
+            action,
+            timeout_ms: r.timeout.map(|t| t.as_millis() as u64).filter(|t| *t > 0),
+            retries: match &r.retries {
+                Some(rt) => Retry {
+                    attempts: rt.attempts.unwrap_or(0).max(0) as u32,
+                    per_try_timeout_ms: rt.per_try_timeout.map(|t| t.as_millis() as u64),
+                    retry_on: if rt.retry_on.is_empty() {
+                        Retry::istio_default().retry_on
+                    } else {
+                        rt.retry_on
+                            .split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    },
+                },
+                None => Retry::istio_default(),
+            },
+        });
+    }
+    out
+}
+
+fn http_action(
+    mesh: &Mesh,
+    vs: &Vs,
+    r: &HttpRoute,
+    port: u32,
+    hostname: &str,
+    needed: &mut Vec<ClusterKey>,
+) -> HttpAction {
+    if let Some(d) = &r.direct_response {
+        return HttpAction::Respond {
+            status: d.status.min(999) as u16,
+            body: d
+                .body
+                .as_ref()
+                .and_then(|b| b.string.clone())
+                .unwrap_or_default(),
+        };
+    }
+    if let Some(red) = &r.redirect {
+        return HttpAction::Redirect {
+            uri: red.uri.clone(),
+            authority: red.authority.clone(),
+            code: red.redirect_code.unwrap_or(301).min(999) as u16,
+        };
+    }
+    let ws = weights(&r.route.iter().map(|d| d.weight).collect::<Vec<_>>());
+    HttpAction::Route(
+        r.route
+            .iter()
+            .zip(ws)
+            .filter_map(|(d, weight)| {
+                let dest = d.destination.as_ref()?;
+                Some(WeightedCluster {
+                    cluster: destination_cluster(mesh, vs, dest, port, hostname, needed),
+                    weight,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn tcp_routes(
+    mesh: &Mesh,
+    vs: &Vs,
+    port: u32,
+    hostname: &str,
+    w: &Workload,
+    needed: &mut Vec<ClusterKey>,
+) -> Vec<WeightedCluster> {
+    for r in &vs.spec.tcp {
+        let applies = r.matches.is_empty()
+            || r.matches.iter().any(|m| {
+                m.port.is_none_or(|p| p == port)
+                    && (m.source_labels.is_empty()
+                        || selector::map_selects(&m.source_labels, &w.labels))
+                    && (m.source_namespace.is_empty() || m.source_namespace == w.namespace)
+                    && (m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
+            });
+        if !applies {
+            continue;
+        }
+        let ws = weights(&r.route.iter().map(|d| d.weight).collect::<Vec<_>>());
+        return r
+            .route
+            .iter()
+            .zip(ws)
+            .filter_map(|(d, weight)| {
+                let dest = d.destination.as_ref()?;
+                Some(WeightedCluster {
+                    cluster: destination_cluster(mesh, vs, dest, port, hostname, needed),
+                    weight,
+                })
+            })
+            .collect();
+    }
+    Vec::new()
+}

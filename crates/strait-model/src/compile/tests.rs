@@ -1,0 +1,248 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::{BuildOptions, build};
+
+/// A running pod of `deployment` as the API server would show it.
+fn pod(name: &str, deployment: &str, labels: &str, ip: &str, sa: &str) -> String {
+    format!(
+        "---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: sample
+  labels: {{{labels}}}
+  ownerReferences:
+  - {{apiVersion: apps/v1, kind: ReplicaSet, name: {deployment}-5d8f7c, uid: x, controller: true}}
+spec:
+  serviceAccountName: {sa}
+  containers:
+  - {{name: app, image: app, ports: [{{containerPort: 5000}}]}}
+  - {{name: istio-proxy, image: docker.io/istio/proxyv2:1.24.0}}
+status:
+  phase: Running
+  podIP: {ip}
+"
+    )
+}
+
+fn mesh_with(extra: &str) -> (tempfile::TempDir, crate::Mesh) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/single-cluster");
+    copy(&src, dir.path());
+    let mut pods = String::new();
+    pods.push_str(&pod(
+        "helloworld-v1-aaaaa",
+        "helloworld-v1",
+        "app: helloworld, version: v1",
+        "10.1.0.1",
+        "default",
+    ));
+    pods.push_str(&pod(
+        "helloworld-v2-bbbbb",
+        "helloworld-v2",
+        "app: helloworld, version: v2",
+        "10.1.0.2",
+        "default",
+    ));
+    pods.push_str(&pod(
+        "sleep-ccccc",
+        "sleep",
+        "app: sleep",
+        "10.1.0.3",
+        "sleep",
+    ));
+    std::fs::write(dir.path().join("cluster1/pods.yaml"), pods).expect("pods");
+    std::fs::write(dir.path().join("cluster1/extra.yaml"), extra).expect("extra");
+    let (mesh, diags) = build(
+        strait_api::read_input(&[dir.path().to_path_buf()]),
+        &BuildOptions::default(),
+    );
+    assert!(
+        diags
+            .iter()
+            .all(|d| d.severity != strait_api::Severity::Error),
+        "{diags:?}"
+    );
+    (dir, mesh)
+}
+
+fn copy(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).expect("read") {
+        let e = e.expect("entry");
+        let target: PathBuf = to.join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn sleep_proxy() -> ProxyRef {
+    ProxyRef {
+        cluster: "cluster1".into(),
+        namespace: "sample".into(),
+        pod: "sleep-ccccc".into(),
+    }
+}
+
+const HW: &str = "helloworld.sample.svc.cluster.local";
+
+#[test]
+fn default_routes_and_endpoints() {
+    let (_d, mesh) = mesh_with("");
+    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    assert_eq!(cfg.mesh.node.workload, "sleep");
+    assert_eq!(
+        cfg.mesh.node.identity,
+        "spiffe://cluster.local/ns/sample/sa/sleep"
+    );
+    let sp = &cfg.services[&format!("{HW}:5000")];
+    assert_eq!(sp.protocol, AppProtocol::Http);
+    assert_eq!(sp.http.len(), 1);
+    assert_eq!(
+        sp.http[0].action,
+        HttpAction::Route(vec![WeightedCluster {
+            cluster: format!("outbound|5000||{HW}"),
+            weight: 100
+        }])
+    );
+    let c = &cfg.clusters[&format!("outbound|5000||{HW}")];
+    assert_eq!(c.tls, UpstreamTls::Auto);
+    assert_eq!(c.lb, LbPolicy::LeastRequest);
+    assert_eq!(c.sni, format!("outbound_.5000_._.{HW}"));
+    let eps: Vec<(&str, u32, bool, &str)> = c
+        .endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.address.as_str(),
+                e.port,
+                e.mtls,
+                e.workload.workload.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        eps,
+        [
+            ("10.1.0.1", 5000, true, "helloworld-v1"),
+            ("10.1.0.2", 5000, true, "helloworld-v2")
+        ]
+    );
+    assert_eq!(
+        c.identities,
+        ["spiffe://cluster.local/ns/sample/sa/default"]
+    );
+    // The sleep proxy serves its own port 80.
+    assert_eq!(cfg.inbound["80"].mtls, InboundMtls::Permissive);
+}
+
+#[test]
+fn weighted_subsets_and_header_match() {
+    let (_d, mesh) = mesh_with(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: helloworld, namespace: sample}
+spec:
+  hosts: [helloworld]
+  http:
+  - match: [{headers: {x-version: {exact: v2}}}]
+    route: [{destination: {host: helloworld, subset: v2}}]
+  - timeout: 3s
+    retries: {attempts: 3, perTryTimeout: 1s, retryOn: 5xx}
+    route:
+    - {destination: {host: helloworld, subset: v1}, weight: 80}
+    - {destination: {host: helloworld, subset: v2}, weight: 20}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: helloworld, namespace: sample}
+spec:
+  host: helloworld
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}, trafficPolicy: {loadBalancer: {simple: RANDOM}}}
+",
+    );
+    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let sp = &cfg.services[&format!("{HW}:5000")];
+    assert_eq!(sp.virtual_service.as_deref(), Some("sample/helloworld"));
+    assert_eq!(sp.http.len(), 2);
+    assert_eq!(sp.http[0].matches[0].headers[0].name, "x-version");
+    assert_eq!(sp.http[1].timeout_ms, Some(3000));
+    assert_eq!(sp.http[1].retries.attempts, 3);
+    assert_eq!(sp.http[1].retries.retry_on, ["5xx"]);
+    let HttpAction::Route(ws) = &sp.http[1].action else {
+        panic!("route")
+    };
+    assert_eq!(ws.iter().map(|w| w.weight).collect::<Vec<_>>(), [80, 20]);
+    let v1 = &cfg.clusters[&format!("outbound|5000|v1|{HW}")];
+    assert_eq!(v1.lb, LbPolicy::RoundRobin);
+    assert_eq!(v1.endpoints.len(), 1);
+    assert_eq!(v1.endpoints[0].workload.version, "v1");
+    let v2 = &cfg.clusters[&format!("outbound|5000|v2|{HW}")];
+    assert_eq!(v2.lb, LbPolicy::Random, "the subset's own policy wins");
+    assert_eq!(v2.sni, format!("outbound_.5000_.v2_.{HW}"));
+}
+
+#[test]
+fn mtls_settings_follow_policy() {
+    let (_d, mesh) = mesh_with(
+        "apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: sample}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: helloworld, namespace: sample}
+spec:
+  host: helloworld
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+",
+    );
+    let hw = ProxyRef {
+        cluster: "cluster1".into(),
+        namespace: "sample".into(),
+        pod: "helloworld-v1-aaaaa".into(),
+    };
+    let cfg = compile(&mesh, &hw).expect("compile");
+    assert_eq!(cfg.inbound["5000"].mtls, InboundMtls::Strict);
+    assert_eq!(cfg.inbound["5000"].services, [format!("{HW}:5000")]);
+    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    assert_eq!(
+        cfg.clusters[&format!("outbound|5000||{HW}")].tls,
+        UpstreamTls::IstioMutual
+    );
+}
+
+#[test]
+fn unknown_proxy_is_an_error() {
+    let (_d, mesh) = mesh_with("");
+    let p = ProxyRef {
+        cluster: "cluster1".into(),
+        namespace: "sample".into(),
+        pod: "nope".into(),
+    };
+    assert!(matches!(
+        compile(&mesh, &p),
+        Err(CompileError::UnknownProxy(_))
+    ));
+}
+
+#[test]
+fn resources_round_trip() {
+    let (_d, mesh) = mesh_with("");
+    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let mut back = ProxyConfig::default();
+    for (kind, name, body) in cfg.resources() {
+        back.apply(kind, &name, &body).expect("apply");
+    }
+    assert_eq!(back, cfg);
+    assert!(back.apply("cluster", "x", "{").is_err());
+}

@@ -1,0 +1,362 @@
+//! What one proxy is told: the compiled configuration. Plain data, `Clone + Eq`, serialised as
+//! JSON inside the control-plane protocol's resources, so `proxy-config` and `/debug/configz`
+//! show exactly what the proxy holds.
+//!
+//! Resources and their names (the unit of incremental push):
+//! - `service`: an outbound service port, `<fqdn>:<port>`, with its HTTP rules or TCP routes;
+//! - `cluster`: an upstream, `outbound|<port>|<subset>|<fqdn>`, with policy and endpoints;
+//! - `inbound`: a port the proxy accepts on for its workload, `<port>`;
+//! - `mesh`: mesh-wide settings and the proxy's own identity, `mesh`.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol a port speaks, as the proxy treats it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppProtocol {
+    /// HTTP/1.1 (or anything HTTP from the app).
+    Http,
+    /// HTTP/2, cleartext to the app (h2c), gRPC included.
+    Http2,
+    Grpc,
+    /// Opaque bytes.
+    Tcp,
+    /// TLS the application originates or terminates itself: opaque to the proxy.
+    Tls,
+    /// No protocol declared: HTTP if the first bytes look like it, else TCP.
+    Auto,
+}
+
+impl AppProtocol {
+    pub fn is_http(self) -> bool {
+        matches!(
+            self,
+            AppProtocol::Http | AppProtocol::Http2 | AppProtocol::Grpc
+        )
+    }
+
+    /// The app speaks HTTP/2 on this port (so the proxy talks h2c to it).
+    pub fn is_http2(self) -> bool {
+        matches!(self, AppProtocol::Http2 | AppProtocol::Grpc)
+    }
+}
+
+/// Mesh-wide settings and who this proxy is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeshSettings {
+    pub trust_domain: String,
+    pub trust_domain_aliases: Vec<String>,
+    /// DNS domain of the proxy's cluster (`cluster.local`).
+    pub domain: String,
+    /// What happens to traffic for hosts no service names.
+    pub allow_any_outbound: bool,
+    pub access_log: bool,
+    pub node: NodeMeta,
+}
+
+/// The proxy's own workload, for telemetry labels and the metadata it sends peers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeMeta {
+    pub cluster: String,
+    pub network: String,
+    pub namespace: String,
+    pub pod: String,
+    pub workload: String,
+    pub app: String,
+    pub version: String,
+    pub service_account: String,
+    pub identity: String,
+}
+
+/// An outbound service port: how requests for `host:port` are routed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePort {
+    pub host: String,
+    pub port: u32,
+    /// The service's namespace (short names resolve against the client's namespace first).
+    pub namespace: String,
+    pub protocol: AppProtocol,
+    /// HTTP rules in order; the first that matches decides. Always ends in a catch-all when
+    /// no VirtualService says otherwise.
+    pub http: Vec<HttpRule>,
+    /// For TCP ports: the weighted clusters.
+    pub tcp: Vec<WeightedCluster>,
+    /// The VirtualService the rules come from (`namespace/name`), for inspection.
+    pub virtual_service: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRule {
+    pub name: String,
+    /// Any of these must match; empty matches every request.
+    pub matches: Vec<RequestMatch>,
+    pub action: HttpAction,
+    /// Whole-request timeout, retries included; none by default (Istio's default).
+    pub timeout_ms: Option<u64>,
+    pub retries: Retry,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpAction {
+    Route(Vec<WeightedCluster>),
+    Redirect {
+        uri: String,
+        authority: String,
+        code: u16,
+    },
+    Respond {
+        status: u16,
+        body: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightedCluster {
+    pub cluster: String,
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestMatch {
+    pub uri: Option<StrMatch>,
+    pub method: Option<StrMatch>,
+    pub authority: Option<StrMatch>,
+    pub scheme: Option<StrMatch>,
+    /// Lower-case header names; a `None` matcher means "present".
+    pub headers: Vec<HeaderMatch>,
+    pub query: Vec<(String, StrMatch)>,
+    pub ignore_uri_case: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderMatch {
+    pub name: String,
+    pub value: Option<StrMatch>,
+    /// `withoutHeaders`: the request must not match.
+    pub invert: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrMatch {
+    Exact(String),
+    Prefix(String),
+    /// RE2 syntax, matched against the whole value.
+    Regex(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retry {
+    /// Retries after the first try (0: none).
+    pub attempts: u32,
+    pub per_try_timeout_ms: Option<u64>,
+    /// Envoy `retryOn` conditions (`5xx`, `connect-failure`, `gateway-error`, ...) and status
+    /// codes.
+    pub retry_on: Vec<String>,
+}
+
+impl Retry {
+    /// Istio's default for mesh routes without a retry policy: two retries on connection
+    /// failures, refused streams and 503s.
+    pub fn istio_default() -> Retry {
+        Retry {
+            attempts: 2,
+            per_try_timeout_ms: None,
+            retry_on: [
+                "connect-failure",
+                "refused-stream",
+                "unavailable",
+                "cancelled",
+                "503",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LbPolicy {
+    RoundRobin,
+    LeastRequest,
+    Random,
+}
+
+/// How the proxy talks TLS to a cluster's endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UpstreamTls {
+    /// Istio mTLS to endpoints that run a proxy, plaintext to the others (auto mTLS).
+    Auto,
+    /// Istio mTLS to every endpoint (DestinationRule `ISTIO_MUTUAL`).
+    IstioMutual,
+    /// Plaintext (DestinationRule `DISABLE`).
+    Disable,
+    /// TLS the DestinationRule asks the proxy to originate (SIMPLE/MUTUAL).
+    Originate,
+}
+
+/// Connection-pool limits (DestinationRule `connectionPool`); `None` means unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolLimits {
+    pub max_connections: Option<u32>,
+    pub max_pending_requests: Option<u32>,
+    pub max_requests: Option<u32>,
+    pub max_requests_per_connection: Option<u32>,
+    pub max_retries: Option<u32>,
+    pub connect_timeout_ms: u64,
+}
+
+/// An upstream: one service port, optionally one subset of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub name: String,
+    pub host: String,
+    pub port: u32,
+    pub subset: String,
+    pub protocol: AppProtocol,
+    pub lb: LbPolicy,
+    pub tls: UpstreamTls,
+    /// SNI sent to mTLS endpoints: `outbound_.<port>_.<subset>_.<fqdn>`.
+    pub sni: String,
+    /// SPIFFE IDs a server may present: the service's accounts, in every cluster.
+    pub identities: Vec<String>,
+    pub limits: PoolLimits,
+    pub endpoints: Vec<Endpoint>,
+    /// The DestinationRule that shaped it (`namespace/name`), for inspection.
+    pub destination_rule: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub address: String,
+    pub port: u32,
+    pub weight: u32,
+    /// The endpoint runs a proxy that accepts Istio mTLS.
+    pub mtls: bool,
+    pub workload: EndpointMeta,
+}
+
+/// Who an endpoint is, for telemetry labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointMeta {
+    pub pod: String,
+    pub workload: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub network: String,
+    pub app: String,
+    pub version: String,
+    pub identity: String,
+}
+
+/// mTLS the proxy requires on an inbound port (PeerAuthentication).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InboundMtls {
+    Strict,
+    Permissive,
+    Disable,
+}
+
+/// A port the workload serves, where the proxy accepts traffic for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundPort {
+    /// The port the workload listens on (service targetPort).
+    pub port: u32,
+    pub protocol: AppProtocol,
+    pub mtls: InboundMtls,
+    /// Services that send here (`fqdn:port`), for telemetry.
+    pub services: Vec<String>,
+}
+
+/// The whole compiled configuration of one proxy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyConfig {
+    pub mesh: MeshSettings,
+    pub services: std::collections::BTreeMap<String, ServicePort>,
+    pub clusters: std::collections::BTreeMap<String, Cluster>,
+    pub inbound: std::collections::BTreeMap<String, InboundPort>,
+}
+
+/// Resource type names on the wire.
+pub mod kinds {
+    pub const MESH: &str = "mesh";
+    pub const SERVICE: &str = "service";
+    pub const CLUSTER: &str = "cluster";
+    pub const INBOUND: &str = "inbound";
+}
+
+impl ProxyConfig {
+    /// Every resource as (type, name, JSON), in a stable order.
+    pub fn resources(&self) -> Vec<(&'static str, String, String)> {
+        let mut out = Vec::new();
+        out.push((kinds::MESH, "mesh".to_string(), to_json(&self.mesh)));
+        for (k, v) in &self.services {
+            out.push((kinds::SERVICE, k.clone(), to_json(v)));
+        }
+        for (k, v) in &self.clusters {
+            out.push((kinds::CLUSTER, k.clone(), to_json(v)));
+        }
+        for (k, v) in &self.inbound {
+            out.push((kinds::INBOUND, k.clone(), to_json(v)));
+        }
+        out
+    }
+
+    /// Applies one received resource (validated by deserialising it).
+    pub fn apply(&mut self, kind: &str, name: &str, body: &str) -> Result<(), String> {
+        match kind {
+            kinds::MESH => self.mesh = from_json(body)?,
+            kinds::SERVICE => {
+                self.services.insert(name.to_string(), from_json(body)?);
+            }
+            kinds::CLUSTER => {
+                self.clusters.insert(name.to_string(), from_json(body)?);
+            }
+            kinds::INBOUND => {
+                self.inbound.insert(name.to_string(), from_json(body)?);
+            }
+            other => return Err(format!("unknown resource type \"{other}\"")),
+        }
+        Ok(())
+    }
+
+    /// Removes one resource; unknown names are ignored.
+    pub fn remove(&mut self, kind: &str, name: &str) {
+        match kind {
+            kinds::SERVICE => {
+                self.services.remove(name);
+            }
+            kinds::CLUSTER => {
+                self.clusters.remove(name);
+            }
+            kinds::INBOUND => {
+                self.inbound.remove(name);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    // Serialising these plain structs cannot fail (no maps with non-string keys).
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T, String> {
+    serde_json::from_str(s).map_err(|e| format!("invalid resource: {e}"))
+}
+
+/// `outbound|<port>|<subset>|<fqdn>`, Envoy's and istioctl's cluster naming.
+pub fn cluster_name(port: u32, subset: &str, host: &str) -> String {
+    format!("outbound|{port}|{subset}|{host}")
+}
+
+/// The SNI Istio clients send: `outbound_.<port>_.<subset>_.<fqdn>`.
+pub fn sni(port: u32, subset: &str, host: &str) -> String {
+    format!("outbound_.{port}_.{subset}_.{host}")
+}
