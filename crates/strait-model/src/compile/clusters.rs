@@ -111,7 +111,10 @@ pub(super) fn compile(
                     address: address.clone(),
                     port: target,
                     weight,
-                    mtls: e.sidecar.has_proxy(),
+                    // Auto mTLS: endpoints with a proxy, and any labelled as accepting Istio
+                    // mTLS (a VM's WorkloadEntry), as Istio's `security.istio.io/tlsMode`.
+                    mtls: e.sidecar.has_proxy()
+                        || e.label("security.istio.io/tlsMode") == Some("istio"),
                     workload: EndpointMeta {
                         pod: e.name.clone(),
                         workload: workload_name(mesh, e),

@@ -1,0 +1,114 @@
+//! What a proxy is told at start: who it is, where its application and control plane are, and
+//! how to prove itself. Written by `strait up` (or an injector) as JSON.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bootstrap {
+    pub cluster: String,
+    pub namespace: String,
+    pub pod: String,
+    pub service_account: String,
+    #[serde(default = "default_trust_domain")]
+    pub trust_domain: String,
+    /// Where the proxy listens (the pod's address).
+    pub pod_ip: IpAddr,
+    /// Where the application listens (the pod's private address).
+    pub app_ip: IpAddr,
+    /// The control plane's discovery and certificate address (15012).
+    pub control_plane: SocketAddr,
+    /// The name the control plane's certificate carries.
+    #[serde(default = "default_cp_name")]
+    pub control_plane_name: String,
+    /// The mesh's trust bundle (PEM, one or several roots).
+    pub root_cert: PathBuf,
+    /// The bootstrap credential for the first certificate request.
+    pub token: String,
+    /// Requested workload certificate lifetime; 0 means the CA's default (24 h).
+    #[serde(default)]
+    pub cert_ttl_seconds: u64,
+    #[serde(default)]
+    pub ports: Ports,
+}
+
+/// Istio's fixed proxy ports.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    pub outbound: u16,
+    pub admin: u16,
+    pub health: u16,
+    pub stats: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            outbound: 15001,
+            admin: 15000,
+            health: 15021,
+            stats: 15090,
+        }
+    }
+}
+
+fn default_trust_domain() -> String {
+    "cluster.local".into()
+}
+
+fn default_cp_name() -> String {
+    "istiod.istio-system.svc".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("cannot read bootstrap {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bootstrap {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+impl Bootstrap {
+    pub fn load(path: &Path) -> Result<Bootstrap, BootstrapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BootstrapError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| BootstrapError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Istio's node ID: `sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`.
+    pub fn node_id(&self) -> String {
+        format!(
+            "sidecar~{}~{}.{}~{}.svc.cluster.local",
+            self.pod_ip, self.pod, self.namespace, self.namespace
+        )
+    }
+
+    /// The SPIFFE ID the proxy asks for.
+    pub fn identity(&self) -> String {
+        format!(
+            "spiffe://{}/ns/{}/sa/{}",
+            self.trust_domain.replace('@', "."),
+            self.namespace,
+            if self.service_account.is_empty() {
+                "default"
+            } else {
+                &self.service_account
+            }
+        )
+    }
+}

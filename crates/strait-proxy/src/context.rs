@@ -1,0 +1,46 @@
+//! What every connection handler shares: the current configuration, upstream connections,
+//! metrics, and who this proxy is.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use strait_model::compile::NodeMeta;
+
+use crate::metrics::{Metrics, Peer};
+use crate::snapshot::Snapshot;
+use crate::tls::Credentials;
+use crate::upstream::Upstreams;
+
+#[derive(Debug)]
+pub struct Proxy {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub upstreams: Upstreams,
+    pub metrics: Arc<Metrics>,
+    pub creds: Arc<Credentials>,
+    /// Where the application listens (the pod's private address).
+    pub app_ip: IpAddr,
+    /// Where this proxy listens (the pod's address).
+    pub pod_ip: IpAddr,
+}
+
+impl Proxy {
+    pub fn node(&self) -> NodeMeta {
+        self.snapshot.load().config.mesh.node.clone()
+    }
+
+    /// This proxy's workload as a metrics peer.
+    pub fn me(&self) -> Peer {
+        let n = self.node();
+        Peer {
+            workload: n.workload,
+            namespace: n.namespace,
+            principal: n.identity,
+            app: n.app,
+            version: n.version,
+            cluster: n.cluster,
+        }
+    }
+}
+
+pub type Shared = Arc<Proxy>;

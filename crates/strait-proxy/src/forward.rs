@@ -1,0 +1,164 @@
+//! What both directions share when passing a request on: hop-by-hop header hygiene, and a
+//! response body that counts bytes and, when it ends (or is dropped), records the request's
+//! metrics and access-log line exactly once.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+
+use crate::body::{Body, BoxError};
+use crate::metrics::{Call, Metrics, Outcome};
+
+/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1), plus the proxy
+/// headers clients send to an HTTP proxy.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<String> = h
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for n in HOP_BY_HOP.iter().copied().map(str::to_string).chain(named) {
+        h.remove(n.as_str());
+    }
+}
+
+/// Everything needed to report a request when its response is done.
+#[derive(Debug)]
+pub struct Report {
+    pub metrics: Arc<Metrics>,
+    pub call: Call,
+    pub code: u16,
+    pub flags: String,
+    pub started: Instant,
+    pub request_bytes: u64,
+    /// The access-log line's request part (`GET /path HTTP/1.1`), when access logs are on.
+    pub access_log: Option<String>,
+    pub upstream: String,
+}
+
+impl Report {
+    fn finish(&self, response_bytes: u64, grpc_status: Option<&str>) {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        self.metrics.request(
+            &self.call,
+            &Outcome {
+                code: self.code,
+                flags: &self.flags,
+                grpc_status,
+                ms,
+                request_bytes: self.request_bytes,
+                response_bytes,
+            },
+        );
+        if let Some(req) = &self.access_log {
+            tracing::info!(
+                target: "access",
+                "\"{req}\" {} {} {} {ms:.0}ms {} {} -> {} {}",
+                self.code,
+                if self.flags.is_empty() { "-" } else { &self.flags },
+                response_bytes,
+                self.call.reporter,
+                self.call.service.host,
+                self.upstream,
+                self.call.destination.principal,
+            );
+        }
+    }
+}
+
+/// A response body that reports when it ends.
+#[derive(Debug)]
+pub struct Reported {
+    inner: Body,
+    bytes: u64,
+    grpc_status: Option<String>,
+    report: Option<Report>,
+}
+
+impl Reported {
+    pub fn new(inner: Body, report: Report) -> Reported {
+        Reported {
+            inner,
+            bytes: 0,
+            grpc_status: None,
+            report: Some(report),
+        }
+    }
+
+    fn done(&mut self) {
+        if let Some(r) = self.report.take() {
+            r.finish(self.bytes, self.grpc_status.as_deref());
+        }
+    }
+}
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl HttpBody for Reported {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    self.bytes += d.len() as u64;
+                }
+                if let Some(t) = frame.trailers_ref()
+                    && let Some(s) = t.get("grpc-status").and_then(|v| v.to_str().ok())
+                {
+                    self.grpc_status = Some(s.to_string());
+                }
+            }
+            Poll::Ready(None) => self.done(),
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(r) = self.report.as_mut() {
+                    r.flags = "DR".into();
+                }
+                self.done();
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response whose body reports when it finishes.
+pub fn reported(resp: http::Response<Body>, report: Report) -> http::Response<Body> {
+    let (parts, body) = resp.into_parts();
+    http::Response::from_parts(parts, crate::body::boxed(Reported::new(body, report)))
+}

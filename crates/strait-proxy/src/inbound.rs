@@ -1,0 +1,368 @@
+//! Inbound: the proxy listens on the pod address at each port its workload serves (the
+//! service's targetPort, where Kubernetes traffic arrives) and forwards to the application on
+//! the pod's private address.
+//!
+//! Per connection, in order: peek the first byte (TLS or not) → enforce the port's
+//! PeerAuthentication mode (STRICT refuses plaintext) → terminate mTLS and learn the caller's
+//! identity and the ALPN → serve HTTP/2, HTTP/1.1 or opaque TCP to the app, reporting as
+//! `reporter="destination"`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::ServerConfig;
+use strait_model::compile::{AppProtocol, InboundMtls, InboundPort};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::{self, Body};
+use crate::context::Shared;
+use crate::forward::{Report, reported, strip_hop_by_hop};
+use crate::metrics::{Call, Outcome, Peer, ServiceRef};
+use crate::{peer, tls};
+
+/// How long a client may take to send its first bytes.
+const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Listeners for the inbound ports of the current config, started and stopped as it changes.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    running: HashMap<u32, JoinHandle<()>>,
+}
+
+impl Listeners {
+    /// Starts listeners for ports that appeared and stops those that went away.
+    pub async fn reconcile(&mut self, px: &Shared, server: &Arc<ArcSwap<ServerConfig>>) {
+        let wanted: Vec<u32> = px
+            .snapshot
+            .load()
+            .config
+            .inbound
+            .values()
+            .map(|p| p.port)
+            .collect();
+        self.running.retain(|port, task| {
+            let keep = wanted.contains(port);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for port in wanted {
+            if self.running.contains_key(&port) {
+                continue;
+            }
+            let Ok(p16) = u16::try_from(port) else {
+                continue;
+            };
+            let addr = SocketAddr::new(px.pod_ip, p16);
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    tracing::info!(%addr, "inbound listener up");
+                    let (px, server) = (px.clone(), server.clone());
+                    self.running
+                        .insert(port, tokio::spawn(accept_loop(px, server, l, port)));
+                }
+                Err(e) => tracing::error!(%addr, error = %e, "cannot listen for inbound traffic"),
+            }
+        }
+    }
+}
+
+async fn accept_loop(px: Shared, server: Arc<ArcSwap<ServerConfig>>, l: TcpListener, port: u32) {
+    loop {
+        match l.accept().await {
+            Ok((s, peer)) => {
+                let _ = s.set_nodelay(true);
+                let (px, cfg) = (px.clone(), server.load_full());
+                tokio::spawn(async move {
+                    if let Err(e) = connection(px, cfg, s, port).await {
+                        tracing::debug!(%peer, port, error = %e, "inbound connection ended");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(port, error = %e, "inbound accept failed"),
+        }
+    }
+}
+
+/// What the proxy learned about the caller.
+#[derive(Clone, Debug, Default)]
+struct Caller {
+    principal: Option<String>,
+    alpn: Option<Vec<u8>>,
+}
+
+async fn connection(
+    px: Shared,
+    server: Arc<ServerConfig>,
+    s: TcpStream,
+    port: u32,
+) -> std::io::Result<()> {
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(FIRST_BYTES_TIMEOUT, s.peek(&mut first))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no bytes from client"))??;
+    if n == 0 {
+        return Ok(());
+    }
+    let Some(cfg) = px
+        .snapshot
+        .load()
+        .config
+        .inbound
+        .get(&port.to_string())
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let is_tls = first[0] == 0x16;
+    match (is_tls, cfg.mtls) {
+        (false, InboundMtls::Strict) => {
+            // Istio's STRICT: the connection is closed before any byte reaches the app.
+            tracing::info!(
+                port,
+                "refused a plaintext connection: the port requires mTLS (STRICT)"
+            );
+            Ok(())
+        }
+        (true, InboundMtls::Disable) => tcp(px, s, &cfg, Caller::default()).await,
+        (true, _) => {
+            let tls = TlsAcceptor::from(server).accept(s).await?;
+            let (_, conn) = tls.get_ref();
+            let caller = Caller {
+                principal: tls::peer_identity(conn.peer_certificates()),
+                alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+            };
+            let http = match caller.alpn.as_deref() {
+                Some(tls::ALPN_H2 | b"h2" | tls::ALPN_HTTP11 | b"http/1.1") => true,
+                Some(tls::ALPN_TCP | tls::ALPN_PEER_EXCHANGE) => false,
+                _ => cfg.protocol.is_http(),
+            };
+            if http {
+                serve_http(px, tls, cfg, caller).await
+            } else {
+                tcp(px, tls, &cfg, caller).await
+            }
+        }
+        (false, _) => {
+            let http = match cfg.protocol {
+                AppProtocol::Tcp | AppProtocol::Tls => false,
+                AppProtocol::Auto => looks_like_http(&s).await,
+                _ => true,
+            };
+            if http {
+                serve_http(px, s, cfg, Caller::default()).await
+            } else {
+                tcp(px, s, &cfg, Caller::default()).await
+            }
+        }
+    }
+}
+
+/// Protocol sniffing for ports that declare none: an HTTP/1 method or the HTTP/2 preface.
+async fn looks_like_http(s: &TcpStream) -> bool {
+    let mut buf = [0u8; 8];
+    let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), s.peek(&mut buf)).await else {
+        return false;
+    };
+    let head = &buf[..n];
+    [
+        "GET ", "POST", "PUT ", "HEAD", "DELE", "PATC", "OPTI", "PRI ", "CONN", "TRAC",
+    ]
+    .iter()
+    .any(|m| head.starts_with(m.as_bytes()))
+}
+
+async fn serve_http<S>(px: Shared, s: S, cfg: InboundPort, caller: Caller) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let cfg = Arc::new(cfg);
+    let svc = service_fn(move |req| {
+        let (px, cfg, caller) = (px.clone(), cfg.clone(), caller.clone());
+        async move { Ok::<_, Infallible>(handle(px, &cfg, caller, req).await) }
+    });
+    auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(s), svc)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+async fn handle(
+    px: Shared,
+    cfg: &InboundPort,
+    caller: Caller,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let Ok(port) = u16::try_from(cfg.port) else {
+        return body::text(StatusCode::INTERNAL_SERVER_ERROR, "bad port\n");
+    };
+    let app = SocketAddr::new(px.app_ip, port);
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| app.to_string());
+    let request_line = format!("{} {} {:?}", req.method(), req.uri().path(), req.version());
+    let (mut parts, b) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let mut source = peer::take(&mut parts.headers).unwrap_or_default();
+    if let Some(p) = &caller.principal {
+        source.principal = p.clone();
+        // As Envoy's XFCC: who the proxy is, and who called it over mTLS.
+        let me = px.node().identity;
+        if let Ok(v) = HeaderValue::from_str(&format!("By={me};URI={p}")) {
+            parts.headers.insert("x-forwarded-client-cert", v);
+        }
+    } else {
+        parts.headers.remove("x-forwarded-client-cert");
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    parts.uri = match Uri::try_from(format!("http://{app}{path}")) {
+        Ok(u) => u,
+        Err(e) => return body::text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
+    if let Ok(v) = HeaderValue::from_str(&authority) {
+        parts.headers.insert(http::header::HOST, v);
+    }
+    parts.version = http::Version::HTTP_11;
+    let request_bytes = http_body::Body::size_hint(&b).exact().unwrap_or(0);
+    let call = Call {
+        reporter: "destination",
+        source,
+        destination: px.me(),
+        service: ServiceRef {
+            host: service_host(cfg, &authority),
+        },
+        protocol: if cfg.protocol == AppProtocol::Grpc {
+            "grpc"
+        } else {
+            "http"
+        },
+        mutual_tls: caller.principal.is_some(),
+    };
+    let access_log = px
+        .snapshot
+        .load()
+        .config
+        .mesh
+        .access_log
+        .then_some(request_line);
+    let req = Request::from_parts(parts, body::boxed(b));
+    match px
+        .upstreams
+        .send_plain(cfg.protocol.is_http2(), app, req)
+        .await
+    {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let (mut rp, rb) = resp.into_parts();
+            strip_hop_by_hop(&mut rp.headers);
+            reported(
+                Response::from_parts(rp, body::boxed(rb)),
+                Report {
+                    metrics: px.metrics.clone(),
+                    call,
+                    code,
+                    flags: String::new(),
+                    started,
+                    request_bytes,
+                    access_log,
+                    upstream: app.to_string(),
+                },
+            )
+        }
+        Err(e) => {
+            px.metrics.request(
+                &call,
+                &Outcome {
+                    code: 503,
+                    flags: e.flag(),
+                    ms: started.elapsed().as_secs_f64() * 1000.0,
+                    request_bytes,
+                    ..Outcome::default()
+                },
+            );
+            body::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("application at {app} unavailable: {e} ({})\n", e.flag()),
+            )
+        }
+    }
+}
+
+/// The service a request was for: the one whose host the authority names, else the port's
+/// first service.
+fn service_host(cfg: &InboundPort, authority: &str) -> String {
+    let host = authority.split(':').next().unwrap_or("");
+    let hosts = cfg
+        .services
+        .iter()
+        .filter_map(|s| s.rsplit_once(':').map(|(h, _)| h));
+    let mut first = None;
+    for h in hosts {
+        first.get_or_insert(h);
+        if !host.is_empty() && (h == host || h.starts_with(&format!("{host}."))) {
+            return h.to_string();
+        }
+    }
+    first.unwrap_or("").to_string()
+}
+
+async fn tcp<S>(px: Shared, mut s: S, cfg: &InboundPort, caller: Caller) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let port = u16::try_from(cfg.port).map_err(|_| std::io::Error::other("bad port"))?;
+    let app = SocketAddr::new(px.app_ip, port);
+    let call = Call {
+        reporter: "destination",
+        source: Peer {
+            principal: caller.principal.clone().unwrap_or_default(),
+            ..Peer::default()
+        },
+        destination: px.me(),
+        service: ServiceRef {
+            host: service_host(cfg, ""),
+        },
+        protocol: "tcp",
+        mutual_tls: caller.principal.is_some(),
+    };
+    px.metrics.tcp_opened(&call);
+    let mut upstream = match TcpStream::connect(app).await {
+        Ok(u) => u,
+        Err(e) => {
+            px.metrics.tcp_closed(&call, "UF", 0, 0);
+            return Err(e);
+        }
+    };
+    let (received, sent, flags) = match tokio::io::copy_bidirectional(&mut s, &mut upstream).await {
+        Ok((a, b)) => (a, b, ""),
+        Err(_) => (0, 0, "UR"),
+    };
+    px.metrics.tcp_closed(&call, flags, received, sent);
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The strait sidecar proxy.
+//!
+//! One process per workload replica. It asks the control plane for a workload certificate
+//! (ECDSA P-256, renewed at half-life), opens the discovery stream, and serves:
+//! - **outbound** on 15001: the application's HTTP proxy; requests are routed by the
+//!   compiled VirtualService rules to weighted clusters, load-balanced over endpoints and sent
+//!   as HTTP/2 over mTLS (Istio's SNI and ALPN) to server proxies, or plaintext to endpoints
+//!   without one; `CONNECT` opens opaque TCP tunnels;
+//! - **inbound** on each port its workload serves: mTLS per PeerAuthentication, then HTTP/2,
+//!   HTTP/1.1 or TCP to the application;
+//! - **admin** (15000), **health** (15021), **stats** (15090).
+//!
+//! Configuration arrives as immutable snapshots swapped in atomically; the request path reads
+//! the current one without locks. A lost control plane costs nothing but updates.
+
+pub mod admin;
+pub mod body;
+pub mod bootstrap;
+pub mod context;
+pub mod control;
+pub mod forward;
+pub mod inbound;
+pub mod metrics;
+pub mod outbound;
+pub mod peer;
+pub mod routing;
+pub mod snapshot;
+pub mod tls;
+pub mod upstream;
+pub mod xds;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use bootstrap::Bootstrap;
+
+use crate::context::Proxy;
+use crate::snapshot::Snapshot;
+use crate::tls::Credentials;
+use crate::upstream::Upstreams;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("trust bundle {path}: {reason}")]
+    Roots { path: String, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// Runs the proxy until `stop` resolves.
+pub async fn run(
+    bs: Bootstrap,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ProxyError> {
+    let roots_pem = std::fs::read_to_string(&bs.root_cert).map_err(|e| ProxyError::Roots {
+        path: bs.root_cert.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let roots = tls::root_store(&roots_pem).map_err(|e| ProxyError::Roots {
+        path: bs.root_cert.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let creds = Credentials::new(roots);
+    let mut registry = Registry::default();
+    let metrics = Arc::new(metrics::Metrics::new(&mut registry));
+    let px = Arc::new(Proxy {
+        snapshot: ArcSwap::from_pointee(Snapshot::empty()),
+        upstreams: Upstreams::new(creds.clone()),
+        metrics,
+        creds: creds.clone(),
+        app_ip: bs.app_ip,
+        pod_ip: bs.pod_ip,
+    });
+    admin::spawn(
+        px.clone(),
+        Arc::new(registry),
+        bs.ports.admin,
+        bs.ports.health,
+        bs.ports.stats,
+    )
+    .await?;
+    let out_addr = SocketAddr::new(bs.pod_ip, bs.ports.outbound);
+    let outbound = TcpListener::bind(out_addr)
+        .await
+        .map_err(|source| ProxyError::Listen {
+            addr: out_addr,
+            source,
+        })?;
+    tokio::spawn(outbound::serve(px.clone(), outbound));
+
+    let ch = control::channel(&bs, &creds)?;
+    let main = async {
+        // The first certificate: nothing can be served over mTLS before it.
+        let mut backoff = Duration::from_millis(100);
+        let due = loop {
+            match control::issue(&bs, &creds, &ch).await {
+                Ok(due) => break due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "waiting for a workload certificate");
+                    tokio::time::sleep(control::jitter(backoff)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let server = Arc::new(ArcSwap::from(tls::server_config(&creds)?));
+        tokio::spawn(control::renew_forever(
+            bs.clone(),
+            creds.clone(),
+            ch.clone(),
+            due,
+        ));
+        let (updated, mut changes) = watch::channel(0u64);
+        tokio::spawn(xds::run(px.clone(), bs.clone(), ch.clone(), updated));
+        let mut listeners = inbound::Listeners::default();
+        while changes.changed().await.is_ok() {
+            listeners.reconcile(&px, &server).await;
+        }
+        Ok::<(), ProxyError>(())
+    };
+    tokio::select! {
+        r = main => r,
+        () = stop => {
+            tracing::info!("proxy stopping");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,550 @@
+//! Outbound HTTP: route, pick a cluster and endpoint, send (mTLS HTTP/2 to proxies, plaintext
+//! to the rest), retry per policy, time out per policy, report.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use rand::Rng;
+use strait_model::compile::{Cluster, HttpAction, Retry, ServicePort, UpstreamTls};
+
+use crate::body::{self, Body};
+use crate::context::Shared;
+use crate::forward::{Report, reported, strip_hop_by_hop};
+use crate::metrics::{Call, Outcome, Peer, ServiceRef};
+use crate::peer;
+use crate::routing::{RequestView, pick_weighted, select_rule};
+use crate::snapshot::Snapshot;
+use crate::upstream::UpstreamError;
+
+/// Bodies up to this size are kept so a retry can resend them; larger or streaming bodies are
+/// sent once (retried only when the connection could not be made).
+const REPLAY_LIMIT: u64 = 64 * 1024;
+
+/// Where the client wants to go: `host:port` from the absolute URI or the Host header.
+pub(super) fn target(req: &Request<Incoming>) -> Option<(String, u16)> {
+    let auth = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })?;
+    let (host, port) = match auth.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
+            Ok(p) => (h.to_string(), p),
+            Err(_) => (auth.clone(), 80),
+        },
+        _ => (auth.clone(), 80),
+    };
+    Some((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+    ))
+}
+
+pub(super) async fn handle(
+    px: Shared,
+    req: Request<Incoming>,
+    host: String,
+    port: u16,
+) -> Response<Body> {
+    let started = Instant::now();
+    let snap = px.snapshot.load_full();
+    let Some(sp) = snap.resolve(&host, port) else {
+        return passthrough(&px, &snap, req, &host, port).await;
+    };
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let authority = format!("{host}:{port}");
+    let rule = {
+        let view = RequestView {
+            method: req.method().as_str(),
+            path: &path,
+            query: query.as_deref(),
+            authority: &authority,
+            scheme: "http",
+            headers: req.headers(),
+        };
+        select_rule(&sp.http, &view, &snap.regexes).cloned()
+    };
+    let Some(rule) = rule else {
+        return body::text(
+            StatusCode::NOT_FOUND,
+            format!("no route for {authority}{path} (NR)\n"),
+        );
+    };
+    let weighted = match &rule.action {
+        HttpAction::Respond { status, body } => {
+            let mut r = Response::new(body::full(body.clone()));
+            *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            return r;
+        }
+        HttpAction::Redirect {
+            uri,
+            authority: to,
+            code,
+        } => {
+            let location = format!(
+                "http://{}{}",
+                if to.is_empty() {
+                    authority.as_str()
+                } else {
+                    to
+                },
+                if uri.is_empty() { path.as_str() } else { uri }
+            );
+            let mut r = Response::new(body::empty());
+            *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(http::header::LOCATION, v);
+            }
+            return r;
+        }
+        HttpAction::Route(ws) => ws.clone(),
+    };
+    let cluster_name = {
+        let mut rng = rand::rng();
+        pick_weighted(&weighted, &mut rng).map(|w| w.cluster.clone())
+    };
+    let Some((cluster, cstate)) = cluster_name.as_deref().and_then(|n| snap.cluster(n)) else {
+        return body::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no healthy upstream (NC)\n",
+        );
+    };
+    let cluster = cluster.clone();
+    let _permit = match &cstate.max_requests {
+        Some(sem) => match sem.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let mut call = call_for(&px, sp, None, false);
+                call.destination.workload.clear();
+                px.metrics.request(
+                    &call,
+                    &Outcome {
+                        code: 503,
+                        flags: "UO",
+                        ..Outcome::default()
+                    },
+                );
+                return body::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream overflow: connection pool limit reached (UO)\n",
+                );
+            }
+        },
+        None => None,
+    };
+    let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    let (mut parts, incoming) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(peer::HEADER);
+    ensure_request_id(&mut parts.headers);
+    if let Ok(v) = HeaderValue::from_str(&peer::encode(&px.node())) {
+        parts.headers.insert(peer::HEADER, v);
+    }
+    let replay = match http_body::Body::size_hint(&incoming).exact() {
+        Some(n) if n <= REPLAY_LIMIT => match incoming.collect().await {
+            Ok(c) => Replay::Buffered(c.to_bytes()),
+            Err(e) => {
+                return body::text(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the request body: {e}\n"),
+                );
+            }
+        },
+        _ => Replay::Stream(Some(incoming)),
+    };
+    let request_bytes = replay.len();
+    let attempt = Attempt {
+        px: &px,
+        sp,
+        cluster: &cluster,
+        parts,
+        authority,
+    };
+    let overall = rule.timeout_ms.map(Duration::from_millis);
+    let outcome = match overall {
+        Some(t) => tokio::time::timeout(t, attempt.run(&rule.retries, replay, cstate))
+            .await
+            .unwrap_or(Err(Failed {
+                error: UpstreamError::Timeout,
+                endpoint: None,
+            })),
+        None => attempt.run(&rule.retries, replay, cstate).await,
+    };
+    let access_log = snap.config.mesh.access_log.then_some(request_line);
+    match outcome {
+        Ok((resp, ep, mtls)) => {
+            let code = resp.status().as_u16();
+            let (mut rparts, rbody) = resp.into_parts();
+            strip_hop_by_hop(&mut rparts.headers);
+            let call = call_for(&px, sp, cluster.endpoints.get(ep), mtls);
+            let upstream = cluster
+                .endpoints
+                .get(ep)
+                .map(|e| format!("{}:{}", e.address, e.port))
+                .unwrap_or_default();
+            reported(
+                Response::from_parts(rparts, body::boxed(rbody)),
+                Report {
+                    metrics: px.metrics.clone(),
+                    call,
+                    code,
+                    flags: String::new(),
+                    started,
+                    request_bytes,
+                    access_log,
+                    upstream,
+                },
+            )
+        }
+        Err(f) => {
+            let (status, flag) = match &f.error {
+                UpstreamError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "UT"),
+                e => (StatusCode::SERVICE_UNAVAILABLE, e.flag()),
+            };
+            let call = call_for(
+                &px,
+                sp,
+                f.endpoint.and_then(|i| cluster.endpoints.get(i)),
+                false,
+            );
+            px.metrics.request(
+                &call,
+                &Outcome {
+                    code: status.as_u16(),
+                    flags: flag,
+                    ms: started.elapsed().as_secs_f64() * 1000.0,
+                    request_bytes,
+                    ..Outcome::default()
+                },
+            );
+            if let Some(line) = access_log {
+                tracing::info!(target: "access", "\"{line}\" {} {flag} 0 {}ms source {} ({})", status.as_u16(), started.elapsed().as_millis(), sp.host, f.error);
+            }
+            body::text(
+                status,
+                format!(
+                    "upstream request to {} failed: {} ({flag})\n",
+                    sp.host, f.error
+                ),
+            )
+        }
+    }
+}
+
+fn ensure_request_id(h: &mut http::HeaderMap) {
+    if !h.contains_key("x-request-id") {
+        let id: u128 = rand::rng().random();
+        if let Ok(v) = HeaderValue::from_str(&format!("{id:032x}")) {
+            h.insert("x-request-id", v);
+        }
+    }
+}
+
+fn call_for(
+    px: &Shared,
+    sp: &ServicePort,
+    ep: Option<&strait_model::compile::Endpoint>,
+    mtls: bool,
+) -> Call {
+    let destination = ep.map_or_else(Peer::default, |e| Peer {
+        workload: e.workload.workload.clone(),
+        namespace: e.workload.namespace.clone(),
+        principal: if mtls {
+            e.workload.identity.clone()
+        } else {
+            String::new()
+        },
+        app: e.workload.app.clone(),
+        version: e.workload.version.clone(),
+        cluster: e.workload.cluster.clone(),
+    });
+    Call {
+        reporter: "source",
+        source: px.me(),
+        destination,
+        service: ServiceRef {
+            host: sp.host.clone(),
+        },
+        protocol: if sp.protocol == strait_model::compile::AppProtocol::Grpc {
+            "grpc"
+        } else {
+            "http"
+        },
+        mutual_tls: mtls,
+    }
+}
+
+/// The request body, kept for retries when small.
+enum Replay {
+    Buffered(Bytes),
+    Stream(Option<Incoming>),
+}
+
+impl Replay {
+    fn len(&self) -> u64 {
+        match self {
+            Replay::Buffered(b) => b.len() as u64,
+            Replay::Stream(_) => 0,
+        }
+    }
+
+    /// The body for the next try; `None` when a streaming body was already sent.
+    fn take(&mut self) -> Option<Body> {
+        match self {
+            Replay::Buffered(b) => Some(body::full(b.clone())),
+            Replay::Stream(s) => s.take().map(body::boxed),
+        }
+    }
+}
+
+struct Failed {
+    error: UpstreamError,
+    endpoint: Option<usize>,
+}
+
+struct Attempt<'a> {
+    px: &'a Shared,
+    sp: &'a ServicePort,
+    cluster: &'a Cluster,
+    parts: http::request::Parts,
+    authority: String,
+}
+
+impl Attempt<'_> {
+    /// Tries, then retries per `policy`, each on an endpoint not tried before when one is left.
+    async fn run(
+        &self,
+        policy: &Retry,
+        mut replay: Replay,
+        cstate: &crate::snapshot::ClusterState,
+    ) -> Result<(Response<Incoming>, usize, bool), Failed> {
+        let tries = 1 + policy.attempts;
+        let mut tried: Vec<usize> = Vec::new();
+        let mut last: Option<Failed> = None;
+        for n in 0..tries {
+            if n > 0 {
+                // Envoy's default retry back-off: 25 ms base, jittered, growing.
+                let base = 25u64 << (n - 1).min(3);
+                let jitter = rand::rng().random_range(0..=base);
+                tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+            }
+            let ep = {
+                let mut rng = rand::rng();
+                cstate.balancer.choose(self.cluster, &tried, &mut rng)
+            };
+            let Some(ep) = ep else {
+                return Err(Failed {
+                    error: UpstreamError::Connect {
+                        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                        reason: format!("cluster {} has no endpoints (UH)", self.cluster.name),
+                    },
+                    endpoint: None,
+                });
+            };
+            tried.push(ep);
+            let Some(body) = replay.take() else { break };
+            let _inflight = cstate.balancer.start(ep);
+            let send = self.send(ep, body);
+            let result = match policy.per_try_timeout_ms {
+                Some(ms) => tokio::time::timeout(Duration::from_millis(ms), send)
+                    .await
+                    .unwrap_or(Err(UpstreamError::Timeout)),
+                None => send.await,
+            };
+            let mtls = self.uses_mtls(ep);
+            match result {
+                Ok(resp) if n + 1 < tries && retriable_status(&policy.retry_on, &resp) => {
+                    last = Some(Failed {
+                        error: UpstreamError::Reset {
+                            addr: self
+                                .addr(ep)
+                                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                            reason: format!("status {}", resp.status()),
+                        },
+                        endpoint: Some(ep),
+                    });
+                }
+                Ok(resp) => return Ok((resp, ep, mtls)),
+                Err(e)
+                    if n + 1 < tries
+                        && retriable_error(&policy.retry_on, &e)
+                        && !matches!(replay, Replay::Stream(None)) =>
+                {
+                    tracing::debug!(cluster = %self.cluster.name, error = %e, "retrying");
+                    last = Some(Failed {
+                        error: e,
+                        endpoint: Some(ep),
+                    });
+                }
+                Err(e) => {
+                    return Err(Failed {
+                        error: e,
+                        endpoint: Some(ep),
+                    });
+                }
+            }
+        }
+        Err(last.unwrap_or(Failed {
+            error: UpstreamError::Timeout,
+            endpoint: None,
+        }))
+    }
+
+    fn addr(&self, ep: usize) -> Option<SocketAddr> {
+        let e = self.cluster.endpoints.get(ep)?;
+        let ip: IpAddr = e.address.parse().ok()?;
+        Some(SocketAddr::new(ip, u16::try_from(e.port).ok()?))
+    }
+
+    fn uses_mtls(&self, ep: usize) -> bool {
+        match self.cluster.tls {
+            UpstreamTls::IstioMutual => true,
+            UpstreamTls::Disable | UpstreamTls::Originate => false,
+            UpstreamTls::Auto => self.cluster.endpoints.get(ep).is_some_and(|e| e.mtls),
+        }
+    }
+
+    async fn send(&self, ep: usize, body: Body) -> Result<Response<Incoming>, UpstreamError> {
+        let addr = self.addr(ep).ok_or_else(|| {
+            UpstreamError::Config(format!("bad endpoint in {}", self.cluster.name))
+        })?;
+        let path = self.parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut req = Request::new(body);
+        *req.method_mut() = self.parts.method.clone();
+        *req.headers_mut() = self.parts.headers.clone();
+        let connect_timeout = Duration::from_millis(self.cluster.limits.connect_timeout_ms.max(1));
+        if self.uses_mtls(ep) {
+            *req.uri_mut() = Uri::try_from(format!("http://{}{path}", self.authority))
+                .map_err(|e| UpstreamError::Config(format!("request uri: {e}")))?;
+            *req.version_mut() = Version::HTTP_2;
+            req.headers_mut().remove(http::header::HOST);
+            self.px
+                .upstreams
+                .send_mtls(
+                    addr,
+                    &self.cluster.sni,
+                    &self.cluster.identities,
+                    self.cluster.limits.max_requests_per_connection,
+                    connect_timeout,
+                    req,
+                )
+                .await
+        } else {
+            *req.uri_mut() = Uri::try_from(format!("http://{addr}{path}"))
+                .map_err(|e| UpstreamError::Config(format!("request uri: {e}")))?;
+            if let Ok(v) = HeaderValue::from_str(&self.authority) {
+                req.headers_mut().insert(http::header::HOST, v);
+            }
+            req.headers_mut().remove(peer::HEADER);
+            let h2c = self.cluster.protocol.is_http2() || self.sp.protocol.is_http2();
+            self.px.upstreams.send_plain(h2c, addr, req).await
+        }
+    }
+}
+
+/// Whether a response's status (or gRPC status) asks for a retry under `retry_on`.
+fn retriable_status(retry_on: &[String], resp: &Response<Incoming>) -> bool {
+    let code = resp.status().as_u16();
+    let grpc = resp
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    retry_on.iter().any(|c| match c.as_str() {
+        "5xx" => code >= 500,
+        "gateway-error" => matches!(code, 502..=504),
+        "retriable-4xx" => code == 409,
+        "cancelled" => grpc == Some(1),
+        "deadline-exceeded" => grpc == Some(4),
+        "resource-exhausted" => grpc == Some(8),
+        "internal" => grpc == Some(13),
+        "unavailable" => grpc == Some(14),
+        other => other.parse::<u16>().is_ok_and(|n| n == code),
+    })
+}
+
+/// Whether a failed try may be retried under `retry_on`.
+fn retriable_error(retry_on: &[String], e: &UpstreamError) -> bool {
+    retry_on.iter().any(|c| {
+        matches!(
+            (c.as_str(), e),
+            (
+                "connect-failure" | "5xx" | "gateway-error",
+                UpstreamError::Connect { .. }
+            ) | (
+                "refused-stream" | "5xx" | "reset",
+                UpstreamError::Refused(_)
+            ) | ("reset" | "5xx", UpstreamError::Reset { .. })
+                | ("5xx" | "gateway-error", UpstreamError::Timeout)
+        )
+    })
+}
+
+/// A host no service names: forwarded as is when the mesh allows any outbound traffic
+/// (Istio's PassthroughCluster), refused otherwise (BlackHoleCluster).
+async fn passthrough(
+    px: &Shared,
+    snap: &Snapshot,
+    req: Request<Incoming>,
+    host: &str,
+    port: u16,
+) -> Response<Body> {
+    if !snap.config.mesh.allow_any_outbound {
+        return body::text(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "{host}:{port} is not a known service and outbound traffic is REGISTRY_ONLY (BlackHoleCluster)\n"
+            ),
+        );
+    }
+    let addr = match tokio::net::lookup_host((host, port))
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+    {
+        Some(a) => a,
+        None => {
+            return body::text(
+                StatusCode::BAD_GATEWAY,
+                format!("{host}: no such host (PassthroughCluster)\n"),
+            );
+        }
+    };
+    let (mut parts, b) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    parts.uri = match Uri::try_from(format!("http://{addr}{path}")) {
+        Ok(u) => u,
+        Err(e) => return body::text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("{host}:{port}")) {
+        parts.headers.insert(http::header::HOST, v);
+    }
+    match px
+        .upstreams
+        .send_plain(false, addr, Request::from_parts(parts, body::boxed(b)))
+        .await
+    {
+        Ok(r) => r.map(body::boxed),
+        Err(e) => body::text(
+            StatusCode::BAD_GATEWAY,
+            format!("PassthroughCluster {addr}: {e}\n"),
+        ),
+    }
+}

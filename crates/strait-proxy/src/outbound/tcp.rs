@@ -1,0 +1,165 @@
+//! Outbound TCP: an HTTP `CONNECT host:port` from the application opens an opaque tunnel to a
+//! service endpoint (mTLS with ALPN `istio` to a proxy, plaintext otherwise).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use strait_model::compile::UpstreamTls;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::body::{self, Body};
+use crate::context::Shared;
+use crate::metrics::{Call, Peer, ServiceRef};
+use crate::routing::pick_weighted;
+use crate::tls;
+
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+pub(super) async fn connect(
+    px: Shared,
+    req: Request<Incoming>,
+    host: String,
+    port: u16,
+) -> Response<Body> {
+    let started = Instant::now();
+    let snap = px.snapshot.load_full();
+    let (upstream, call): (Box<dyn Io>, Option<Call>) = match snap.resolve(&host, port) {
+        Some(sp) => {
+            let name = pick_weighted(&sp.tcp, &mut rand::rng()).map(|w| w.cluster.clone());
+            let Some((cluster, cstate)) = name.as_deref().and_then(|n| snap.cluster(n)) else {
+                return body::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no healthy upstream (NC)\n",
+                );
+            };
+            let Some(ep) = cstate.balancer.choose(cluster, &[], &mut rand::rng()) else {
+                return body::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cluster {} has no endpoints (UH)\n", cluster.name),
+                );
+            };
+            let e = &cluster.endpoints[ep];
+            let Some(addr) = e
+                .address
+                .parse::<IpAddr>()
+                .ok()
+                .zip(u16::try_from(e.port).ok())
+                .map(|(ip, p)| SocketAddr::new(ip, p))
+            else {
+                return body::text(StatusCode::SERVICE_UNAVAILABLE, "bad endpoint (NC)\n");
+            };
+            let mtls = match cluster.tls {
+                UpstreamTls::IstioMutual => true,
+                UpstreamTls::Disable | UpstreamTls::Originate => false,
+                UpstreamTls::Auto => e.mtls,
+            };
+            let timeout = Duration::from_millis(cluster.limits.connect_timeout_ms.max(1));
+            let stream: Result<Box<dyn Io>, _> = if mtls {
+                px.upstreams
+                    .connect_mtls(
+                        addr,
+                        &cluster.sni,
+                        &cluster.identities,
+                        tls::ALPN_TCP,
+                        timeout,
+                    )
+                    .await
+                    .map(|s| Box::new(s) as Box<dyn Io>)
+            } else {
+                px.upstreams
+                    .connect_plain(addr, timeout)
+                    .await
+                    .map(|s| Box::new(s) as Box<dyn Io>)
+            };
+            let call = Call {
+                reporter: "source",
+                source: px.me(),
+                destination: Peer {
+                    workload: e.workload.workload.clone(),
+                    namespace: e.workload.namespace.clone(),
+                    principal: if mtls {
+                        e.workload.identity.clone()
+                    } else {
+                        String::new()
+                    },
+                    app: e.workload.app.clone(),
+                    version: e.workload.version.clone(),
+                    cluster: e.workload.cluster.clone(),
+                },
+                service: ServiceRef {
+                    host: sp.host.clone(),
+                },
+                protocol: "tcp",
+                mutual_tls: mtls,
+            };
+            match stream {
+                Ok(s) => (s, Some(call)),
+                Err(err) => {
+                    px.metrics.tcp_opened(&call);
+                    px.metrics.tcp_closed(&call, err.flag(), 0, 0);
+                    return body::text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{err} ({})\n", err.flag()),
+                    );
+                }
+            }
+        }
+        None if snap.config.mesh.allow_any_outbound => {
+            let addr = match tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+            {
+                Some(a) => a,
+                None => {
+                    return body::text(StatusCode::BAD_GATEWAY, format!("{host}: no such host\n"));
+                }
+            };
+            match px
+                .upstreams
+                .connect_plain(addr, Duration::from_secs(10))
+                .await
+            {
+                Ok(s) => (Box::new(s), None),
+                Err(e) => return body::text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+            }
+        }
+        None => {
+            return body::text(
+                StatusCode::BAD_GATEWAY,
+                format!("{host}:{port} is not a known service (BlackHoleCluster)\n"),
+            );
+        }
+    };
+    if let Some(c) = &call {
+        px.metrics.tcp_opened(c);
+    }
+    let metrics = px.metrics.clone();
+    tokio::spawn(async move {
+        let mut upstream = upstream;
+        let (sent, received, flags) = match hyper::upgrade::on(req).await {
+            Ok(upgraded) => {
+                let mut client = TokioIo::new(upgraded);
+                match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                    Ok((a, b)) => (a, b, ""),
+                    Err(_) => (0, 0, "UR"),
+                }
+            }
+            Err(_) => (0, 0, "DC"),
+        };
+        if let Some(c) = call {
+            metrics.tcp_closed(&c, flags, sent, received);
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            sent,
+            received,
+            "tunnel closed"
+        );
+    });
+    Response::new(body::empty())
+}

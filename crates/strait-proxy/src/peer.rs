@@ -1,0 +1,77 @@
+//! Telling the server who is calling: the client proxy adds a header with its workload's
+//! metadata (the principal comes from the mTLS certificate, not from this), the server proxy
+//! reads it for the `source_*` labels and removes it before the request reaches the app.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use strait_model::compile::NodeMeta;
+
+use crate::metrics::Peer;
+
+pub const HEADER: &str = "x-strait-peer";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Wire {
+    #[serde(default)]
+    w: String,
+    #[serde(default)]
+    n: String,
+    #[serde(default)]
+    a: String,
+    #[serde(default)]
+    v: String,
+    #[serde(default)]
+    c: String,
+}
+
+/// The header value describing this proxy's workload.
+pub fn encode(node: &NodeMeta) -> String {
+    let wire = Wire {
+        w: node.workload.clone(),
+        n: node.namespace.clone(),
+        a: node.app.clone(),
+        v: node.version.clone(),
+        c: node.cluster.clone(),
+    };
+    STANDARD_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
+}
+
+/// Reads and removes the header; anything malformed is ignored (the labels say `unknown`).
+pub fn take(headers: &mut HeaderMap) -> Option<Peer> {
+    let v = headers.remove(HEADER)?;
+    let bytes = STANDARD_NO_PAD.decode(v.as_bytes().trim_ascii_end()).ok()?;
+    let w: Wire = serde_json::from_slice(&bytes).ok()?;
+    Some(Peer {
+        workload: w.w,
+        namespace: w.n,
+        principal: String::new(),
+        app: w.a,
+        version: w.v,
+        cluster: w.c,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_garbage() {
+        let node = NodeMeta {
+            cluster: "c1".into(),
+            namespace: "ns".into(),
+            workload: "sleep".into(),
+            app: "sleep".into(),
+            ..NodeMeta::default()
+        };
+        let mut h = HeaderMap::new();
+        h.insert(HEADER, encode(&node).parse().expect("header"));
+        let p = take(&mut h).expect("peer");
+        assert_eq!((p.workload.as_str(), p.cluster.as_str()), ("sleep", "c1"));
+        assert!(h.get(HEADER).is_none());
+        h.insert(HEADER, "%%%".parse().expect("header"));
+        assert!(take(&mut h).is_none());
+    }
+}

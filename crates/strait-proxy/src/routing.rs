@@ -1,0 +1,240 @@
+//! Request routing: which rule of a service port a request matches, which weighted cluster it
+//! goes to, and which endpoint of that cluster serves it. Pure functions over the compiled
+//! config, so they are tested without sockets.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use http::HeaderMap;
+use rand::Rng;
+use regex::Regex;
+use strait_model::compile::{Cluster, HttpRule, LbPolicy, RequestMatch, StrMatch, WeightedCluster};
+
+/// The parts of a request rules look at.
+#[derive(Debug)]
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    /// Path without the query.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub authority: &'a str,
+    pub scheme: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// Regular expressions of a config, compiled once when the config is accepted (an invalid one
+/// makes the whole update rejected).
+#[derive(Debug, Default)]
+pub struct Regexes {
+    compiled: HashMap<String, Regex>,
+}
+
+impl Regexes {
+    /// Compiles every regex the rules use; the error names the first invalid one.
+    pub fn for_rules<'a>(rules: impl Iterator<Item = &'a HttpRule>) -> Result<Regexes, String> {
+        let mut compiled = HashMap::new();
+        for rule in rules {
+            for m in &rule.matches {
+                let all = [&m.uri, &m.method, &m.authority, &m.scheme]
+                    .into_iter()
+                    .flatten()
+                    .chain(m.headers.iter().filter_map(|h| h.value.as_ref()))
+                    .chain(m.query.iter().map(|(_, v)| v));
+                for sm in all {
+                    if let StrMatch::Regex(re) = sm
+                        && !compiled.contains_key(re)
+                    {
+                        // RE2 matches the whole value in Istio.
+                        let r = Regex::new(&format!("^(?:{re})$")).map_err(|e| {
+                            format!("rule {}: invalid regex {re:?}: {e}", rule.name)
+                        })?;
+                        compiled.insert(re.clone(), r);
+                    }
+                }
+            }
+        }
+        Ok(Regexes { compiled })
+    }
+
+    fn is_match(&self, re: &str, v: &str) -> bool {
+        self.compiled.get(re).is_some_and(|r| r.is_match(v))
+    }
+}
+
+fn str_match(m: &StrMatch, v: &str, re: &Regexes, ignore_case: bool) -> bool {
+    match m {
+        StrMatch::Exact(e) if ignore_case => v.eq_ignore_ascii_case(e),
+        StrMatch::Exact(e) => v == e,
+        StrMatch::Prefix(p) if ignore_case => {
+            v.to_ascii_lowercase().starts_with(&p.to_ascii_lowercase())
+        }
+        StrMatch::Prefix(p) => v.starts_with(p.as_str()),
+        StrMatch::Regex(r) => re.is_match(r, v),
+    }
+}
+
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// Whether one match block accepts the request.
+pub fn matches(m: &RequestMatch, req: &RequestView<'_>, re: &Regexes) -> bool {
+    if let Some(u) = &m.uri
+        && !str_match(u, req.path, re, m.ignore_uri_case)
+    {
+        return false;
+    }
+    if let Some(x) = &m.method
+        && !str_match(x, req.method, re, false)
+    {
+        return false;
+    }
+    if let Some(a) = &m.authority
+        && !str_match(a, req.authority, re, false)
+    {
+        return false;
+    }
+    if let Some(s) = &m.scheme
+        && !str_match(s, req.scheme, re, false)
+    {
+        return false;
+    }
+    for h in &m.headers {
+        let value = req.headers.get(&h.name).and_then(|v| v.to_str().ok());
+        let hit = match (&h.value, value) {
+            (None, v) => v.is_some(),
+            (Some(sm), Some(v)) => str_match(sm, v, re, false),
+            (Some(_), None) => false,
+        };
+        if hit == h.invert {
+            return false;
+        }
+    }
+    m.query
+        .iter()
+        .all(|(k, sm)| query_param(req.query, k).is_some_and(|v| str_match(sm, v, re, false)))
+}
+
+/// The first rule any of whose match blocks accepts the request (a rule without match blocks
+/// takes everything).
+pub fn select_rule<'r>(
+    rules: &'r [HttpRule],
+    req: &RequestView<'_>,
+    re: &Regexes,
+) -> Option<&'r HttpRule> {
+    rules
+        .iter()
+        .find(|r| r.matches.is_empty() || r.matches.iter().any(|m| matches(m, req, re)))
+}
+
+/// Picks a cluster by weight; zero-weight clusters are never picked.
+pub fn pick_weighted<'w>(
+    ws: &'w [WeightedCluster],
+    rng: &mut impl Rng,
+) -> Option<&'w WeightedCluster> {
+    let total: u64 = ws.iter().map(|w| u64::from(w.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut n = rng.random_range(0..total);
+    for w in ws {
+        let wt = u64::from(w.weight);
+        if n < wt {
+            return Some(w);
+        }
+        n -= wt;
+    }
+    None
+}
+
+/// Per-cluster load-balancing state, kept across config updates for clusters whose endpoints
+/// stay the same.
+#[derive(Debug, Default)]
+pub struct Balancer {
+    next: AtomicUsize,
+    /// In-flight requests per endpoint index.
+    inflight: Vec<AtomicU32>,
+}
+
+impl Balancer {
+    pub fn new(endpoints: usize) -> Balancer {
+        Balancer {
+            next: AtomicUsize::new(0),
+            inflight: (0..endpoints).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    /// Chooses an endpoint of `c` by its policy, skipping `exclude` (endpoints a retry already
+    /// tried) when others remain.
+    pub fn choose(&self, c: &Cluster, exclude: &[usize], rng: &mut impl Rng) -> Option<usize> {
+        let n = c.endpoints.len();
+        if n == 0 {
+            return None;
+        }
+        let candidates: Vec<usize> = (0..n).filter(|i| !exclude.contains(i)).collect();
+        let pool: Vec<usize> = if candidates.is_empty() {
+            (0..n).collect()
+        } else {
+            candidates
+        };
+        let weight = |i: usize| u64::from(c.endpoints[i].weight.max(1));
+        let weighted_random = |rng: &mut dyn rand::RngCore| -> usize {
+            let total: u64 = pool.iter().map(|i| weight(*i)).sum();
+            let mut x = rng.random_range(0..total.max(1));
+            for &i in &pool {
+                if x < weight(i) {
+                    return i;
+                }
+                x -= weight(i);
+            }
+            pool[0]
+        };
+        Some(match c.lb {
+            LbPolicy::RoundRobin => {
+                let k = self.next.fetch_add(1, Ordering::Relaxed);
+                pool[k % pool.len()]
+            }
+            LbPolicy::Random => weighted_random(rng),
+            LbPolicy::LeastRequest => {
+                // Power of two choices: Envoy's default for LEAST_REQUEST.
+                let a = weighted_random(rng);
+                let b = weighted_random(rng);
+                if self.load(b) < self.load(a) { b } else { a }
+            }
+        })
+    }
+
+    fn load(&self, i: usize) -> u32 {
+        self.inflight
+            .get(i)
+            .map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
+    /// Marks a request in flight to endpoint `i` until the guard drops.
+    pub fn start(&self, i: usize) -> InflightGuard<'_> {
+        if let Some(a) = self.inflight.get(i) {
+            a.fetch_add(1, Ordering::Relaxed);
+        }
+        InflightGuard { b: self, i }
+    }
+}
+
+#[derive(Debug)]
+pub struct InflightGuard<'a> {
+    b: &'a Balancer,
+    i: usize,
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(a) = self.b.inflight.get(self.i) {
+            a.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+use http::HeaderValue;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use strait_model::compile::{
+    Cluster, Endpoint, EndpointMeta, HeaderMatch, HttpAction, PoolLimits, Retry, UpstreamTls,
+};
+
+use super::*;
+
+fn rule(name: &str, m: Vec<RequestMatch>) -> HttpRule {
+    HttpRule {
+        name: name.into(),
+        matches: m,
+        action: HttpAction::Respond {
+            status: 200,
+            body: String::new(),
+        },
+        timeout_ms: None,
+        retries: Retry::istio_default(),
+    }
+}
+
+fn view<'a>(path: &'a str, headers: &'a HeaderMap) -> RequestView<'a> {
+    RequestView {
+        method: "GET",
+        path,
+        query: Some("a=1&b=two"),
+        authority: "helloworld.sample:5000",
+        scheme: "http",
+        headers,
+    }
+}
+
+#[test]
+fn first_matching_rule_wins() {
+    let rules = vec![
+        rule(
+            "jason",
+            vec![RequestMatch {
+                headers: vec![HeaderMatch {
+                    name: "end-user".into(),
+                    value: Some(StrMatch::Exact("jason".into())),
+                    invert: false,
+                }],
+                ..RequestMatch::default()
+            }],
+        ),
+        rule(
+            "v2-regex",
+            vec![RequestMatch {
+                uri: Some(StrMatch::Regex("/v[0-9]+/.*".into())),
+                ..RequestMatch::default()
+            }],
+        ),
+        rule(
+            "query",
+            vec![RequestMatch {
+                query: vec![("b".into(), StrMatch::Prefix("tw".into()))],
+                ..RequestMatch::default()
+            }],
+        ),
+    ];
+    let re = Regexes::for_rules(rules.iter()).expect("regexes");
+    let mut h = HeaderMap::new();
+    assert_eq!(
+        select_rule(&rules, &view("/v2/x", &h), &re).map(|r| r.name.as_str()),
+        Some("v2-regex")
+    );
+    assert_eq!(
+        select_rule(&rules, &view("/v2", &h), &re).map(|r| r.name.as_str()),
+        Some("query"),
+        "regex matches the whole path"
+    );
+    h.insert("end-user", HeaderValue::from_static("jason"));
+    assert_eq!(
+        select_rule(&rules, &view("/v2/x", &h), &re).map(|r| r.name.as_str()),
+        Some("jason")
+    );
+}
+
+#[test]
+fn without_headers_and_invalid_regex() {
+    let rules = vec![rule(
+        "not-canary",
+        vec![RequestMatch {
+            headers: vec![HeaderMatch {
+                name: "x-canary".into(),
+                value: None,
+                invert: true,
+            }],
+            ..RequestMatch::default()
+        }],
+    )];
+    let re = Regexes::for_rules(rules.iter()).expect("regexes");
+    let mut h = HeaderMap::new();
+    assert!(select_rule(&rules, &view("/", &h), &re).is_some());
+    h.insert("x-canary", HeaderValue::from_static("1"));
+    assert!(select_rule(&rules, &view("/", &h), &re).is_none());
+    let bad = [rule(
+        "bad",
+        vec![RequestMatch {
+            uri: Some(StrMatch::Regex("(".into())),
+            ..RequestMatch::default()
+        }],
+    )];
+    assert!(Regexes::for_rules(bad.iter()).is_err());
+}
+
+#[test]
+fn weights_hold_over_many_picks() {
+    let ws = vec![
+        WeightedCluster {
+            cluster: "v1".into(),
+            weight: 80,
+        },
+        WeightedCluster {
+            cluster: "v2".into(),
+            weight: 20,
+        },
+        WeightedCluster {
+            cluster: "never".into(),
+            weight: 0,
+        },
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut v1 = 0;
+    for _ in 0..10_000 {
+        match pick_weighted(&ws, &mut rng).map(|w| w.cluster.as_str()) {
+            Some("v1") => v1 += 1,
+            Some("v2") => {}
+            other => panic!("picked {other:?}"),
+        }
+    }
+    assert!((7_700..8_300).contains(&v1), "{v1}");
+}
+
+fn cluster(lb: LbPolicy, n: usize) -> Cluster {
+    Cluster {
+        name: "c".into(),
+        host: "h".into(),
+        port: 80,
+        subset: String::new(),
+        protocol: strait_model::compile::AppProtocol::Http,
+        lb,
+        tls: UpstreamTls::Auto,
+        sni: String::new(),
+        identities: Vec::new(),
+        limits: PoolLimits::default(),
+        endpoints: (0..n)
+            .map(|i| Endpoint {
+                address: format!("10.0.0.{i}"),
+                port: 80,
+                weight: 1,
+                mtls: true,
+                workload: EndpointMeta::default(),
+            })
+            .collect(),
+        destination_rule: None,
+    }
+}
+
+#[test]
+fn round_robin_least_request_and_exclusion() {
+    let c = cluster(LbPolicy::RoundRobin, 3);
+    let b = Balancer::new(3);
+    let mut rng = StdRng::seed_from_u64(1);
+    let picks: Vec<usize> = (0..6).filter_map(|_| b.choose(&c, &[], &mut rng)).collect();
+    assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
+    assert_ne!(b.choose(&c, &[0], &mut rng), Some(0));
+    let lr = cluster(LbPolicy::LeastRequest, 2);
+    let b = Balancer::new(2);
+    let _busy = b.start(0);
+    let _busy2 = b.start(0);
+    let ones = (0..200)
+        .filter(|_| b.choose(&lr, &[], &mut rng) == Some(1))
+        .count();
+    assert!(
+        ones > 140,
+        "least request prefers the idle endpoint: {ones}"
+    );
+    assert_eq!(
+        Balancer::new(0).choose(&cluster(LbPolicy::Random, 0), &[], &mut rng),
+        None
+    );
+}

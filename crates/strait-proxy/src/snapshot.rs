@@ -1,0 +1,224 @@
+//! The configuration the request path reads: an immutable snapshot of the compiled config,
+//! validated and indexed when it arrives, swapped in atomically ([`arc_swap`]) so requests
+//! never wait on an update and never see half of one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use strait_model::compile::{Cluster, ProxyConfig, ServicePort};
+use tokio::sync::Semaphore;
+
+use crate::routing::{Balancer, Regexes};
+
+/// Runtime state of one upstream cluster that outlives config updates when its endpoints do
+/// not change (round-robin position, in-flight counts, the request limit).
+#[derive(Debug)]
+pub struct ClusterState {
+    pub balancer: Balancer,
+    /// `connectionPool.http.http2MaxRequests`: requests over the limit fail fast with 503.
+    pub max_requests: Option<Arc<Semaphore>>,
+    fingerprint: String,
+}
+
+/// One accepted configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub version: String,
+    pub config: ProxyConfig,
+    pub regexes: Regexes,
+    clusters: HashMap<String, Arc<ClusterState>>,
+}
+
+fn fingerprint(c: &Cluster) -> String {
+    let eps: Vec<String> = c
+        .endpoints
+        .iter()
+        .map(|e| format!("{}:{}/{}", e.address, e.port, e.weight))
+        .collect();
+    format!("{:?}|{:?}|{}", c.lb, c.limits.max_requests, eps.join(","))
+}
+
+impl Snapshot {
+    /// An empty snapshot: before the first config arrives the proxy routes nothing.
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            version: String::new(),
+            config: ProxyConfig::default(),
+            regexes: Regexes::default(),
+            clusters: HashMap::new(),
+        }
+    }
+
+    /// Validates `config` and builds a snapshot, reusing the state of unchanged clusters from
+    /// `previous`. An error (a rule naming an unknown cluster, an invalid regex) rejects the
+    /// whole update.
+    pub fn build(
+        version: String,
+        config: ProxyConfig,
+        previous: &Snapshot,
+    ) -> Result<Snapshot, String> {
+        for (key, sp) in &config.services {
+            let named = sp.http.iter().flat_map(|r| match &r.action {
+                strait_model::compile::HttpAction::Route(ws) => {
+                    ws.iter().map(|w| w.cluster.as_str()).collect()
+                }
+                _ => Vec::new(),
+            });
+            for c in named.chain(sp.tcp.iter().map(|w| w.cluster.as_str())) {
+                if !config.clusters.contains_key(c) {
+                    return Err(format!(
+                        "service {key} routes to cluster {c}, which the update does not define"
+                    ));
+                }
+            }
+        }
+        for c in config.clusters.values() {
+            for e in &c.endpoints {
+                if e.address.parse::<std::net::IpAddr>().is_err() {
+                    return Err(format!(
+                        "cluster {}: endpoint address {:?} is not an IP address",
+                        c.name, e.address
+                    ));
+                }
+            }
+        }
+        let regexes = Regexes::for_rules(config.services.values().flat_map(|s| s.http.iter()))?;
+        let clusters = config
+            .clusters
+            .values()
+            .map(|c| {
+                let fp = fingerprint(c);
+                let state = match previous.clusters.get(&c.name) {
+                    Some(s) if s.fingerprint == fp => s.clone(),
+                    _ => Arc::new(ClusterState {
+                        balancer: Balancer::new(c.endpoints.len()),
+                        max_requests: c
+                            .limits
+                            .max_requests
+                            .map(|n| Arc::new(Semaphore::new(n as usize))),
+                        fingerprint: fp,
+                    }),
+                };
+                (c.name.clone(), state)
+            })
+            .collect();
+        Ok(Snapshot {
+            version,
+            config,
+            regexes,
+            clusters,
+        })
+    }
+
+    pub fn cluster(&self, name: &str) -> Option<(&Cluster, &Arc<ClusterState>)> {
+        Some((self.config.clusters.get(name)?, self.clusters.get(name)?))
+    }
+
+    /// The service a request for `host:port` from this proxy means, with the search a pod's
+    /// resolver would do: the name as written, then in the proxy's namespace, then under
+    /// `svc.<domain>` and `<domain>`; wildcard ServiceEntry hosts last.
+    pub fn resolve(&self, host: &str, port: u16) -> Option<&ServicePort> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let m = &self.config.mesh;
+        let ns = &m.node.namespace;
+        let domain = if m.domain.is_empty() {
+            "cluster.local"
+        } else {
+            m.domain.as_str()
+        };
+        let candidates = [
+            host.clone(),
+            format!("{host}.{ns}.svc.{domain}"),
+            format!("{host}.svc.{domain}"),
+            format!("{host}.{domain}"),
+        ];
+        for c in &candidates {
+            if let Some(sp) = self.config.services.get(&format!("{c}:{port}")) {
+                return Some(sp);
+            }
+        }
+        self.config
+            .services
+            .values()
+            .filter(|sp| sp.port == u32::from(port) && sp.host.starts_with('*'))
+            .filter(|sp| host.ends_with(&sp.host[1..]))
+            .max_by_key(|sp| sp.host.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strait_model::compile::{AppProtocol, MeshSettings, NodeMeta};
+
+    use super::*;
+
+    fn service(host: &str, port: u32) -> ServicePort {
+        ServicePort {
+            host: host.into(),
+            port,
+            namespace: "sample".into(),
+            protocol: AppProtocol::Http,
+            http: Vec::new(),
+            tcp: Vec::new(),
+            virtual_service: None,
+        }
+    }
+
+    #[test]
+    fn resolves_like_a_pod_resolver() {
+        let mut cfg = ProxyConfig {
+            mesh: MeshSettings {
+                domain: "cluster.local".into(),
+                node: NodeMeta {
+                    namespace: "sample".into(),
+                    ..NodeMeta::default()
+                },
+                ..MeshSettings::default()
+            },
+            ..ProxyConfig::default()
+        };
+        for (h, p) in [
+            ("helloworld.sample.svc.cluster.local", 5000),
+            ("ratings.other.svc.cluster.local", 9080),
+            ("*.example.com", 443),
+        ] {
+            cfg.services.insert(format!("{h}:{p}"), service(h, p));
+        }
+        let s = Snapshot::build("1".into(), cfg, &Snapshot::empty()).expect("valid");
+        let host = |h: &str, p: u16| s.resolve(h, p).map(|sp| sp.host.clone());
+        assert_eq!(
+            host("helloworld", 5000).as_deref(),
+            Some("helloworld.sample.svc.cluster.local")
+        );
+        assert_eq!(
+            host("helloworld.sample", 5000).as_deref(),
+            Some("helloworld.sample.svc.cluster.local")
+        );
+        assert_eq!(
+            host("ratings.other", 9080).as_deref(),
+            Some("ratings.other.svc.cluster.local")
+        );
+        assert_eq!(
+            host("ratings", 9080),
+            None,
+            "other namespaces need the namespace"
+        );
+        assert_eq!(host("helloworld", 80), None);
+        assert_eq!(
+            host("api.example.com", 443).as_deref(),
+            Some("*.example.com")
+        );
+    }
+
+    #[test]
+    fn rejects_dangling_clusters() {
+        let mut cfg = ProxyConfig::default();
+        let mut sp = service("a.b.svc.cluster.local", 80);
+        sp.tcp.push(strait_model::compile::WeightedCluster {
+            cluster: "outbound|80||a".into(),
+            weight: 1,
+        });
+        cfg.services.insert("a:80".into(), sp);
+        assert!(Snapshot::build("1".into(), cfg, &Snapshot::empty()).is_err());
+    }
+}

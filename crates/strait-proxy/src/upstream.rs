@@ -1,0 +1,302 @@
+//! Connections to upstream endpoints.
+//!
+//! Proxy to proxy: mTLS with Istio's SNI and ALPN, HTTP/2 multiplexed over one pooled
+//! connection per (endpoint, SNI), so many requests share a handshake. To endpoints without a
+//! proxy, and to the local application: plaintext HTTP/1.1 or h2c through hyper's pooled client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::client::conn::http2;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::body::{Body, BoxError};
+use crate::tls::{self, Credentials};
+
+/// Why an upstream attempt failed, in the terms retry policies use.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// TCP or TLS could not be established (`connect-failure`).
+    #[error("connect to {addr}: {reason}")]
+    Connect { addr: SocketAddr, reason: String },
+    /// The server refused the stream before processing it (`refused-stream`).
+    #[error("stream refused by {0}")]
+    Refused(SocketAddr),
+    /// The connection broke mid-request (`reset`).
+    #[error("connection to {addr} reset: {reason}")]
+    Reset { addr: SocketAddr, reason: String },
+    #[error("upstream timed out")]
+    Timeout,
+    #[error("{0}")]
+    Config(String),
+}
+
+impl UpstreamError {
+    /// Envoy's response flag for the failure.
+    pub fn flag(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect { .. } => "UF",
+            UpstreamError::Refused(_) | UpstreamError::Reset { .. } => "UR",
+            UpstreamError::Timeout => "UT",
+            UpstreamError::Config(_) => "NC",
+        }
+    }
+}
+
+type PoolKey = (SocketAddr, String);
+
+/// A pooled HTTP/2 connection and how many requests it carried.
+struct Pooled {
+    sender: http2::SendRequest<Body>,
+    requests: u32,
+}
+
+/// Client TLS settings are cached per (expected peer identities, ALPN).
+type TlsKey = (String, &'static [u8]);
+
+/// Upstream connections of one proxy.
+pub struct Upstreams {
+    creds: Arc<Credentials>,
+    h2: Mutex<HashMap<PoolKey, Pooled>>,
+    tls_configs: Mutex<HashMap<TlsKey, Arc<rustls::ClientConfig>>>,
+    http1: Client<HttpConnector, Body>,
+    h2c: Client<HttpConnector, Body>,
+}
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstreams").finish_non_exhaustive()
+    }
+}
+
+impl Upstreams {
+    pub fn new(creds: Arc<Credentials>) -> Upstreams {
+        let mut conn = HttpConnector::new();
+        conn.set_nodelay(true);
+        conn.set_connect_timeout(Some(Duration::from_secs(10)));
+        Upstreams {
+            creds,
+            h2: Mutex::new(HashMap::new()),
+            tls_configs: Mutex::new(HashMap::new()),
+            http1: Client::builder(TokioExecutor::new()).build(conn.clone()),
+            h2c: Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build(conn),
+        }
+    }
+
+    /// The client TLS config for a set of allowed identities and an ALPN, cached.
+    fn tls_config(
+        &self,
+        identities: &[String],
+        alpn: &'static [u8],
+    ) -> Result<Arc<rustls::ClientConfig>, UpstreamError> {
+        let key = (identities.join(","), alpn);
+        let mut cache = self
+            .tls_configs
+            .lock()
+            .map_err(|_| UpstreamError::Config("tls cache poisoned".into()))?;
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let cfg = tls::client_config(&self.creds, identities, alpn)
+            .map_err(|e| UpstreamError::Config(e.to_string()))?;
+        cache.insert(key, cfg.clone());
+        Ok(cfg)
+    }
+
+    /// Forgets cached TLS configs (after the trust bundle changes).
+    pub fn reset_tls(&self) {
+        if let Ok(mut c) = self.tls_configs.lock() {
+            c.clear();
+        }
+    }
+
+    /// Opens an mTLS connection to a proxy.
+    pub async fn connect_mtls(
+        &self,
+        addr: SocketAddr,
+        sni: &str,
+        identities: &[String],
+        alpn: &'static [u8],
+        timeout: Duration,
+    ) -> Result<TlsStream<TcpStream>, UpstreamError> {
+        let cfg = self.tls_config(identities, alpn)?;
+        let name = ServerName::try_from(sni.to_string())
+            .map_err(|e| UpstreamError::Config(format!("sni {sni}: {e}")))?;
+        let fut = async {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(|e| UpstreamError::Connect {
+                    addr,
+                    reason: e.to_string(),
+                })?;
+            let _ = tcp.set_nodelay(true);
+            TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| UpstreamError::Connect {
+                    addr,
+                    reason: format!("tls: {e}"),
+                })
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| UpstreamError::Connect {
+                addr,
+                reason: "connect timeout".into(),
+            })?
+    }
+
+    /// Opens a plaintext TCP connection.
+    pub async fn connect_plain(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<TcpStream, UpstreamError> {
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| UpstreamError::Connect {
+                addr,
+                reason: "connect timeout".into(),
+            })?
+            .map_err(|e| UpstreamError::Connect {
+                addr,
+                reason: e.to_string(),
+            })?;
+        let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
+
+    /// Sends a request to a server proxy over pooled HTTP/2-over-mTLS. `max_per_conn` recycles
+    /// a connection after that many requests (DestinationRule `maxRequestsPerConnection`).
+    pub async fn send_mtls(
+        &self,
+        addr: SocketAddr,
+        sni: &str,
+        identities: &[String],
+        max_per_conn: Option<u32>,
+        connect_timeout: Duration,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        let key: PoolKey = (addr, sni.to_string());
+        let pooled = {
+            let mut pool = self
+                .h2
+                .lock()
+                .map_err(|_| UpstreamError::Config("pool poisoned".into()))?;
+            let usable = pool.get(&key).is_some_and(|p| {
+                p.sender.is_ready() && max_per_conn.is_none_or(|m| p.requests < m)
+            });
+            if usable {
+                pool.get_mut(&key).map(|p| {
+                    p.requests += 1;
+                    p.sender.clone()
+                })
+            } else {
+                pool.remove(&key);
+                None
+            }
+        };
+        let mut sender = match pooled {
+            Some(s) => s,
+            None => {
+                let tls = self
+                    .connect_mtls(addr, sni, identities, tls::ALPN_H2, connect_timeout)
+                    .await?;
+                let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .map_err(|e| UpstreamError::Connect {
+                        addr,
+                        reason: format!("h2: {e}"),
+                    })?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%addr, error = %e, "upstream connection closed");
+                    }
+                });
+                if let Ok(mut pool) = self.h2.lock() {
+                    pool.insert(
+                        key,
+                        Pooled {
+                            sender: sender.clone(),
+                            requests: 1,
+                        },
+                    );
+                }
+                sender
+            }
+        };
+        sender.ready().await.map_err(|e| UpstreamError::Reset {
+            addr,
+            reason: e.to_string(),
+        })?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| classify(addr, &e))
+    }
+
+    /// Sends a plaintext request (`uri` must be absolute: `http://addr/path`).
+    pub async fn send_plain(
+        &self,
+        h2c: bool,
+        addr: SocketAddr,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        let client = if h2c { &self.h2c } else { &self.http1 };
+        client.request(req).await.map_err(|e| {
+            if e.is_connect() {
+                UpstreamError::Connect {
+                    addr,
+                    reason: e.to_string(),
+                }
+            } else {
+                UpstreamError::Reset {
+                    addr,
+                    reason: source_chain(&e),
+                }
+            }
+        })
+    }
+}
+
+fn source_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// A failed send: REFUSED_STREAM means the server never processed the request (safe to retry
+/// anywhere); anything else broke mid-flight. hyper does not expose h2's error codes, only
+/// their text in the error chain.
+fn classify(addr: SocketAddr, e: &hyper::Error) -> UpstreamError {
+    let chain = source_chain(e);
+    if chain.contains("REFUSED_STREAM") || chain.contains("refused stream") {
+        UpstreamError::Refused(addr)
+    } else {
+        UpstreamError::Reset {
+            addr,
+            reason: chain,
+        }
+    }
+}
+
+/// Turns an error into a boxed one for bodies.
+pub fn boxed_err(e: impl Into<BoxError>) -> BoxError {
+    e.into()
+}
