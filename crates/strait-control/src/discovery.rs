@@ -1,0 +1,350 @@
+//! The discovery service: one stream per proxy. The first response carries the proxy's whole
+//! configuration; after that, every mesh change is compiled again and only the resources that
+//! differ from what the proxy acknowledged are sent, with the names of those that went away.
+//! One response is in flight at a time: the next waits for the proxy's ACK or NACK, so a delta
+//! always applies to a state the proxy really holds. A NACK leaves the proxy on its previous
+//! configuration; it is recorded (and shown by `/debug/syncz`) and not retried until the mesh
+//! changes again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use strait_model::compile::{self, CompileError, ProxyRef};
+use strait_protocol::v1::discovery_server::Discovery;
+use strait_protocol::v1::{DiscoveryRequest, DiscoveryResponse, Node, Resource, ResourceName};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::Caller;
+use crate::conn::Peer;
+use crate::hub::{Hub, ProxyStatus, unix_now};
+use crate::identify::Identify;
+use crate::metrics::TypeLabel;
+
+/// How long a new stream may take to say who it is.
+const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct DiscoveryService {
+    pub hub: Arc<Hub>,
+    pub identify: Identify,
+    pub sessions: AtomicU64,
+}
+
+type Out = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+
+#[tonic::async_trait]
+impl Discovery for DiscoveryService {
+    type StreamStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
+
+    async fn stream(
+        &self,
+        req: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let caller = self.identify.caller(&req).await?;
+        let address = req
+            .extensions()
+            .get::<Peer>()
+            .map(|p| p.addr.to_string())
+            .unwrap_or_default();
+        let requests = req.into_inner();
+        let (tx, rx) = mpsc::channel(4);
+        let id = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            let mut requests = requests;
+            match hello(&mut requests, &caller).await {
+                Ok(node) => {
+                    let mut s = Session::new(hub, node, caller, address, id, tx);
+                    s.run(requests).await;
+                    s.hub.disconnect_proxy(&s.key, id);
+                    tracing::info!(proxy = %s.proxy, "discovery stream closed");
+                }
+                Err(status) => {
+                    tracing::warn!(%address, error = %status.message(), "discovery stream refused");
+                    let _ = tx.send(Err(status)).await;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Reads the first request and checks that the node it names belongs to the caller.
+async fn hello(
+    requests: &mut Streaming<DiscoveryRequest>,
+    caller: &Caller,
+) -> Result<Node, Status> {
+    let first = tokio::time::timeout(HELLO_DEADLINE, requests.message())
+        .await
+        .map_err(|_| Status::deadline_exceeded("no node sent within 10 s"))??
+        .ok_or_else(|| Status::cancelled("stream closed before the node was sent"))?;
+    let node = first
+        .node
+        .ok_or_else(|| Status::invalid_argument("the first request must carry the node"))?;
+    for (field, value) in [
+        ("cluster", &node.cluster),
+        ("namespace", &node.namespace),
+        ("pod", &node.pod),
+    ] {
+        if value.is_empty() {
+            return Err(Status::invalid_argument(format!("node.{field} is empty")));
+        }
+    }
+    if node.cluster != caller.cluster || node.namespace != caller.namespace {
+        return Err(Status::permission_denied(format!(
+            "identity {}/{} (cluster {}) cannot ask for the configuration of pod {}/{} in cluster {}",
+            caller.namespace,
+            caller.service_account,
+            caller.cluster,
+            node.namespace,
+            node.pod,
+            node.cluster
+        )));
+    }
+    Ok(node)
+}
+
+type Key = (String, String);
+
+struct InFlight {
+    nonce: String,
+    version: String,
+    state: BTreeMap<Key, String>,
+}
+
+struct Session {
+    hub: Arc<Hub>,
+    proxy: ProxyRef,
+    key: String,
+    caller: Caller,
+    id: u64,
+    tx: Out,
+    /// What the proxy holds: the resources of the last response it accepted.
+    acked: BTreeMap<Key, String>,
+    /// Whether the proxy has accepted a full state on this stream.
+    initialised: bool,
+    in_flight: Option<InFlight>,
+    nonces: u64,
+}
+
+enum Next {
+    Continue,
+    Close,
+}
+
+impl Session {
+    fn new(
+        hub: Arc<Hub>,
+        node: Node,
+        caller: Caller,
+        address: String,
+        id: u64,
+        tx: Out,
+    ) -> Session {
+        let proxy = ProxyRef {
+            cluster: node.cluster.clone(),
+            namespace: node.namespace.clone(),
+            pod: node.pod.clone(),
+        };
+        let key = format!("{}/{}/{}", proxy.cluster, proxy.namespace, proxy.pod);
+        hub.connect_proxy(
+            key.clone(),
+            ProxyStatus {
+                proxy: format!("{}.{}", node.pod, node.namespace),
+                cluster: node.cluster,
+                namespace: node.namespace,
+                pod: node.pod,
+                address: if node.ip.is_empty() { address } else { node.ip },
+                build: node.build,
+                connected_at: unix_now(),
+                session: id,
+                sent_version: String::new(),
+                acked_version: String::new(),
+                sent_nonce: String::new(),
+                acked_nonce: String::new(),
+                nack: None,
+                pending: None,
+            },
+        );
+        tracing::info!(proxy = %proxy, "discovery stream open");
+        Session {
+            hub,
+            proxy,
+            key,
+            caller,
+            id,
+            tx,
+            acked: BTreeMap::new(),
+            initialised: false,
+            in_flight: None,
+            nonces: 0,
+        }
+    }
+
+    async fn run(&mut self, mut requests: Streaming<DiscoveryRequest>) {
+        let mut generations = self.hub.subscribe();
+        generations.mark_changed();
+        let mut dirty = false;
+        loop {
+            if dirty && self.in_flight.is_none() {
+                dirty = false;
+                if let Next::Close = self.push().await {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = generations.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    dirty = true;
+                }
+                msg = requests.message() => match msg {
+                    Ok(Some(m)) => self.answer(m),
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::debug!(proxy = %self.proxy, error = %e, "discovery stream error");
+                        return;
+                    }
+                },
+                () = self.tx.closed() => return,
+            }
+        }
+    }
+
+    /// Compiles the proxy's configuration and sends what changed.
+    async fn push(&mut self) -> Next {
+        let started = Instant::now();
+        let mesh = self.hub.mesh();
+        let generation = self.hub.generation();
+        let config = match compile::compile(&mesh, &self.proxy) {
+            Ok(c) => c,
+            Err(e @ (CompileError::UnknownProxy(_) | CompileError::UnknownCluster(_))) => {
+                // The pod may not be in the control plane's view yet: wait for the next change.
+                let why = e.to_string();
+                tracing::warn!(proxy = %self.proxy, "{why}; waiting for it to appear");
+                self.hub.update_proxy(&self.key, |s| s.pending = Some(why));
+                return Next::Continue;
+            }
+        };
+        if config.mesh.node.service_account != self.caller.service_account {
+            let status = Status::permission_denied(format!(
+                "pod {} runs as service account {}, but the caller is {}",
+                self.proxy, config.mesh.node.service_account, self.caller.service_account
+            ));
+            tracing::warn!(proxy = %self.proxy, error = %status.message(), "discovery stream refused");
+            let _ = self.tx.send(Err(status)).await;
+            return Next::Close;
+        }
+        let state: BTreeMap<Key, String> = config
+            .resources()
+            .into_iter()
+            .map(|(t, n, b)| ((t.to_string(), n), b))
+            .collect();
+        let full_state = !self.initialised;
+        let changed: Vec<(&Key, &String)> = state
+            .iter()
+            .filter(|(k, body)| full_state || self.acked.get(*k) != Some(*body))
+            .collect();
+        let removed: Vec<&Key> = if full_state {
+            Vec::new()
+        } else {
+            self.acked
+                .keys()
+                .filter(|k| !state.contains_key(*k))
+                .collect()
+        };
+        self.hub.update_proxy(&self.key, |s| s.pending = None);
+        if changed.is_empty() && removed.is_empty() {
+            return Next::Continue;
+        }
+        self.nonces += 1;
+        let version = generation.to_string();
+        let nonce = format!("{}-{}", self.id, self.nonces);
+        for (k, _) in &changed {
+            self.hub
+                .metrics
+                .pushes
+                .get_or_create(&TypeLabel {
+                    r#type: k.0.clone(),
+                })
+                .inc();
+        }
+        let resp = DiscoveryResponse {
+            version: version.clone(),
+            nonce: nonce.clone(),
+            resources: changed
+                .iter()
+                .map(|((t, n), b)| Resource {
+                    r#type: t.clone(),
+                    name: n.clone(),
+                    body: b.as_bytes().to_vec(),
+                })
+                .collect(),
+            removed: removed
+                .iter()
+                .map(|(t, n)| ResourceName {
+                    r#type: t.clone(),
+                    name: n.clone(),
+                })
+                .collect(),
+            full_state,
+        };
+        tracing::debug!(
+            proxy = %self.proxy, %version, full_state,
+            changed = resp.resources.len(), removed = resp.removed.len(), "push"
+        );
+        if self.tx.send(Ok(resp)).await.is_err() {
+            return Next::Close;
+        }
+        self.hub
+            .metrics
+            .push_time
+            .observe(started.elapsed().as_secs_f64());
+        self.hub.update_proxy(&self.key, |s| {
+            s.sent_version.clone_from(&version);
+            s.sent_nonce.clone_from(&nonce);
+        });
+        self.in_flight = Some(InFlight {
+            nonce,
+            version,
+            state,
+        });
+        Next::Continue
+    }
+
+    /// An ACK or NACK of the response in flight.
+    fn answer(&mut self, m: DiscoveryRequest) {
+        let Some(f) = self.in_flight.take_if(|f| f.nonce == m.response_nonce) else {
+            tracing::debug!(proxy = %self.proxy, nonce = %m.response_nonce, "answer to no response in flight; ignored");
+            return;
+        };
+        if m.error_detail.is_empty() {
+            self.acked = f.state;
+            self.initialised = true;
+            self.hub.update_proxy(&self.key, |s| {
+                s.acked_version.clone_from(&f.version);
+                s.acked_nonce.clone_from(&f.nonce);
+                s.nack = None;
+            });
+        } else {
+            tracing::warn!(
+                proxy = %self.proxy, version = %f.version, reason = %m.error_detail,
+                "proxy rejected the configuration; it keeps its previous one"
+            );
+            self.hub
+                .metrics
+                .rejects
+                .get_or_create(&TypeLabel {
+                    r#type: "config".into(),
+                })
+                .inc();
+            self.hub
+                .update_proxy(&self.key, |s| s.nack = Some(m.error_detail.clone()));
+        }
+    }
+}

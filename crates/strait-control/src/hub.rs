@@ -1,0 +1,177 @@
+//! The control plane's shared state: the current mesh (swapped whole when the files change and
+//! the new version loads cleanly), a generation counter every discovery session watches, and
+//! what each connected proxy was sent and acknowledged.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use strait_model::Mesh;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::source::{Rejected, Source};
+
+/// The mesh in force and its generation.
+#[derive(Debug)]
+pub struct Hub {
+    pub source: Source,
+    mesh: ArcSwap<Mesh>,
+    generation: watch::Sender<u64>,
+    rejected: Mutex<Option<Rejected>>,
+    proxies: Mutex<BTreeMap<String, ProxyStatus>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Sync state of one connected proxy, as `/debug/syncz` reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProxyStatus {
+    /// `<pod>.<namespace>`, istioctl's proxy naming.
+    pub proxy: String,
+    pub cluster: String,
+    pub namespace: String,
+    pub pod: String,
+    pub address: String,
+    pub build: String,
+    pub connected_at: u64,
+    /// Distinguishes a proxy's successive streams.
+    #[serde(skip)]
+    pub session: u64,
+    /// Version of the last response sent, and of the last one the proxy accepted.
+    pub sent_version: String,
+    pub acked_version: String,
+    pub sent_nonce: String,
+    pub acked_nonce: String,
+    /// The reason given with the last rejection, until a later version is accepted.
+    pub nack: Option<String>,
+    /// Why nothing could be sent (the pod is not in the mesh yet, say).
+    pub pending: Option<String>,
+}
+
+/// The istioctl `proxy-status` verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SyncState {
+    Synced,
+    Stale,
+    Nacked,
+    NotSent,
+}
+
+impl ProxyStatus {
+    pub fn state(&self) -> SyncState {
+        if self.sent_nonce.is_empty() {
+            SyncState::NotSent
+        } else if self.nack.is_some() && self.acked_nonce != self.sent_nonce {
+            SyncState::Nacked
+        } else if self.acked_nonce == self.sent_nonce {
+            SyncState::Synced
+        } else {
+            SyncState::Stale
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind: keep serving it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Hub {
+    /// Loads the source; the first load must succeed.
+    pub fn new(source: Source, metrics: Arc<Metrics>) -> Result<Hub, Rejected> {
+        let mesh = source.load()?;
+        metrics.config_generation.set(1);
+        Ok(Hub {
+            source,
+            mesh: ArcSwap::from_pointee(mesh),
+            generation: watch::channel(1).0,
+            rejected: Mutex::new(None),
+            proxies: Mutex::new(BTreeMap::new()),
+            metrics,
+        })
+    }
+
+    pub fn mesh(&self) -> Arc<Mesh> {
+        self.mesh.load_full()
+    }
+
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Re-reads the source. A clean load replaces the mesh and wakes every session; an update
+    /// with errors is logged and dropped, and the previous mesh stays in force.
+    pub fn reload(&self) {
+        match self.source.load() {
+            Ok(mesh) => {
+                self.mesh.store(Arc::new(mesh));
+                *lock(&self.rejected) = None;
+                self.generation.send_modify(|g| *g += 1);
+                let generation = self.generation();
+                self.metrics
+                    .config_generation
+                    .set(i64::try_from(generation).unwrap_or(i64::MAX));
+                tracing::info!(generation, "configuration reloaded");
+            }
+            Err(rejected) => {
+                self.metrics.config_rejects.inc();
+                for e in &rejected.errors {
+                    tracing::error!("{e}");
+                }
+                tracing::error!(
+                    errors = rejected.errors.len(),
+                    generation = self.generation(),
+                    "configuration update rejected; keeping the previous one"
+                );
+                *lock(&self.rejected) = Some(rejected);
+            }
+        }
+    }
+
+    /// The errors of the last rejected update, if the files are still in that state.
+    pub fn rejected(&self) -> Option<Rejected> {
+        lock(&self.rejected).clone()
+    }
+
+    pub fn update_proxy(&self, key: &str, f: impl FnOnce(&mut ProxyStatus)) {
+        if let Some(s) = lock(&self.proxies).get_mut(key) {
+            f(s);
+        }
+    }
+
+    pub fn connect_proxy(&self, key: String, status: ProxyStatus) {
+        let mut proxies = lock(&self.proxies);
+        proxies.insert(key, status);
+        self.metrics
+            .connected
+            .set(i64::try_from(proxies.len()).unwrap_or(i64::MAX));
+    }
+
+    pub fn disconnect_proxy(&self, key: &str, session: u64) {
+        let mut proxies = lock(&self.proxies);
+        // A proxy that reconnected already replaced its entry: leave the new one.
+        if proxies.get(key).is_some_and(|s| s.session == session) {
+            proxies.remove(key);
+        }
+        self.metrics
+            .connected
+            .set(i64::try_from(proxies.len()).unwrap_or(i64::MAX));
+    }
+
+    pub fn proxies(&self) -> Vec<ProxyStatus> {
+        lock(&self.proxies).values().cloned().collect()
+    }
+}

@@ -1,0 +1,211 @@
+//! The strait control plane: istiod's job for the proxies of one primary cluster and its
+//! remotes.
+//!
+//! ```text
+//!  files ──(poll, settle)──▶ Source::load ──▶ Hub (mesh, generation) ──▶ discovery sessions
+//!                              │ errors: update rejected,                 compile per proxy,
+//!                              ▼ previous mesh stays                      delta, ACK/NACK
+//!  CSR + token/cert ──▶ CertService ──▶ Authority (cacerts) ──▶ chain leaf..root
+//! ```
+//!
+//! Both services share one TLS port (15012). Proxies verify the control plane through its
+//! serving certificate, signed by the same CA as theirs; the control plane identifies a proxy
+//! by its bootstrap token or, once it has one, its certificate. The debug port (15014) serves
+//! `/debug/syncz`, `/debug/configz` and `/metrics`.
+
+pub mod auth;
+pub mod ca;
+pub mod certs;
+pub mod conn;
+pub mod debug;
+pub mod discovery;
+pub mod hub;
+pub mod identify;
+pub mod metrics;
+pub mod serving;
+pub mod source;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use strait_protocol::v1::certificates_server::CertificatesServer;
+use strait_protocol::v1::discovery_server::DiscoveryServer;
+use tokio::net::TcpListener;
+
+use crate::auth::StaticTokens;
+use crate::hub::Hub;
+use crate::identify::Identify;
+use crate::source::Source;
+
+/// The DNS names proxies use for the control plane by default.
+pub const DEFAULT_NAMES: [&str; 3] = [
+    "istiod.istio-system.svc",
+    "istiod.istio-system.svc.cluster.local",
+    "istiod",
+];
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub source: Source,
+    /// The primary cluster this control plane runs in; it also serves that cluster's remotes.
+    /// Empty: the only cluster of a single-cluster mesh.
+    pub cluster: String,
+    /// Discovery and certificates (15012).
+    pub grpc: SocketAddr,
+    /// Debug and metrics (15014).
+    pub debug: SocketAddr,
+    /// A plug-in CA directory (`cacerts` layout) instead of the one in the manifests.
+    pub ca_dir: Option<PathBuf>,
+    /// Bootstrap tokens (`{"<token>": {"cluster", "namespace", "service_account"}}`).
+    pub tokens: PathBuf,
+    /// Where to write the trust bundle proxies need (istiod's `istio-ca-root-cert`).
+    pub root_cert_out: Option<PathBuf>,
+    /// DNS names in the serving certificate.
+    pub names: Vec<String>,
+    /// How often the files are checked for changes.
+    pub poll: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("configuration has errors:\n  {}", .0.join("\n  "))]
+    Config(Vec<String>),
+    #[error("{0}")]
+    Cluster(String),
+    #[error("CA: {0}")]
+    Ca(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Tokens(#[from] auth::AuthError),
+    #[error("{path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("serving: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Runs the control plane until `stop` resolves.
+pub async fn run(
+    opts: Options,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ControlError> {
+    let mut registry = Registry::default();
+    let metrics = Arc::new(metrics::Metrics::new(&mut registry));
+    let hub = Arc::new(
+        Hub::new(opts.source.clone(), metrics.clone())
+            .map_err(|r| ControlError::Config(r.errors))?,
+    );
+    let mesh = hub.mesh();
+    let cluster =
+        match (opts.cluster.as_str(), mesh.clusters.as_slice()) {
+            ("", [only]) => only.name.clone(),
+            ("", _) => return Err(ControlError::Cluster(
+                "a multi-cluster mesh: say which cluster this control plane runs in (--cluster)"
+                    .into(),
+            )),
+            (c, _) => c.to_string(),
+        };
+    let own = mesh
+        .cluster_by_name(&cluster)
+        .ok_or_else(|| ControlError::Cluster(format!("no cluster named {cluster} in the mesh")))?;
+    if !own.is_primary() {
+        return Err(ControlError::Cluster(format!(
+            "cluster {cluster} is a remote: its proxies are served by its primary's control plane"
+        )));
+    }
+    let served: Vec<String> = mesh
+        .served_by(own.id)
+        .into_iter()
+        .map(|c| mesh.cluster(c).name.clone())
+        .collect();
+    let mut trust_domains = vec![own.trust_domain().to_string()];
+    trust_domains.extend(own.mesh_config.trust_domain_aliases.iter().cloned());
+
+    let (authority, origin) = ca::load(opts.ca_dir.as_deref(), &mesh, &cluster)?;
+    let authority = Arc::new(authority);
+    tracing::info!(%cluster, ca = %origin, "signing CA loaded");
+    if let Some(path) = &opts.root_cert_out {
+        write_atomic(path, authority.roots_pem().as_bytes())?;
+    }
+    let names = if opts.names.is_empty() {
+        DEFAULT_NAMES.map(String::from).to_vec()
+    } else {
+        opts.names.clone()
+    };
+    let serving = serving::ServingCert::new(authority.clone(), names)?;
+    tokio::spawn(serving.clone().renew_forever());
+    let tls = conn::server_config(authority.roots(), serving.resolver())?;
+
+    let grpc = TcpListener::bind(opts.grpc)
+        .await
+        .map_err(|source| ControlError::Listen {
+            addr: opts.grpc,
+            source,
+        })?;
+    let debug_l = TcpListener::bind(opts.debug)
+        .await
+        .map_err(|source| ControlError::Listen {
+            addr: opts.debug,
+            source,
+        })?;
+    tokio::spawn(debug::serve(debug_l, hub.clone(), Arc::new(registry)));
+    let watcher = source::Watcher::spawn(opts.source.clone(), opts.poll, hub.clone());
+
+    let identify = Identify {
+        tokens: Arc::new(StaticTokens::load(&opts.tokens)?),
+        clusters: served.clone(),
+        trust_domains,
+    };
+    let discovery = discovery::DiscoveryService {
+        hub: hub.clone(),
+        identify: identify.clone(),
+        sessions: AtomicU64::new(0),
+    };
+    let certs = certs::CertService {
+        authority,
+        trust_domain: own.trust_domain().to_string(),
+        identify,
+        metrics,
+    };
+    drop(mesh);
+    tracing::info!(grpc = %opts.grpc, debug = %opts.debug, clusters = %served.join(","), "control plane serving");
+    let incoming = conn::incoming(grpc, tokio_rustls::TlsAcceptor::from(tls));
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(DiscoveryServer::new(discovery))
+        .add_service(CertificatesServer::new(certs))
+        .serve_with_incoming(incoming);
+    // Discovery streams never end by themselves: stopping drops them rather than waiting.
+    let result = tokio::select! {
+        r = server => r,
+        () = stop => Ok(()),
+    };
+    watcher.stop();
+    tracing::info!("control plane stopped");
+    Ok(result?)
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a file.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), ControlError> {
+    let err = |source| ControlError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
