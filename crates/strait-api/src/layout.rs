@@ -90,6 +90,12 @@ pub struct Input {
 /// Reads `paths`: one mesh directory, or any number of files/directories/`-` making up one
 /// cluster.
 pub fn read_input(paths: &[PathBuf]) -> Input {
+    read_input_with(paths, &[])
+}
+
+/// Like [`read_input`], with extra files or directories added to named clusters (the pods a
+/// local run starts, say), read with the same loader so every position stays exact.
+pub fn read_input_with(paths: &[PathBuf], extra: &[(String, PathBuf)]) -> Input {
     let mesh_dir = paths.iter().find(|p| is_mesh_dir(p)).cloned();
     let mut loader = Loader::new();
     match mesh_dir {
@@ -108,10 +114,13 @@ pub fn read_input(paths: &[PathBuf]) -> Input {
                     field: None,
                 });
             }
-            read_mesh_dir(loader, &dir)
+            read_mesh_dir(loader, &dir, extra)
         }
         None => {
             for p in paths {
+                loader.add_path(p);
+            }
+            for (_, p) in extra {
                 loader.add_path(p);
             }
             let mut loaded = loader.finish();
@@ -173,7 +182,7 @@ fn layout_error(
     }
 }
 
-fn read_mesh_dir(mut loader: Loader, dir: &Path) -> Input {
+fn read_mesh_dir(mut loader: Loader, dir: &Path, extra: &[(String, PathBuf)]) -> Input {
     let mesh_path = dir.join(MESH_FILE);
     let (mesh, tree) = read_mesh_file(&mut loader, &mesh_path);
     let mesh = mesh.unwrap_or_default();
@@ -194,7 +203,12 @@ fn read_mesh_dir(mut loader: Loader, dir: &Path) -> Input {
         }
         let cdir = dir.join(&decl.name);
         let range = if cdir.is_dir() {
-            loader.add_path(&cdir)
+            let r = loader.add_path(&cdir);
+            let mut end = r.end;
+            for (_, p) in extra.iter().filter(|(c, _)| *c == decl.name) {
+                end = loader.add_path(p).end;
+            }
+            r.start..end
         } else {
             loader.push_diagnostic(layout_error(
                 cluster_pos(i),

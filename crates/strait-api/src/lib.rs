@@ -23,6 +23,6 @@ pub mod object;
 
 pub use diag::{Diagnostic, ObjectRef, Problem, Severity};
 pub use kind::Kind;
-pub use layout::{ClusterDecl, ClusterInput, Input, MeshFile, Role, read_input};
+pub use layout::{ClusterDecl, ClusterInput, Input, MeshFile, Role, read_input, read_input_with};
 pub use load::{Loaded, Loader};
 pub use object::{Body, IstioObject, Object};

@@ -24,6 +24,188 @@ pub enum Command {
     /// Find misconfigurations across every cluster of a mesh, from files.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Run a built-in sample app (used by `strait up` for each pod; exits when stdin closes).
+    #[command(hide = true)]
+    App(AppArgs),
+    /// Certificates: one shared root and a plug-in CA (`cacerts`) per cluster.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Run a mesh on this machine: control plane, sidecars and apps, each its own process.
+    #[command(after_help = UP_EXAMPLES)]
+    Up(UpArgs),
+    /// Run a command as a workload of the running mesh: its HTTP_PROXY is that workload's sidecar.
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec(ExecArgs),
+    /// Show the configuration a sidecar of the running mesh holds.
+    #[command(name = "proxy-config", after_help = PROXY_CONFIG_EXAMPLES)]
+    ProxyConfig(ProxyConfigArgs),
+    /// Show whether each sidecar of the running mesh has the latest configuration.
+    #[command(name = "proxy-status")]
+    ProxyStatus(ProxyStatusArgs),
+    /// Run a control plane: config from files, pushed to proxies; workload certificates.
+    #[command(name = "control-plane", after_help = CONTROL_PLANE_EXAMPLES)]
+    ControlPlane(ControlPlaneArgs),
+    /// Run a sidecar proxy for one pod, from a bootstrap file.
+    Proxy(ProxyArgs),
+}
+
+const UP_EXAMPLES: &str = "Examples:
+  strait up examples/single-cluster
+  strait up mesh/ --state /tmp/mesh-a --net 20      # a second mesh beside the first
+
+Each pod gets a loopback address 127.<net>.x.y; its sidecar listens there (15001 outbound,
+15000 admin, 15021 health, 15090 stats) and its app on the pod's private address. Parts that
+exit are restarted. Ctrl-C stops everything. Linux only (all of 127.0.0.0/8 is local).";
+
+const EXEC_EXAMPLES: &str = "Examples:
+  strait exec cluster1/sample/sleep -- curl -sS helloworld.sample:5000/hello
+  strait exec cluster1/sample/sleep -- sh -c 'for i in $(seq 10); do curl -s helloworld.sample:5000/hello; done'
+
+The command runs here with HTTP_PROXY/http_proxy (and HTTPS_PROXY for CONNECT) set to the
+workload's sidecar, so plain HTTP clients go through the mesh. Its exit code is passed on.";
+
+const PROXY_CONFIG_EXAMPLES: &str = "Examples:
+  strait proxy-config clusters cluster1/sample/sleep
+  strait proxy-config endpoints cluster1/sample/sleep --fqdn helloworld
+  strait proxy-config routes cluster1/sample/sleep -o json";
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// A mesh directory (with mesh.yaml) or one cluster's files.
+    #[arg(value_name = "DIR")]
+    pub mesh: PathBuf,
+    /// State directory (default: $STRAIT_STATE, else <tmp>/strait-<user>).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Second octet of the loopback range to use: 127.<NET>.0.0/16.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub net: u8,
+    /// Workload certificate lifetime, e.g. 24h or 10m.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub cert_ttl: std::time::Duration,
+    /// Delay before a part that exited is restarted (doubles on repeated failures).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub restart_delay: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    strait_api::istio::Duration::parse(s).map(|d| d.as_std())
+}
+
+/// Where to find the running mesh.
+#[derive(Debug, Args)]
+pub struct StateArg {
+    /// State directory of the running mesh (default: $STRAIT_STATE, else <tmp>/strait-<user>).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// <cluster>/<namespace>/<workload or pod>.
+    pub target: String,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConfigSection {
+    Clusters,
+    Endpoints,
+    Routes,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyConfigArgs {
+    /// What to show.
+    pub section: ConfigSection,
+    /// <cluster>/<namespace>/<workload or pod>.
+    pub target: String,
+    /// Only entries whose service host contains this.
+    #[arg(long)]
+    pub fqdn: Option<String>,
+    /// Only entries for this service port.
+    #[arg(long)]
+    pub port: Option<u32>,
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub output: TableFormat,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyStatusArgs {
+    /// Only this proxy: <cluster>/<namespace>/<workload or pod>.
+    pub target: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub output: TableFormat,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+const CONTROL_PLANE_EXAMPLES: &str = "Examples:
+  strait control-plane examples/single-cluster --tokens tokens.json --root-cert-out root-cert.pem
+  strait control-plane mesh/ --cluster cluster1 --ca-dir certs/cluster1 --tokens tokens.json
+
+Files are re-read when they change; an update with errors is rejected (each error with its
+file and line) and the previous configuration stays in force.
+Debug port: /debug/syncz, /debug/configz?proxy=<cluster>/<namespace>/<pod>, /metrics.
+Log level: STRAIT_LOG (e.g. STRAIT_LOG=debug).";
+
+#[derive(Debug, Args)]
+pub struct ControlPlaneArgs {
+    /// A mesh directory (with mesh.yaml) or one cluster's files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The primary cluster this control plane runs in (required for multi-cluster meshes).
+    #[arg(long, default_value = "")]
+    pub cluster: String,
+    /// More files for a cluster, as CLUSTER=PATH (repeatable).
+    #[arg(long = "extra", value_name = "CLUSTER=PATH")]
+    pub extra: Vec<String>,
+    /// Bootstrap tokens: a JSON object {"<token>": {"cluster", "namespace", "service_account"}}.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: PathBuf,
+    /// A plug-in CA directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// Write the trust bundle here (what proxies need to verify anything in the mesh).
+    #[arg(long, value_name = "FILE")]
+    pub root_cert_out: Option<PathBuf>,
+    /// Discovery and certificates (gRPC over TLS).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:15012")]
+    pub listen: std::net::SocketAddr,
+    /// Debug and metrics (plain HTTP).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:15014")]
+    pub debug: std::net::SocketAddr,
+    /// DNS names in the serving certificate (default: istiod.istio-system.svc and variants).
+    #[arg(long = "name", value_name = "DNS")]
+    pub names: Vec<String>,
+    /// How often to check the files for changes, in milliseconds.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub poll_ms: u64,
+    /// Stop when stdin closes (set by a supervisor such as `strait up`).
+    #[arg(long, hide = true)]
+    pub lifeline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The bootstrap file: who the proxy is, its addresses, control plane and credential.
+    #[arg(long, value_name = "FILE")]
+    pub bootstrap: PathBuf,
+    /// Stop when stdin closes (set by a supervisor such as `strait up`).
+    #[arg(long, hide = true)]
+    pub lifeline: bool,
 }
 
 const ANALYZE_EXAMPLES: &str = "Examples:
@@ -104,4 +286,61 @@ pub struct AnalyzeArgs {
     /// Print no summary line.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// Which app: helloworld, echo or sleep.
+    pub app: strait_local::apps::AppKind,
+    /// Address to listen on, e.g. 127.1.0.5:5000.
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: std::net::SocketAddr,
+    #[arg(long)]
+    pub pod: String,
+    #[arg(long)]
+    pub namespace: String,
+    #[arg(long)]
+    pub cluster: String,
+    #[arg(long)]
+    pub workload: String,
+    #[arg(long)]
+    pub version: String,
+    #[arg(long)]
+    pub service_account: String,
+    #[arg(long, default_value = "cluster.local")]
+    pub trust_domain: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Make a shared root and an intermediate CA per cluster, in Istio's `cacerts` layout.
+    #[command(after_help = CA_INIT_EXAMPLES)]
+    Init(CaInitArgs),
+}
+
+const CA_INIT_EXAMPLES: &str = "Examples:
+  strait ca init --clusters cluster1,cluster2 --out certs
+  strait ca init --clusters cluster3 --out certs      # later: same root, cluster3 added
+  kubectl --context=cluster1 apply -f certs/cluster1/cacerts.yaml
+
+Writes DIR/root-cert.pem and DIR/root-key.pem (keep the key offline), and for each cluster
+DIR/<cluster>/{ca-cert.pem,ca-key.pem,root-cert.pem,cert-chain.pem,cacerts.yaml}.
+An existing root in DIR is reused; clusters already issued from it are kept.
+
+Exit codes: 0 written; 2 usage error or unusable input (the message names the file).";
+
+#[derive(Debug, Args)]
+pub struct CaInitArgs {
+    /// Cluster names, comma-separated; each gets its own intermediate CA.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', required = true)]
+    pub clusters: Vec<String>,
+    /// Output directory: the root goes here, each cluster's files in a subdirectory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The mesh's trust domain, recorded in each intermediate.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub trust_domain: String,
+    /// Replace an existing root and re-issue every listed cluster from the new one.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -5,11 +5,28 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 mod analyze;
+mod app;
+mod ca;
+mod control_plane;
 mod demo;
+mod exec;
+mod logging;
+mod proxy;
+mod proxy_config;
+mod proxy_status;
+mod up;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::App(args) => app::run(args),
+        Command::Ca(cmd) => ca::run(&cmd),
+        Command::ControlPlane(args) => control_plane::run(args),
+        Command::Proxy(args) => proxy::run(&args),
+        Command::Up(args) => up::run(args),
+        Command::Exec(args) => exec::run(&args),
+        Command::ProxyConfig(args) => proxy_config::run(&args),
+        Command::ProxyStatus(args) => proxy_status::run(&args),
     }
 }

@@ -1,0 +1,158 @@
+//! The state file of a running local mesh (`up.json`): what `strait exec`, `proxy-config`
+//! and `proxy-status` need to find pods, sidecars and control planes. Written by `strait up`
+//! when the mesh is ready and after every restart of a part; removed when it stops.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::UpError;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    /// The supervisor's process ID.
+    pub pid: u32,
+    /// What was brought up.
+    pub mesh: PathBuf,
+    pub clusters: Vec<ClusterState>,
+    pub pods: Vec<PodState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub name: String,
+    /// The cluster whose control plane serves this one.
+    pub control_plane_of: String,
+    pub control_plane: Option<ControlPlaneState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ControlPlaneState {
+    pub grpc: SocketAddr,
+    pub debug: SocketAddr,
+    pub pid: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PodState {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub workload: String,
+    pub service_account: String,
+    pub ip: IpAddr,
+    pub app_ip: IpAddr,
+    pub app: Option<String>,
+    pub ports: Vec<u16>,
+    pub sidecar: bool,
+    pub proxy_pid: Option<u32>,
+    pub app_pids: Vec<u32>,
+}
+
+impl PodState {
+    /// `<cluster>/<namespace>/<pod>`.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.cluster, self.namespace, self.name)
+    }
+
+    /// The sidecar's outbound proxy (`HTTP_PROXY`).
+    pub fn outbound(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, 15001)
+    }
+
+    /// The sidecar's admin endpoint.
+    pub fn admin(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, 15000)
+    }
+}
+
+/// The default state directory: `$STRAIT_STATE`, else `<tmp>/strait-<user>`.
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("STRAIT_STATE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| {
+            !u.is_empty()
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        .unwrap_or_else(|| "user".into());
+    std::env::temp_dir().join(format!("strait-{user}"))
+}
+
+pub fn file(dir: &Path) -> PathBuf {
+    dir.join("up.json")
+}
+
+impl State {
+    pub fn save(&self, dir: &Path) -> Result<(), UpError> {
+        let text = serde_json::to_vec_pretty(self).map_err(|e| UpError::Internal(e.to_string()))?;
+        super::files::write(&file(dir), &text)
+    }
+
+    /// Reads the state of the mesh running with state directory `dir`.
+    pub fn load(dir: &Path) -> Result<State, UpError> {
+        let path = file(dir);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                UpError::NotRunning(dir.to_path_buf())
+            } else {
+                UpError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            }
+        })?;
+        let state: State = serde_json::from_str(&text).map_err(|e| UpError::State {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if !process_alive(state.pid) {
+            return Err(UpError::NotRunning(dir.to_path_buf()));
+        }
+        Ok(state)
+    }
+
+    /// The pod a target names: `<cluster>/<namespace>/<workload or pod>`; for a workload,
+    /// its first replica.
+    pub fn find_pod(&self, target: &str) -> Result<&PodState, UpError> {
+        let parts: Vec<&str> = target.split('/').collect();
+        let [cluster, namespace, name] = parts.as_slice() else {
+            return Err(UpError::Target {
+                target: target.to_string(),
+                reason: "expected <cluster>/<namespace>/<workload or pod>".into(),
+            });
+        };
+        let in_ns = || {
+            self.pods
+                .iter()
+                .filter(|p| p.cluster == *cluster && p.namespace == *namespace)
+        };
+        in_ns()
+            .find(|p| p.name == *name)
+            .or_else(|| in_ns().find(|p| p.workload == *name))
+            .ok_or_else(|| {
+                let mut known: Vec<String> = in_ns().map(|p| p.workload.clone()).collect();
+                known.dedup();
+                UpError::Target {
+                    target: target.to_string(),
+                    reason: if known.is_empty() {
+                        format!("no pods in {cluster}/{namespace}")
+                    } else {
+                        format!(
+                            "no such workload or pod; {cluster}/{namespace} has {}",
+                            known.join(", ")
+                        )
+                    },
+                }
+            })
+    }
+}
+
+/// Whether process `pid` exists (Linux: its /proc entry).
+pub fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}

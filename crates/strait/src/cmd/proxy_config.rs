@@ -1,0 +1,293 @@
+//! `strait proxy-config`: what one sidecar holds, read from its admin port, in istioctl's
+//! columns.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use strait_local::up::state::{self, State};
+use strait_model::compile::{HttpAction, ProxyConfig, RequestMatch, StrMatch};
+
+use crate::cli::{ConfigSection, ProxyConfigArgs, TableFormat};
+
+pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.state.state.clone().unwrap_or_else(state::default_dir);
+    let st = State::load(&dir)?;
+    let pod = st.find_pod(&args.target)?;
+    if !pod.sidecar {
+        bail!("{}: the pod has no sidecar", args.target);
+    }
+    let dump = fetch_dump(pod.admin())?;
+    let config: ProxyConfig =
+        serde_json::from_value(dump.get("config").cloned().unwrap_or_default())
+            .with_context(|| format!("{}: unexpected config dump", pod.admin()))?;
+    let filter = Filter {
+        fqdn: args.fqdn.as_deref(),
+        port: args.port,
+    };
+    let text = match (args.section, args.output) {
+        (ConfigSection::Clusters, TableFormat::Table) => clusters_table(&config, &filter),
+        (ConfigSection::Endpoints, TableFormat::Table) => endpoints_table(&config, &filter),
+        (ConfigSection::Routes, TableFormat::Table) => routes_table(&config, &filter),
+        (section, TableFormat::Json) => {
+            let v = section_json(&config, section, &filter);
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+    };
+    crate::out::print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fetch_dump(admin: std::net::SocketAddr) -> anyhow::Result<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, body) = runtime.block_on(strait_local::fetch::get(
+        admin,
+        "/config_dump",
+        Duration::from_secs(5),
+    ))?;
+    if !status.is_success() {
+        bail!("{admin}/config_dump answered {status}");
+    }
+    serde_json::from_slice(&body).with_context(|| format!("{admin}/config_dump: not JSON"))
+}
+
+pub struct Filter<'a> {
+    pub fqdn: Option<&'a str>,
+    pub port: Option<u32>,
+}
+
+impl Filter<'_> {
+    fn keeps(&self, host: &str, port: u32) -> bool {
+        self.fqdn.is_none_or(|f| host.contains(f)) && self.port.is_none_or(|p| p == port)
+    }
+}
+
+pub fn clusters_table(c: &ProxyConfig, f: &Filter<'_>) -> String {
+    let mut rows: Vec<Vec<String>> = c
+        .clusters
+        .values()
+        .filter(|cl| f.keeps(&cl.host, cl.port))
+        .map(|cl| {
+            vec![
+                cl.host.clone(),
+                cl.port.to_string(),
+                if cl.subset.is_empty() {
+                    "-".into()
+                } else {
+                    cl.subset.clone()
+                },
+                "outbound".into(),
+                "EDS".into(),
+                cl.destination_rule.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a[0], a[1].parse::<u32>().ok(), &a[2]).cmp(&(&b[0], b[1].parse::<u32>().ok(), &b[2]))
+    });
+    if f.fqdn.is_none() {
+        rows.extend(
+            c.inbound
+                .values()
+                .filter(|i| f.port.is_none_or(|p| p == i.port))
+                .map(|i| {
+                    vec![
+                        String::new(),
+                        i.port.to_string(),
+                        "-".into(),
+                        "inbound".into(),
+                        "STATIC".into(),
+                        "-".into(),
+                    ]
+                }),
+        );
+    }
+    crate::out::table(
+        &[
+            "SERVICE FQDN",
+            "PORT",
+            "SUBSET",
+            "DIRECTION",
+            "TYPE",
+            "DESTINATION RULE",
+        ],
+        &rows,
+    )
+}
+
+pub fn endpoints_table(c: &ProxyConfig, f: &Filter<'_>) -> String {
+    let mut clusters: Vec<_> = c
+        .clusters
+        .values()
+        .filter(|cl| f.keeps(&cl.host, cl.port))
+        .collect();
+    clusters.sort_by(|a, b| (&a.host, a.port, &a.subset).cmp(&(&b.host, b.port, &b.subset)));
+    let rows: Vec<Vec<String>> = clusters
+        .into_iter()
+        .flat_map(|cl| {
+            cl.endpoints.iter().map(|e| {
+                vec![
+                    format!("{}:{}", e.address, e.port),
+                    // Only ready endpoints are sent; no active health checking runs.
+                    "HEALTHY".into(),
+                    "OK".into(),
+                    cl.name.clone(),
+                ]
+            })
+        })
+        .collect();
+    crate::out::table(&["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"], &rows)
+}
+
+pub fn routes_table(c: &ProxyConfig, f: &Filter<'_>) -> String {
+    let mut rows = Vec::new();
+    let mut services: Vec<_> = c
+        .services
+        .values()
+        .filter(|s| f.keeps(&s.host, s.port))
+        .collect();
+    services.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
+    for sp in services {
+        let domains = domains(&sp.host, &c.mesh.node.namespace, &sp.namespace);
+        for rule in &sp.http {
+            rows.push(vec![
+                sp.port.to_string(),
+                format!("{}:{}", sp.host, sp.port),
+                domains.clone(),
+                matches(&rule.matches),
+                action(&rule.action),
+                sp.virtual_service.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        if sp.http.is_empty() && !sp.tcp.is_empty() {
+            let route = sp
+                .tcp
+                .iter()
+                .map(|w| format!("{} {}%", w.cluster, w.weight))
+                .collect::<Vec<_>>()
+                .join(", ");
+            rows.push(vec![
+                sp.port.to_string(),
+                format!("{}:{}", sp.host, sp.port),
+                domains.clone(),
+                "(tcp)".into(),
+                route,
+                sp.virtual_service.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+    }
+    crate::out::table(
+        &[
+            "NAME",
+            "VHOST NAME",
+            "DOMAINS",
+            "MATCH",
+            "ROUTE",
+            "VIRTUAL SERVICE",
+        ],
+        &rows,
+    )
+}
+
+/// The names a client in `client_ns` can use for `host`, shortest first.
+fn domains(host: &str, client_ns: &str, svc_ns: &str) -> String {
+    let short = host.split(".svc.").next().unwrap_or(host);
+    let mut names = Vec::new();
+    if let Some(name) = short.strip_suffix(&format!(".{svc_ns}")) {
+        if client_ns == svc_ns {
+            names.push(name.to_string());
+        }
+        names.push(short.to_string());
+    }
+    names.push(host.to_string());
+    names.dedup();
+    names.join(", ")
+}
+
+fn str_match(m: &StrMatch) -> String {
+    match m {
+        StrMatch::Exact(s) => s.clone(),
+        StrMatch::Prefix(s) => format!("{s}*"),
+        StrMatch::Regex(r) => format!("~{r}"),
+    }
+}
+
+fn matches(ms: &[RequestMatch]) -> String {
+    if ms.is_empty() {
+        return "/*".into();
+    }
+    ms.iter()
+        .map(|m| {
+            let mut parts = vec![m.uri.as_ref().map_or_else(|| "/*".to_string(), str_match)];
+            if let Some(method) = &m.method {
+                parts.push(format!("method {}", str_match(method)));
+            }
+            if let Some(a) = &m.authority {
+                parts.push(format!("authority {}", str_match(a)));
+            }
+            for h in &m.headers {
+                let v = h
+                    .value
+                    .as_ref()
+                    .map_or_else(|| "(present)".to_string(), str_match);
+                parts.push(format!("{}{}={v}", if h.invert { "!" } else { "" }, h.name));
+            }
+            for (k, v) in &m.query {
+                parts.push(format!("?{k}={}", str_match(v)));
+            }
+            parts.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn action(a: &HttpAction) -> String {
+    match a {
+        HttpAction::Route(ws) if ws.len() == 1 => ws[0].cluster.clone(),
+        HttpAction::Route(ws) => ws
+            .iter()
+            .map(|w| format!("{} {}%", w.cluster, w.weight))
+            .collect::<Vec<_>>()
+            .join(", "),
+        HttpAction::Redirect {
+            uri,
+            authority,
+            code,
+        } => format!("redirect {code} {authority}{uri}"),
+        HttpAction::Respond { status, .. } => format!("respond {status}"),
+    }
+}
+
+fn section_json(c: &ProxyConfig, s: ConfigSection, f: &Filter<'_>) -> serde_json::Value {
+    match s {
+        ConfigSection::Clusters => serde_json::json!({
+            "outbound": c.clusters.values().filter(|cl| f.keeps(&cl.host, cl.port)).collect::<Vec<_>>(),
+            "inbound": c.inbound.values().collect::<Vec<_>>(),
+        }),
+        ConfigSection::Endpoints => serde_json::Value::Array(
+            c.clusters
+                .values()
+                .filter(|cl| f.keeps(&cl.host, cl.port))
+                .flat_map(|cl| {
+                    cl.endpoints.iter().map(|e| {
+                        serde_json::json!({
+                            "endpoint": format!("{}:{}", e.address, e.port),
+                            "status": "HEALTHY",
+                            "cluster": cl.name,
+                            "mtls": e.mtls,
+                            "workload": e.workload,
+                        })
+                    })
+                })
+                .collect(),
+        ),
+        ConfigSection::Routes => serde_json::json!(
+            c.services
+                .values()
+                .filter(|sp| f.keeps(&sp.host, sp.port))
+                .collect::<Vec<_>>()
+        ),
+    }
+}

@@ -1,0 +1,40 @@
+//! `strait up`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use strait_local::process::shutdown_signal;
+use strait_local::stop::stop_pair;
+use strait_local::up::{UpOptions, state};
+
+use crate::cli::UpArgs;
+
+pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    super::logging::init();
+    let opts = UpOptions {
+        mesh: args.mesh,
+        state_dir: args.state.unwrap_or_else(state::default_dir),
+        net: args.net,
+        cert_ttl: args.cert_ttl,
+        restart_delay: args.restart_delay,
+        program: std::env::current_exe().context("locating the strait executable")?,
+        log: "warn,strait_control=info".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let (trigger, stop) = stop_pair();
+        let signal = shutdown_signal();
+        tokio::spawn(async move {
+            signal.await;
+            trigger.stop();
+        });
+        let say = Arc::new(|line: String| eprintln!("{line}"));
+        strait_local::up::run(opts, stop, say).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
