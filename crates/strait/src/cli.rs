@@ -86,6 +86,9 @@ pub struct UpArgs {
     /// Delay before a part that exited is restarted (doubles on repeated failures).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub restart_delay: std::time::Duration,
+    /// Stop when stdin closes (for a supervising program).
+    #[arg(long, hide = true)]
+    pub lifeline: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

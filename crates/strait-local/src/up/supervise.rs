@@ -164,6 +164,7 @@ pub async fn run(opts: UpOptions, stop: Stop, say: Say) -> Result<(), UpError> {
     };
     let mesh = source.load().map_err(|r| UpError::Config(r.errors))?;
     let plan = plan::plan(&mesh, opts.net)?;
+    preflight(&plan)?;
     for s in &plan.skipped {
         say(format!("not started: {s}"));
     }
@@ -399,6 +400,30 @@ fn initial_state(opts: &UpOptions, plan: &Plan) -> State {
             })
             .collect(),
     }
+}
+
+/// Fails early, naming the address, when another process holds one the plan needs (a mesh
+/// already running on the same `--net`).
+fn preflight(plan: &Plan) -> Result<(), UpError> {
+    let mut addrs: Vec<SocketAddr> = plan
+        .clusters
+        .iter()
+        .filter_map(|c| c.control_plane)
+        .flat_map(|cp| [cp.grpc, cp.debug])
+        .collect();
+    addrs.extend(
+        plan.pods
+            .iter()
+            .map(|p| SocketAddr::new(p.ip, if p.sidecar { 15001 } else { 0 })),
+    );
+    for addr in addrs.into_iter().filter(|a| a.port() != 0) {
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            return Err(UpError::Start(format!(
+                "{addr} is not available ({e}); is another mesh running on this --net? pick another with --net"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Removes what a previous run left (its pods, tokens and certificates are stale).

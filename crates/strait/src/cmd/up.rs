@@ -4,8 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use strait_local::process::shutdown_signal;
-use strait_local::stop::stop_pair;
+use strait_local::process::process_stop;
 use strait_local::up::{UpOptions, state};
 
 use crate::cli::UpArgs;
@@ -19,20 +18,18 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         cert_ttl: args.cert_ttl,
         restart_delay: args.restart_delay,
         program: std::env::current_exe().context("locating the strait executable")?,
-        log: "warn,strait_control=info".into(),
+        // Warnings from every part, the control plane's config events, and access logs when the
+        // mesh config turns them on.
+        log: "warn,strait_control=info,access=info".into(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let lifeline = args.lifeline;
     runtime.block_on(async move {
-        let (trigger, stop) = stop_pair();
-        let signal = shutdown_signal();
-        tokio::spawn(async move {
-            signal.await;
-            trigger.stop();
-        });
+        let stop = process_stop(lifeline);
         let say = Arc::new(|line: String| eprintln!("{line}"));
         strait_local::up::run(opts, stop, say).await
     })?;
