@@ -176,6 +176,32 @@ fn up_exec_inspect_and_ctrl_c_stops_everything() {
         "{dest}"
     );
 
+    // The control plane's debug port: the config compiled for a pod, and istiod's metrics.
+    let cp = mesh.state().clusters[0]
+        .control_plane
+        .clone()
+        .expect("control plane");
+    let configz = http_get(
+        cp.debug,
+        &format!("/debug/configz?proxy=cluster1/sample/{}", sleep.name),
+        &[],
+    )
+    .expect("configz");
+    assert_eq!(configz.status, 200, "{configz:?}");
+    let configz = json(&configz.body);
+    assert!(
+        configz["config"]["clusters"]
+            .get("outbound|5000||helloworld.sample.svc.cluster.local")
+            .is_some(),
+        "{configz:#}"
+    );
+    let cp_metrics = http_get(cp.debug, "/metrics", &[]).expect("metrics").body;
+    assert!(cp_metrics.contains("pilot_xds 3"), "{cp_metrics}");
+    assert!(
+        cp_metrics.contains("citadel_server_success_cert_issuance_count_total 3"),
+        "{cp_metrics}"
+    );
+
     // Health and the config dump with the workload certificate.
     let health = http_get(
         std::net::SocketAddr::new(sleep.ip, 15021),
@@ -652,6 +678,11 @@ spec:
     retries: {attempts: 2, retryOn: 5xx}
     route:
     - destination: {host: echo}
+  - match:
+    - uri: {prefix: /pertry}
+    retries: {attempts: 2, perTryTimeout: 200ms, retryOn: 5xx}
+    route:
+    - destination: {host: echo}
   - route:
     - destination: {host: echo}
 "#;
@@ -735,6 +766,16 @@ fn protocols_timeouts_retries_and_tcp() {
     });
     assert_eq!(json(&body)["path"], "/h2", "{body}");
 
+    // Multi-hop: sleep → echo, which calls helloworld through its own sidecar.
+    let r = mesh.get(
+        "cluster1/sample/sleep",
+        "http://echo.sample:8080/?call=http://helloworld.sample:5000/hello",
+        &[],
+    );
+    let v = json(&r.body);
+    let onward = v["upstream"].to_string();
+    assert!(onward.contains("Hello version: v"), "{v:#}");
+
     // VirtualService timeout: 504 after 300 ms instead of the app's 2 s.
     let started = Instant::now();
     let r = mesh.get(
@@ -756,6 +797,14 @@ fn protocols_timeouts_retries_and_tcp() {
         ),
         1.0
     );
+
+    // Per-try timeout: three tries of 200 ms against a 1 s response give 504, not 200.
+    let r = mesh.get(
+        "cluster1/sample/sleep",
+        "http://echo.sample:8080/pertry?delay=1s",
+        &[],
+    );
+    assert_eq!(r.status, 504, "{r:?}");
 
     // Retries: one request from the app, three tries at the server.
     let r = mesh.get(
@@ -846,5 +895,147 @@ fn protocols_timeouts_retries_and_tcp() {
             "istio_tcp_sent_bytes_total",
             &["destination_service_name=\"echo\""]
         ) > 0.0
+    );
+}
+
+const POLICIES: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: helloworld
+  namespace: sample
+spec:
+  host: helloworld
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+  - name: v2
+    labels: {version: v2}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: helloworld
+  namespace: sample
+spec:
+  hosts: [helloworld.sample.svc.cluster.local]
+  http:
+  - match:
+    - uri: {exact: /hello}
+      method: {exact: POST}
+    route:
+    - destination: {host: helloworld, subset: v2}
+  - route:
+    - destination: {host: helloworld}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: echo-limits
+  namespace: sample
+spec:
+  host: echo.sample.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      http: {http2MaxRequests: 1}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: sample
+spec:
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: echo-plain-port
+  namespace: sample
+spec:
+  selector:
+    matchLabels: {app: echo}
+  mtls: {mode: STRICT}
+  portLevelMtls:
+    9000: {mode: DISABLE}
+"#;
+
+#[test]
+fn method_matches_lb_policies_pool_limits_and_port_level_mtls() {
+    let mesh = Mesh::up(
+        "single-cluster",
+        48,
+        &[
+            ("cluster1/echo.yaml", ECHO),
+            ("cluster1/policies.yaml", POLICIES),
+        ],
+        &[],
+    );
+    let sleep = mesh.pod("cluster1/sample/sleep");
+
+    // Method and exact-path matches: POST /hello goes to v2 (whose app, like Istio's sample,
+    // answers 405 to anything but GET; its sidecar's metrics say who answered).
+    for _ in 0..5 {
+        let r = support::http_request(sleep.outbound(), "POST", HELLO, &[]).expect("POST");
+        assert_eq!(r.status, 405, "{r:?}");
+    }
+    let answered = |workload: &str| {
+        let p = mesh.pod(&format!("cluster1/sample/{workload}"));
+        metric_sum(
+            std::net::SocketAddr::new(p.ip, 15090),
+            "istio_requests_total",
+            &["reporter=\"destination\"", "response_code=\"405\""],
+        )
+    };
+    assert_eq!(
+        (answered("helloworld-v1"), answered("helloworld-v2")),
+        (0.0, 5.0)
+    );
+
+    // ROUND_ROBIN alternates: ten requests, five each.
+    let rr = count_versions(&mesh, 10, &[]);
+    assert_eq!((rr.get("v1"), rr.get("v2")), (Some(&5), Some(&5)), "{rr:?}");
+
+    // http2MaxRequests: 1 — concurrent requests beyond it fail fast with 503 UO.
+    let codes: Vec<u16> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    mesh.get(
+                        "cluster1/sample/sleep",
+                        "http://echo.sample:8080/?delay=500ms",
+                        &[],
+                    )
+                    .status
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().expect("call")).collect()
+    });
+    assert!(codes.contains(&200), "{codes:?}");
+    assert!(
+        codes.contains(&503),
+        "the pool limit must refuse some: {codes:?}"
+    );
+    let stats = std::net::SocketAddr::new(sleep.ip, 15090);
+    let uo = http_get(stats, "/stats/prometheus", &[])
+        .expect("stats")
+        .body;
+    assert!(
+        uo.lines()
+            .any(|l| l.contains("response_flags=\"UO\"") && l.starts_with("istio_requests_total")),
+        "{uo}"
+    );
+
+    // Port-level DISABLE inside a STRICT workload: plaintext reaches port 9000 only.
+    let echo = mesh.pod("cluster1/sample/echo");
+    let r = http_get(std::net::SocketAddr::new(echo.ip, 9000), "/plain", &[])
+        .expect("DISABLE port accepts plaintext");
+    assert_eq!(json(&r.body)["path"], "/plain");
+    assert!(
+        http_get(std::net::SocketAddr::new(echo.ip, 8080), "/plain", &[]).is_err(),
+        "port 8080 stays STRICT"
     );
 }

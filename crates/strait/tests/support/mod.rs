@@ -260,13 +260,23 @@ pub fn alive(pid: u32) -> bool {
 
 /// A blocking HTTP/1.1 GET: to `addr` as a proxy when `url` is absolute, else as origin.
 pub fn http_get(addr: SocketAddr, url: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
+    http_request(addr, "GET", url, headers)
+}
+
+/// A blocking HTTP/1.1 request without a body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Reply> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let host = url
         .strip_prefix("http://")
         .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
         .unwrap_or_else(|| addr.to_string());
-    let mut req = format!("GET {url} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {url} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
