@@ -260,6 +260,15 @@ impl Session {
         };
         self.hub.update_proxy(&self.key, |s| s.pending = None);
         if changed.is_empty() && removed.is_empty() {
+            // The proxy already holds this config: after a NACK, the mesh may have moved
+            // back to what it accepted, and it is in sync again.
+            self.hub.update_proxy(&self.key, |s| {
+                if s.nack.is_some() {
+                    s.sent_version.clone_from(&s.acked_version);
+                    s.sent_nonce.clone_from(&s.acked_nonce);
+                    s.nack = None;
+                }
+            });
             return Next::Continue;
         }
         self.nonces += 1;
