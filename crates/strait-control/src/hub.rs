@@ -79,6 +79,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn warn_unsupported(mesh: &Mesh) {
+    for line in crate::unsupported::report(mesh) {
+        tracing::warn!("{line}");
+    }
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -89,6 +95,7 @@ impl Hub {
     /// Loads the source; the first load must succeed.
     pub fn new(source: Source, metrics: Arc<Metrics>) -> Result<Hub, Rejected> {
         let mesh = source.load()?;
+        warn_unsupported(&mesh);
         metrics.config_generation.set(1);
         Ok(Hub {
             source,
@@ -117,6 +124,7 @@ impl Hub {
     pub fn reload(&self) {
         match self.source.load() {
             Ok(mesh) => {
+                warn_unsupported(&mesh);
                 self.mesh.store(Arc::new(mesh));
                 *lock(&self.rejected) = None;
                 self.generation.send_modify(|g| *g += 1);

@@ -24,6 +24,7 @@ pub mod identify;
 pub mod metrics;
 pub mod serving;
 pub mod source;
+pub mod unsupported;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

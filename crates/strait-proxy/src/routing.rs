@@ -34,6 +34,18 @@ impl Regexes {
     pub fn for_rules<'a>(rules: impl Iterator<Item = &'a HttpRule>) -> Result<Regexes, String> {
         let mut compiled = HashMap::new();
         for rule in rules {
+            if let Some((pattern, _)) = rule
+                .policy
+                .rewrite
+                .as_ref()
+                .and_then(|r| r.uri_regex.as_ref())
+                && !compiled.contains_key(&rewrite_key(pattern))
+            {
+                let r = Regex::new(pattern).map_err(|e| {
+                    format!("rule {}: invalid rewrite regex {pattern:?}: {e}", rule.name)
+                })?;
+                compiled.insert(rewrite_key(pattern), r);
+            }
             for m in &rule.matches {
                 let all = [&m.uri, &m.method, &m.authority, &m.scheme]
                     .into_iter()
@@ -59,6 +71,42 @@ impl Regexes {
     fn is_match(&self, re: &str, v: &str) -> bool {
         self.compiled.get(re).is_some_and(|r| r.is_match(v))
     }
+
+    /// Replaces every match of rewrite `pattern` in `v` with `substitution` (RE2 / Envoy
+    /// `\1` group references). `None` when the pattern was not compiled with the config.
+    pub fn rewrite(&self, pattern: &str, v: &str, substitution: &str) -> Option<String> {
+        let r = self.compiled.get(&rewrite_key(pattern))?;
+        Some(
+            r.replace_all(v, go_groups(substitution).as_str())
+                .into_owned(),
+        )
+    }
+}
+
+/// Rewrite patterns match anywhere (not anchored like match regexes): a separate key space.
+fn rewrite_key(pattern: &str) -> String {
+    format!("rewrite\u{0}{pattern}")
+}
+
+/// `\1` → `${1}`, and a literal `$` escaped, for the regex crate's replacement syntax.
+fn go_groups(sub: &str) -> String {
+    let mut out = String::with_capacity(sub.len());
+    let mut chars = sub.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    n.push(d);
+                    chars.next();
+                }
+                out.push_str(&format!("${{{n}}}"));
+            }
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn str_match(m: &StrMatch, v: &str, re: &Regexes, ignore_case: bool) -> bool {
@@ -125,9 +173,25 @@ pub fn select_rule<'r>(
     req: &RequestView<'_>,
     re: &Regexes,
 ) -> Option<&'r HttpRule> {
-    rules
-        .iter()
-        .find(|r| r.matches.is_empty() || r.matches.iter().any(|m| matches(m, req, re)))
+    select(rules, req, re).map(|(r, _)| r)
+}
+
+/// Like [`select_rule`], with the match block that accepted the request (`None` for a rule
+/// without match blocks): a prefix rewrite replaces what that block matched.
+pub fn select<'r>(
+    rules: &'r [HttpRule],
+    req: &RequestView<'_>,
+    re: &Regexes,
+) -> Option<(&'r HttpRule, Option<&'r RequestMatch>)> {
+    rules.iter().find_map(|r| {
+        if r.matches.is_empty() {
+            return Some((r, None));
+        }
+        r.matches
+            .iter()
+            .find(|m| matches(m, req, re))
+            .map(|m| (r, Some(m)))
+    })
 }
 
 /// Picks a cluster by weight; zero-weight clusters are never picked.

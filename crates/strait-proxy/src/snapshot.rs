@@ -82,6 +82,21 @@ impl Snapshot {
                 }
             }
         }
+        for (key, sp) in &config.services {
+            for r in &sp.http {
+                let dests = match &r.action {
+                    strait_model::compile::HttpAction::Route(ws) => {
+                        ws.iter().map(|w| &w.headers).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for h in dests.into_iter().chain([&r.policy.headers]) {
+                    crate::outbound::policy::validate_headers(&h.request)
+                        .and_then(|()| crate::outbound::policy::validate_headers(&h.response))
+                        .map_err(|e| format!("service {key}, rule {}: {e}", r.name))?;
+                }
+            }
+        }
         let regexes = Regexes::for_rules(config.services.values().flat_map(|s| s.http.iter()))?;
         let clusters = config
             .clusters
@@ -217,6 +232,7 @@ mod tests {
         sp.tcp.push(strait_model::compile::WeightedCluster {
             cluster: "outbound|80||a".into(),
             weight: 1,
+            ..Default::default()
         });
         cfg.services.insert("a:80".into(), sp);
         assert!(Snapshot::build("1".into(), cfg, &Snapshot::empty()).is_err());

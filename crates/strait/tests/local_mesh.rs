@@ -679,6 +679,25 @@ spec:
     route:
     - destination: {host: echo}
   - match:
+    - uri: {prefix: /old}
+    rewrite: {uri: /new}
+    headers:
+      request:
+        set: {x-added: "yes"}
+        remove: [x-secret]
+      response:
+        add: {x-served-by: echo}
+    route:
+    - destination: {host: echo}
+  - match:
+    - uri: {prefix: /fault}
+    fault:
+      abort:
+        httpStatus: 418
+        percentage: {value: 100}
+    route:
+    - destination: {host: echo}
+  - match:
     - uri: {prefix: /pertry}
     retries: {attempts: 2, perTryTimeout: 200ms, retryOn: 5xx}
     route:
@@ -794,6 +813,58 @@ fn protocols_timeouts_retries_and_tcp() {
             sleep_stats,
             "istio_requests_total",
             &["response_code=\"504\"", "response_flags=\"UT\""]
+        ),
+        1.0
+    );
+
+    // Rewrite and header operations.
+    let sleep_out = sleep.outbound();
+    let r = support::http_request(
+        sleep_out,
+        "GET",
+        "http://echo.sample:8080/old/path?q=1",
+        &[("x-secret", "s")],
+    )
+    .expect("rewrite");
+    let v = json(&r.body);
+    assert_eq!(
+        (v["path"].as_str(), v["query"].as_str()),
+        (Some("/new/path"), Some("q=1")),
+        "{v:#}"
+    );
+    assert_eq!(v["headers"]["x-added"], "yes", "{v:#}");
+    assert!(v["headers"].get("x-secret").is_none(), "{v:#}");
+    assert!(
+        r.head.to_ascii_lowercase().contains("x-served-by: echo"),
+        "{}",
+        r.head
+    );
+
+    // Fault injection: aborted before anything is sent.
+    let before = metric_sum(
+        echo_stats,
+        "istio_requests_total",
+        &["reporter=\"destination\""],
+    );
+    let r = mesh.get(
+        "cluster1/sample/sleep",
+        "http://echo.sample:8080/fault",
+        &[],
+    );
+    assert_eq!(r.status, 418, "{r:?}");
+    assert_eq!(
+        metric_sum(
+            echo_stats,
+            "istio_requests_total",
+            &["reporter=\"destination\""]
+        ),
+        before
+    );
+    assert_eq!(
+        metric_sum(
+            sleep_stats,
+            "istio_requests_total",
+            &["response_flags=\"FI\""]
         ),
         1.0
     );

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use strait_api::istio::Percent;
 use strait_api::istio::virtual_service::{
-    Destination, HttpMatchRequest, HttpRoute, StringMatch, VirtualServiceSpec,
+    Destination, HeaderOperations, Headers, HttpFaultInjection, HttpMatchRequest, HttpRoute,
+    StringMatch, VirtualServiceSpec,
 };
 use strait_api::{Kind, Object};
 
@@ -90,9 +92,11 @@ pub(super) fn compile(
                     action: HttpAction::Route(vec![WeightedCluster {
                         cluster: cluster_name(*port, "", hostname),
                         weight: 100,
+                        ..WeightedCluster::default()
                     }]),
                     timeout_ms: None,
                     retries: Retry::istio_default(),
+                    policy: RoutePolicy::default(),
                 });
             }
             if sp.tcp.is_empty() {
@@ -100,6 +104,7 @@ pub(super) fn compile(
                 sp.tcp.push(WeightedCluster {
                     cluster: cluster_name(*port, "", hostname),
                     weight: 100,
+                    ..WeightedCluster::default()
                 });
             }
             out.services.insert(format!("{hostname}:{port}"), sp);
@@ -312,9 +317,66 @@ fn http_rules(
                 },
                 None => Retry::istio_default(),
             },
+            policy: RoutePolicy {
+                rewrite: r.rewrite.as_ref().map(|rw| Rewrite {
+                    uri: rw.uri.clone(),
+                    uri_regex: rw
+                        .uri_regex_rewrite
+                        .as_ref()
+                        .map(|x| (x.matches.clone(), x.rewrite.clone())),
+                    authority: rw.authority.clone(),
+                }),
+                headers: header_rules(r.headers.as_ref()),
+                fault: r.fault.as_ref().map(fault),
+            },
         });
     }
     out
+}
+
+fn header_ops(ops: Option<&HeaderOperations>) -> HeaderOps {
+    let Some(ops) = ops else {
+        return HeaderOps::default();
+    };
+    let pairs = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
+    };
+    HeaderOps {
+        set: pairs(&ops.set),
+        add: pairs(&ops.add),
+        remove: ops.remove.iter().map(|h| h.to_ascii_lowercase()).collect(),
+    }
+}
+
+fn header_rules(h: Option<&Headers>) -> HeaderRules {
+    HeaderRules {
+        request: header_ops(h.and_then(|h| h.request.as_ref())),
+        response: header_ops(h.and_then(|h| h.response.as_ref())),
+    }
+}
+
+/// A share as Istio reads it: `percentage.value` (0–100), else the deprecated integer
+/// `percent`, else none of the requests.
+fn per_million(percentage: Option<&Percent>, percent: Option<i32>) -> u32 {
+    let pct = percentage.map_or_else(|| f64::from(percent.unwrap_or(0)), |p| p.value);
+    (pct.clamp(0.0, 100.0) * 10_000.0).round() as u32
+}
+
+fn fault(f: &HttpFaultInjection) -> Fault {
+    let delay = f.delay.as_ref();
+    let abort = f.abort.as_ref();
+    Fault {
+        delay_ms: delay
+            .and_then(|d| d.fixed_delay)
+            .map(|t| t.as_millis() as u64),
+        delay_per_million: delay.map_or(0, |d| per_million(d.percentage.as_ref(), d.percent)),
+        abort_status: abort
+            .and_then(|a| a.http_status)
+            .and_then(|s| u16::try_from(s).ok()),
+        abort_per_million: abort.map_or(0, |a| per_million(a.percentage.as_ref(), None)),
+    }
 }
 
 fn http_action(
@@ -352,6 +414,7 @@ fn http_action(
                 Some(WeightedCluster {
                     cluster: destination_cluster(mesh, vs, dest, port, hostname, needed),
                     weight,
+                    headers: header_rules(d.headers.as_ref()),
                 })
             })
             .collect(),
@@ -388,6 +451,7 @@ fn tcp_routes(
                 Some(WeightedCluster {
                     cluster: destination_cluster(mesh, vs, dest, port, hostname, needed),
                     weight,
+                    ..WeightedCluster::default()
                 })
             })
             .collect();

@@ -107,7 +107,8 @@ fn default_routes_and_endpoints() {
         sp.http[0].action,
         HttpAction::Route(vec![WeightedCluster {
             cluster: format!("outbound|5000||{HW}"),
-            weight: 100
+            weight: 100,
+            ..WeightedCluster::default()
         }])
     );
     let c = &cfg.clusters[&format!("outbound|5000||{HW}")];
@@ -245,4 +246,59 @@ fn resources_round_trip() {
     }
     assert_eq!(back, cfg);
     assert!(back.apply("cluster", "x", "{").is_err());
+}
+
+#[test]
+fn rewrites_headers_and_faults() {
+    let (_d, mesh) = mesh_with(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: helloworld, namespace: sample}
+spec:
+  hosts: [helloworld]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    rewrite: {uri: /b, authority: other}
+    headers:
+      request: {set: {X-One: '1'}, remove: [X-Two]}
+    fault:
+      delay: {fixedDelay: 50ms}
+      abort: {httpStatus: 503, percentage: {value: 12.5}}
+    route:
+    - destination: {host: helloworld}
+      headers: {response: {add: {x-dest: d}}}
+  - fault:
+      delay: {fixedDelay: 1s, percent: 30}
+    route: [{destination: {host: helloworld}}]
+",
+    );
+    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let sp = &cfg.services[&format!("{HW}:5000")];
+    let p = &sp.http[0].policy;
+    let rw = p.rewrite.as_ref().expect("rewrite");
+    assert_eq!((rw.uri.as_str(), rw.authority.as_str()), ("/b", "other"));
+    assert_eq!(
+        p.headers.request.set,
+        [("x-one".to_string(), "1".to_string())]
+    );
+    assert_eq!(p.headers.request.remove, ["x-two"]);
+    let f = p.fault.as_ref().expect("fault");
+    assert_eq!(f.delay_ms, Some(50));
+    assert_eq!(
+        f.delay_per_million, 0,
+        "no percentage: no request is delayed, as in Istio"
+    );
+    assert_eq!((f.abort_status, f.abort_per_million), (Some(503), 125_000));
+    let HttpAction::Route(ws) = &sp.http[0].action else {
+        panic!("route")
+    };
+    assert_eq!(
+        ws[0].headers.response.add,
+        [("x-dest".to_string(), "d".to_string())]
+    );
+    let legacy = sp.http[1].policy.fault.as_ref().expect("fault");
+    assert_eq!(
+        legacy.delay_per_million, 300_000,
+        "the deprecated integer percent"
+    );
 }

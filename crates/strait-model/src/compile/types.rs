@@ -94,6 +94,61 @@ pub struct HttpRule {
     /// Whole-request timeout, retries included; none by default (Istio's default).
     pub timeout_ms: Option<u64>,
     pub retries: Retry,
+    /// Rewrites, header operations and faults applied to matching requests.
+    #[serde(default)]
+    pub policy: RoutePolicy,
+}
+
+/// What a route does to a request besides choosing where it goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutePolicy {
+    pub rewrite: Option<Rewrite>,
+    pub headers: HeaderRules,
+    pub fault: Option<Fault>,
+}
+
+/// VirtualService `rewrite`: the path (or the prefix a prefix match matched), the path by
+/// regular expression, the authority.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rewrite {
+    /// Empty: keep the path.
+    pub uri: String,
+    /// `(pattern, substitution)`: every match of the RE2 pattern in the path is replaced;
+    /// `\1`-style groups in the substitution refer to capture groups.
+    pub uri_regex: Option<(String, String)>,
+    /// Empty: keep the authority.
+    pub authority: String,
+}
+
+/// Header operations on requests and responses.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderRules {
+    pub request: HeaderOps,
+    pub response: HeaderOps,
+}
+
+/// Istio's `HeaderOperations`: applied as remove, then set (replace), then add (append).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderOps {
+    pub set: Vec<(String, String)>,
+    pub add: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+impl HeaderOps {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// VirtualService `fault`: a fixed delay and/or an abort, each for a share of requests
+/// (parts per million; Istio's `percentage`, none when unset).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub delay_ms: Option<u64>,
+    pub delay_per_million: u32,
+    pub abort_status: Option<u16>,
+    pub abort_per_million: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,10 +166,13 @@ pub enum HttpAction {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightedCluster {
     pub cluster: String,
     pub weight: u32,
+    /// Header operations of this destination (applied after the route's).
+    #[serde(default)]
+    pub headers: HeaderRules,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,7 +16,9 @@ use crate::context::Shared;
 use crate::forward::{Report, reported, strip_hop_by_hop};
 use crate::metrics::{Call, Outcome, Peer, ServiceRef};
 use crate::peer;
-use crate::routing::{RequestView, pick_weighted, select_rule};
+use crate::routing::{RequestView, pick_weighted, select};
+
+use super::policy;
 use crate::snapshot::Snapshot;
 use crate::upstream::UpstreamError;
 
@@ -74,14 +76,36 @@ pub(super) async fn handle(
             scheme: "http",
             headers: req.headers(),
         };
-        select_rule(&sp.http, &view, &snap.regexes).cloned()
+        select(&sp.http, &view, &snap.regexes).map(|(r, m)| (r.clone(), m.cloned()))
     };
-    let Some(rule) = rule else {
+    let Some((rule, matched)) = rule else {
         return body::text(
             StatusCode::NOT_FOUND,
             format!("no route for {authority}{path} (NR)\n"),
         );
     };
+    // Fault injection comes first, as Envoy's fault filter runs before the router.
+    let injected = policy::roll(rule.policy.fault.as_ref(), &mut rand::rng());
+    if let Some(d) = injected.delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(status) = injected.abort {
+        let flags = if injected.delay.is_some() {
+            "DI,FI"
+        } else {
+            "FI"
+        };
+        px.metrics.request(
+            &call_for(&px, sp, None, false),
+            &Outcome {
+                code: status.as_u16(),
+                flags,
+                ms: started.elapsed().as_secs_f64() * 1000.0,
+                ..Outcome::default()
+            },
+        );
+        return body::text(status, "fault filter abort\n");
+    }
     let weighted = match &rule.action {
         HttpAction::Respond { status, body } => {
             let mut r = Response::new(body::full(body.clone()));
@@ -111,11 +135,11 @@ pub(super) async fn handle(
         }
         HttpAction::Route(ws) => ws.clone(),
     };
-    let cluster_name = {
+    let chosen = {
         let mut rng = rand::rng();
-        pick_weighted(&weighted, &mut rng).map(|w| w.cluster.clone())
+        pick_weighted(&weighted, &mut rng).cloned()
     };
-    let Some((cluster, cstate)) = cluster_name.as_deref().and_then(|n| snap.cluster(n)) else {
+    let Some((cluster, cstate)) = chosen.as_ref().and_then(|w| snap.cluster(&w.cluster)) else {
         return body::text(
             StatusCode::SERVICE_UNAVAILABLE,
             "no healthy upstream (NC)\n",
@@ -147,6 +171,22 @@ pub(super) async fn handle(
     let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
     let (mut parts, incoming) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    let dest_headers = chosen.map(|w| w.headers).unwrap_or_default();
+    policy::apply_headers(&mut parts.headers, &rule.policy.headers.request);
+    policy::apply_headers(&mut parts.headers, &dest_headers.request);
+    let mut authority = authority;
+    if let Some(rw) = &rule.policy.rewrite {
+        let pq = policy::rewrite_path(&path, query.as_deref(), rw, matched.as_ref(), &snap.regexes);
+        match Uri::try_from(pq) {
+            Ok(u) => parts.uri = u,
+            Err(e) => {
+                tracing::warn!(rule = %rule.name, error = %e, "rewritten path is not a valid URI; not rewritten")
+            }
+        }
+        if !rw.authority.is_empty() {
+            authority.clone_from(&rw.authority);
+        }
+    }
     parts.headers.remove(peer::HEADER);
     ensure_request_id(&mut parts.headers);
     if let Ok(v) = HeaderValue::from_str(&peer::encode(&px.node())) {
@@ -188,6 +228,8 @@ pub(super) async fn handle(
             let code = resp.status().as_u16();
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
+            policy::apply_headers(&mut rparts.headers, &rule.policy.headers.response);
+            policy::apply_headers(&mut rparts.headers, &dest_headers.response);
             let call = call_for(&px, sp, cluster.endpoints.get(ep), mtls);
             let upstream = cluster
                 .endpoints
@@ -200,7 +242,11 @@ pub(super) async fn handle(
                     metrics: px.metrics.clone(),
                     call,
                     code,
-                    flags: String::new(),
+                    flags: if injected.delay.is_some() {
+                        "DI".into()
+                    } else {
+                        String::new()
+                    },
                     started,
                     request_bytes,
                     access_log,

@@ -3,6 +3,7 @@
 //! without an absolute URI are routed by their Host header (transparent capture).
 
 mod http;
+pub mod policy;
 mod tcp;
 
 use std::convert::Infallible;

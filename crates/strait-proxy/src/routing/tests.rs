@@ -17,6 +17,7 @@ fn rule(name: &str, m: Vec<RequestMatch>) -> HttpRule {
         },
         timeout_ms: None,
         retries: Retry::istio_default(),
+        policy: Default::default(),
     }
 }
 
@@ -112,14 +113,17 @@ fn weights_hold_over_many_picks() {
         WeightedCluster {
             cluster: "v1".into(),
             weight: 80,
+            ..WeightedCluster::default()
         },
         WeightedCluster {
             cluster: "v2".into(),
             weight: 20,
+            ..WeightedCluster::default()
         },
         WeightedCluster {
             cluster: "never".into(),
             weight: 0,
+            ..WeightedCluster::default()
         },
     ];
     let mut rng = StdRng::seed_from_u64(7);

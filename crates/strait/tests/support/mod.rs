@@ -48,6 +48,8 @@ pub struct Mesh {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    /// The status line and headers, as received.
+    pub head: String,
 }
 
 impl Mesh {
@@ -301,6 +303,7 @@ pub fn http_request(
         } else {
             body.to_string()
         },
+        head: head.to_string(),
     })
 }
 

@@ -1,0 +1,116 @@
+//! Configuration the sidecars do not act on yet. Accepted (it is valid Istio), but each use is
+//! logged with its file and line when the mesh loads, so nobody is surprised that requests
+//! are not mirrored, say.
+
+use strait_api::Kind;
+use strait_model::Mesh;
+
+/// One message per unsupported field in use: `file:line: Kind ns/name: field: what happens`.
+pub fn report(mesh: &Mesh) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &mesh.clusters {
+        for (_, o) in c.of_kind(Kind::VirtualService) {
+            let Some(vs) = o.virtual_service() else {
+                continue;
+            };
+            let mut note = |path: String, what: &str| {
+                out.push(format!(
+                    "{}: {}: {path}: {what}",
+                    mesh.sources.display(o.locate(&path)),
+                    o.display_name()
+                ));
+            };
+            for (i, r) in vs.spec.http.iter().enumerate() {
+                if r.mirror.is_some() || !r.mirrors.is_empty() {
+                    note(
+                        format!("spec.http[{i}].mirror"),
+                        "not applied: requests are not mirrored",
+                    );
+                }
+                if r.cors_policy.is_some() {
+                    note(
+                        format!("spec.http[{i}].corsPolicy"),
+                        "not applied: no CORS handling in the sidecar",
+                    );
+                }
+                if r.delegate.is_some() {
+                    note(
+                        format!("spec.http[{i}].delegate"),
+                        "not applied: delegate VirtualServices are not followed",
+                    );
+                }
+                if let Some(a) = r.fault.as_ref().and_then(|f| f.abort.as_ref())
+                    && a.http_status.is_none()
+                {
+                    note(
+                        format!("spec.http[{i}].fault.abort"),
+                        "only httpStatus aborts are injected",
+                    );
+                }
+                if r.fault
+                    .as_ref()
+                    .and_then(|f| f.delay.as_ref())
+                    .is_some_and(|d| d.fixed_delay.is_none())
+                {
+                    note(
+                        format!("spec.http[{i}].fault.delay"),
+                        "only fixedDelay is injected",
+                    );
+                }
+            }
+            if !vs.spec.tls.is_empty() {
+                note(
+                    "spec.tls".into(),
+                    "not applied: TLS traffic is routed by its service's default route",
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+
+    #[test]
+    fn mirrors_and_tls_routes_are_reported_with_their_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("vs.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r, namespace: default}
+spec:
+  hosts: [a]
+  http:
+  - route:
+    - destination: {host: a}
+    mirror: {host: b}
+  tls:
+  - match: [{sniHosts: [a]}]
+    route:
+    - destination: {host: a}
+",
+        )
+        .expect("write");
+        let mesh = Source {
+            paths: vec![file],
+            extra: Vec::new(),
+        }
+        .load()
+        .expect("load");
+        let lines = report(&mesh);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].contains("vs.yaml:9:") && lines[0].contains("mirror"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].contains("vs.yaml:11:") && lines[1].contains("spec.tls"),
+            "{lines:?}"
+        );
+    }
+}
