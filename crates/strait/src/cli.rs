@@ -19,7 +19,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// A tour: a two-cluster, two-network mesh, analyzed clean and then with common mistakes.
+    /// A tour: a two-cluster, two-network mesh analyzed clean and with common mistakes, then
+    /// one cluster running on this machine with real traffic.
     Demo(DemoArgs),
     /// Find misconfigurations across every cluster of a mesh, from files.
     #[command(after_help = ANALYZE_EXAMPLES)]
@@ -249,6 +250,9 @@ pub struct DemoArgs {
     /// When to colour output.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Only the analysis; do not bring a mesh up.
+    #[arg(long)]
+    pub no_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ mod supervise;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use supervise::run;
+pub use supervise::{Say, run};
 
 /// How to bring a mesh up.
 #[derive(Clone, Debug)]

@@ -8,6 +8,7 @@ use strait_local::process::child_stop;
 use crate::cli::AppArgs;
 
 pub fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
+    super::logging::init();
     let cfg = AppConfig {
         listen: args.listen,
         pod: args.pod,
@@ -25,7 +26,7 @@ pub fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         // Stops when the supervisor closes our stdin (or dies), or on SIGINT/SIGTERM.
         let stop = child_stop();
-        eprintln!("{} {} listening on {}", args.app, cfg.pod, cfg.listen);
+        tracing::info!(app = %args.app, pod = %cfg.pod, listen = %cfg.listen, "listening");
         apps::run(args.app, cfg, stop).await
     })?;
     Ok(ExitCode::SUCCESS)

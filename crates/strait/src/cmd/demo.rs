@@ -1,5 +1,6 @@
 //! `strait demo`: the two-cluster, two-network mesh of `examples/multicluster`, analyzed as
-//! written (clean), then with the mistakes multi-cluster users most often make.
+//! written (clean), then with the mistakes multi-cluster users most often make; then one
+//! cluster running for real on this machine ([`super::demo_run`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -134,10 +135,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     s.push_str("   - cluster2's sample namespace lost its injection label\n\n");
     s.push_str(&analyze(&dir, color)?);
     s.push_str(&format!(
-        "\nThe files are in {}; edit them and run `strait analyze {}` again.\n",
+        "\n   The files are in {}; edit them and run `strait analyze {}` again.\n\n",
         dir.display(),
         dir.display()
     ));
     out::print(&s)?;
+    if args.no_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    out::print(&super::demo_run::run(&dir.join("running"))?)?;
     Ok(ExitCode::SUCCESS)
 }
