@@ -19,6 +19,7 @@ pub mod bootstrap;
 pub mod context;
 pub mod control;
 pub mod forward;
+pub mod fuzzing;
 pub mod inbound;
 pub mod metrics;
 pub mod outbound;

@@ -38,11 +38,26 @@ pub fn encode(node: &NodeMeta) -> String {
     STANDARD_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
 }
 
-/// Reads and removes the header; anything malformed is ignored (the labels say `unknown`).
+/// Longest accepted header value: five names well within Kubernetes' limits.
+const MAX_LEN: usize = 2048;
+/// Longest accepted field: a DNS subdomain (Kubernetes names and label values are shorter).
+const MAX_FIELD: usize = 253;
+
+/// Reads and removes the header; anything malformed or oversized is ignored (the labels say
+/// `unknown`). The values become metric labels, so a caller cannot make them arbitrarily long.
 pub fn take(headers: &mut HeaderMap) -> Option<Peer> {
     let v = headers.remove(HEADER)?;
+    if v.len() > MAX_LEN {
+        return None;
+    }
     let bytes = STANDARD_NO_PAD.decode(v.as_bytes().trim_ascii_end()).ok()?;
     let w: Wire = serde_json::from_slice(&bytes).ok()?;
+    if [&w.w, &w.n, &w.a, &w.v, &w.c]
+        .iter()
+        .any(|f| f.len() > MAX_FIELD)
+    {
+        return None;
+    }
     Some(Peer {
         workload: w.w,
         namespace: w.n,
