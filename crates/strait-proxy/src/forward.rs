@@ -75,7 +75,7 @@ impl Report {
                 self.code,
                 if self.flags.is_empty() { "-" } else { &self.flags },
                 response_bytes,
-                self.call.reporter,
+                if self.call.reporter == "source" { "outbound" } else { "inbound" },
                 self.call.service.host,
                 self.upstream,
                 self.call.destination.principal,

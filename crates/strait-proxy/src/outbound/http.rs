@@ -276,7 +276,7 @@ pub(super) async fn handle(
                 },
             );
             if let Some(line) = access_log {
-                tracing::info!(target: "access", "\"{line}\" {} {flag} 0 {}ms source {} ({})", status.as_u16(), started.elapsed().as_millis(), sp.host, f.error);
+                tracing::info!(target: "access", "\"{line}\" {} {flag} 0 {}ms outbound {} ({})", status.as_u16(), started.elapsed().as_millis(), sp.host, f.error);
             }
             body::text(
                 status,
