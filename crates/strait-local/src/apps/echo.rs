@@ -3,6 +3,8 @@
 //! Query parameters, for tests and demos:
 //! - `status=503`: answer with that status (200-599).
 //! - `delay=200ms`: wait first (`us`, `ms`, `s` or `m`; decimals allowed).
+//! - `size=1024`: answer with a body of exactly that many bytes (at most 1 MiB) instead of
+//!   the description, like fortio's server; for load tests with a fixed payload.
 //! - `call=URL`: GET `URL` (percent-encoded if it has a query of its own) through the
 //!   sidecar and embed its status and body under `"upstream"`. If the call fails the echo
 //!   answers 502 (unless `status` says otherwise) with `"upstream": {"error": ...}`.
@@ -10,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -19,6 +23,9 @@ use super::onward::Onward;
 use super::server::{self, Body};
 use super::{AppConfig, AppError};
 use crate::stop::Stop;
+
+/// The largest payload `size=` asks for.
+const MAX_SIZE: usize = 1 << 20;
 
 /// Headers copied from the request onto the onward call: the trace context Istio asks
 /// applications to propagate (istio.io, "Distributed tracing", trace context propagation).
@@ -57,6 +64,10 @@ impl Echo {
         };
         if let Some(delay) = params.delay {
             tokio::time::sleep(delay).await;
+        }
+        if let Some(size) = params.size {
+            let status = params.status.unwrap_or(StatusCode::OK);
+            return server::text(status, Bytes::from(vec![b'x'; size]));
         }
         let mut body = self.describe(&req);
         let mut status = params.status.unwrap_or(StatusCode::OK);
@@ -137,6 +148,7 @@ struct Params {
     status: Option<StatusCode>,
     delay: Option<Duration>,
     call: Option<String>,
+    size: Option<usize>,
 }
 
 impl Params {
@@ -165,6 +177,16 @@ impl Params {
                     params.delay = Some(delay);
                 }
                 "call" => params.call = Some(value),
+                "size" => {
+                    let size = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n <= MAX_SIZE)
+                        .ok_or_else(|| {
+                            format!("size={value}: expected a number of bytes up to {MAX_SIZE}")
+                        })?;
+                    params.size = Some(size);
+                }
                 _ => {}
             }
         }
@@ -213,6 +235,7 @@ mod tests {
                 status: Some(StatusCode::SERVICE_UNAVAILABLE),
                 delay: Some(Duration::from_millis(200)),
                 call: Some("http://b.sample:80/?status=418".to_owned()),
+                size: None,
             }
         );
         assert_eq!(Params::parse(None).unwrap(), Params::default());
@@ -220,6 +243,9 @@ mod tests {
         assert!(Params::parse(Some("status=abc")).is_err());
         assert!(Params::parse(Some("delay=5")).is_err());
         assert!(Params::parse(Some("call=%zz")).is_err());
+        assert_eq!(Params::parse(Some("size=1024")).unwrap().size, Some(1024));
+        assert!(Params::parse(Some("size=2000000")).is_err());
+        assert!(Params::parse(Some("size=-1")).is_err());
     }
 
     #[test]
