@@ -181,15 +181,27 @@ impl Child {
     }
 
     /// Collects the last output of an exited child into its report.
-    async fn finish(self, status: io::Result<ExitStatus>, drain_until: Instant) -> Exited {
-        for mut forwarder in self.forwarders {
-            if tokio::time::timeout_at(drain_until, &mut forwarder)
+    async fn finish(mut self, status: io::Result<ExitStatus>, drain_until: Instant) -> Exited {
+        self.drain(drain_until).await;
+        self.report(status)
+    }
+
+    /// Waits (until `drain_until`) for the output forwarders to reach end-of-file, aborting
+    /// those still running then. Cancel-safe: a forwarder is dropped only once finished or
+    /// aborted, so a cancelled drain resumes where it stopped.
+    async fn drain(&mut self, drain_until: Instant) {
+        while let Some(forwarder) = self.forwarders.last_mut() {
+            if tokio::time::timeout_at(drain_until, &mut *forwarder)
                 .await
                 .is_err()
             {
                 forwarder.abort();
             }
+            self.forwarders.pop();
         }
+    }
+
+    fn report(self, status: io::Result<ExitStatus>) -> Exited {
         Exited {
             name: self.name.to_string(),
             pid: self.pid,
@@ -228,6 +240,16 @@ impl fmt::Display for Exited {
 #[derive(Debug, Default)]
 pub struct Supervisor {
     children: Vec<Child>,
+    /// A child that has exited and whose output is still being drained: kept here, not on
+    /// the stack of `wait_any`, so that a `select!` cancelling the wait cannot lose it.
+    exited: Option<Draining>,
+}
+
+#[derive(Debug)]
+struct Draining {
+    child: Child,
+    status: io::Result<ExitStatus>,
+    until: Instant,
 }
 
 impl Supervisor {
@@ -239,16 +261,18 @@ impl Supervisor {
         self.children.push(child);
     }
 
+    /// The children still running.
     pub fn children(&self) -> impl Iterator<Item = &Child> {
         self.children.iter()
     }
 
+    /// Children running or exited but not yet reported by [`Supervisor::wait_any`].
     pub fn len(&self) -> usize {
-        self.children.len()
+        self.children.len() + usize::from(self.exited.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.children.is_empty()
+        self.len() == 0
     }
 
     /// Stops the first child called `name` (see [`Child::stop`]); None if there is none.
@@ -258,34 +282,49 @@ impl Supervisor {
     }
 
     /// Waits until any child exits and returns it, no longer supervised. Returns None at
-    /// once when there are no children: guard it in a `select!` loop. Cancel-safe.
+    /// once when there are no children: guard it in a `select!` loop. Cancel-safe: a child
+    /// seen exiting is reported by the next call if this one is cancelled.
     pub async fn wait_any(&mut self) -> Option<Exited> {
-        if self.children.is_empty() {
-            return None;
-        }
-        let (i, status) = {
-            let mut waits: Vec<Pin<Box<_>>> = self
-                .children
-                .iter_mut()
-                .map(|c| Box::pin(c.process.wait()))
-                .collect();
-            std::future::poll_fn(|cx| {
-                for (i, wait) in waits.iter_mut().enumerate() {
-                    if let Poll::Ready(status) = wait.as_mut().poll(cx) {
-                        return Poll::Ready((i, status));
+        if self.exited.is_none() {
+            if self.children.is_empty() {
+                return None;
+            }
+            let (i, status) = {
+                let mut waits: Vec<Pin<Box<_>>> = self
+                    .children
+                    .iter_mut()
+                    .map(|c| Box::pin(c.process.wait()))
+                    .collect();
+                std::future::poll_fn(|cx| {
+                    for (i, wait) in waits.iter_mut().enumerate() {
+                        if let Poll::Ready(status) = wait.as_mut().poll(cx) {
+                            return Poll::Ready((i, status));
+                        }
                     }
-                }
-                Poll::Pending
-            })
-            .await
-        };
-        let child = self.children.remove(i);
-        Some(child.finish(status, Instant::now() + LOG_DRAIN).await)
+                    Poll::Pending
+                })
+                .await
+            };
+            self.exited = Some(Draining {
+                child: self.children.remove(i),
+                status,
+                until: Instant::now() + LOG_DRAIN,
+            });
+        }
+        let draining = self.exited.as_mut()?;
+        draining.child.drain(draining.until).await;
+        let done = self.exited.take()?;
+        Some(done.child.report(done.status))
     }
 
     /// Closes every lifeline at once, gives all children `grace` in total to exit, kills
-    /// the rest, and returns every child's report in the order they were added.
+    /// the rest, and returns every child's report: one already exited but not yet reported first,
+    /// then the others in the order they were added.
     pub async fn stop_all(&mut self, grace: Duration) -> Vec<Exited> {
+        let mut exited = Vec::with_capacity(self.len());
+        if let Some(done) = self.exited.take() {
+            exited.push(done.child.finish(done.status, done.until).await);
+        }
         let mut children = std::mem::take(&mut self.children);
         for child in &mut children {
             child.lifeline.take();
@@ -296,7 +335,6 @@ impl Supervisor {
             statuses.push(child.wait_until(deadline).await);
         }
         let drain_until = Instant::now() + LOG_DRAIN;
-        let mut exited = Vec::with_capacity(children.len());
         for (child, status) in children.into_iter().zip(statuses) {
             exited.push(child.finish(status, drain_until).await);
         }

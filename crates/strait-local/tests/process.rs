@@ -117,6 +117,30 @@ async fn wait_any_reports_an_unexpected_exit_with_its_last_output() {
     assert!(supervisor.wait_any().await.is_none());
 }
 
+/// A wait cancelled while the exited child's output is still draining (a background
+/// process keeps its stdout open) must not lose the child: the next wait reports it.
+#[tokio::test]
+async fn an_exit_seen_by_a_cancelled_wait_is_reported_by_the_next() {
+    let mut supervisor = Supervisor::new();
+    let script = ["-c", "echo bye; sleep 2 & exit 3"];
+    supervisor.add(spawn("short", "sh", script, no_env()).unwrap());
+    tokio::select! {
+        ex = supervisor.wait_any() => panic!("the drain should outlast the timer: {ex:?}"),
+        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+    }
+    assert_eq!(
+        supervisor.len(),
+        1,
+        "the exited child is still to be reported"
+    );
+    let ex = supervisor.wait_any().await.expect("reported");
+    assert_eq!(ex.name, "short");
+    assert_eq!(ex.status.as_ref().unwrap().code(), Some(3));
+    assert!(ex.last_lines.iter().any(|l| l == "bye"), "{ex}");
+    assert!(supervisor.is_empty());
+    assert!(supervisor.wait_any().await.is_none());
+}
+
 #[test]
 fn children_exit_on_their_own_when_their_supervisor_is_sigkilled() {
     let mut supervisor = Command::new(exe())
