@@ -3,6 +3,7 @@
 //! are not mirrored, say.
 
 use strait_api::Kind;
+use strait_api::istio::destination_rule::ClientTlsMode;
 use strait_model::Mesh;
 
 /// One message per unsupported field in use: `file:line: Kind ns/name: field: what happens`.
@@ -65,6 +66,35 @@ pub fn report(mesh: &Mesh) -> Vec<String> {
                 );
             }
         }
+        for (_, o) in c.of_kind(Kind::DestinationRule) {
+            let Some(dr) = o.destination_rule() else {
+                continue;
+            };
+            for (path, tp) in dr.spec.traffic_policies() {
+                let own = tp.tls.as_ref().map(|t| (format!("{path}.tls"), t));
+                let ports = tp
+                    .port_level_settings
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        p.tls
+                            .as_ref()
+                            .map(|t| (format!("{path}.portLevelSettings[{i}].tls"), t))
+                    });
+                for (field, tls) in own.into_iter().chain(ports) {
+                    if matches!(
+                        tls.mode,
+                        Some(ClientTlsMode::Simple | ClientTlsMode::Mutual)
+                    ) {
+                        out.push(format!(
+                            "{}: {}: {field}.mode: not applied: TLS origination is not supported, so requests to this destination are refused (503 NC) rather than sent in plaintext",
+                            mesh.sources.display(o.locate(&format!("{field}.mode"))),
+                            o.display_name()
+                        ));
+                    }
+                }
+            }
+        }
     }
     out
 }
@@ -110,6 +140,40 @@ spec:
         );
         assert!(
             lines[1].contains("vs.yaml:11:") && lines[1].contains("spec.tls"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn tls_origination_is_reported_with_its_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("dr.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ext, namespace: default}
+spec:
+  host: api.example.com
+  trafficPolicy:
+    tls: {mode: ISTIO_MUTUAL}
+    portLevelSettings:
+    - port: {number: 443}
+      tls:
+        mode: SIMPLE
+",
+        )
+        .expect("write");
+        let mesh = Source {
+            paths: vec![file],
+            extra: Vec::new(),
+        }
+        .load()
+        .expect("load");
+        let lines = report(&mesh);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("dr.yaml:11:") && lines[0].contains("portLevelSettings[0].tls.mode"),
             "{lines:?}"
         );
     }

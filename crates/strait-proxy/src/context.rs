@@ -1,7 +1,7 @@
 //! What every connection handler shares: the current configuration, upstream connections,
 //! metrics, and who this proxy is.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -22,6 +22,8 @@ pub struct Proxy {
     pub app_ip: IpAddr,
     /// Where this proxy listens (the pod's address).
     pub pod_ip: IpAddr,
+    /// The outbound listener: never a destination, or a request would come straight back.
+    pub outbound: SocketAddr,
 }
 
 impl Proxy {

@@ -35,8 +35,16 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
         .collect();
+    // `te: trailers` is end-to-end in practice: gRPC servers require it (HTTP/2 allows no
+    // other value, RFC 9113 §8.2.2).
+    let trailers = h
+        .get(http::header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     for n in HOP_BY_HOP.iter().copied().map(str::to_string).chain(named) {
         h.remove(n.as_str());
+    }
+    if trailers {
+        h.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
     }
 }
 
@@ -161,4 +169,41 @@ impl HttpBody for Reported {
 pub fn reported(resp: http::Response<Body>, report: Report) -> http::Response<Body> {
     let (parts, body) = resp.into_parts();
     http::Response::from_parts(parts, crate::body::boxed(Reported::new(body, report)))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderMap;
+
+    use super::strip_hop_by_hop;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = headers(&[
+            ("connection", "close, x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "secret"),
+            ("te", "gzip"),
+            ("x-end-to-end", "kept"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-end-to-end"]);
+    }
+
+    #[test]
+    fn te_trailers_is_kept_for_grpc() {
+        let mut h = headers(&[("te", "Trailers"), ("content-type", "application/grpc")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.get("te").unwrap(), "trailers");
+    }
 }

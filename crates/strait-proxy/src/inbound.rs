@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use strait_model::compile::{AppProtocol, InboundMtls, InboundPort};
@@ -34,6 +34,8 @@ use crate::{peer, tls};
 
 /// How long a client may take to send its first bytes.
 const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Listeners for the inbound ports of the current config, started and stopped as it changes.
 #[derive(Debug, Default)]
@@ -92,7 +94,7 @@ async fn accept_loop(px: Shared, server: Arc<ArcSwap<ServerConfig>>, l: TcpListe
                     }
                 });
             }
-            Err(e) => tracing::warn!(port, error = %e, "inbound accept failed"),
+            Err(e) => crate::accept_error("inbound", &e).await,
         }
     }
 }
@@ -139,12 +141,25 @@ async fn connection(
         }
         (true, InboundMtls::Disable) => tcp(px, s, &cfg, Caller::default()).await,
         (true, _) => {
-            let tls = TlsAcceptor::from(server).accept(s).await?;
+            let tls =
+                tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, TlsAcceptor::from(server).accept(s))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+                    })??;
             let (_, conn) = tls.get_ref();
             let caller = Caller {
                 principal: tls::peer_identity(conn.peer_certificates()),
                 alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             };
+            if caller.principal.is_none() && cfg.mtls == InboundMtls::Strict {
+                // A certificate from the mesh roots that names no workload is no identity.
+                tracing::info!(
+                    port,
+                    "refused an mTLS connection: the client certificate has no SPIFFE identity (STRICT)"
+                );
+                return Ok(());
+            }
             let http = match caller.alpn.as_deref() {
                 Some(tls::ALPN_H2 | b"h2" | tls::ALPN_HTTP11 | b"http/1.1") => true,
                 Some(tls::ALPN_TCP | tls::ALPN_PEER_EXCHANGE) => false,
@@ -194,7 +209,13 @@ where
         let (px, cfg, caller) = (px.clone(), cfg.clone(), caller.clone());
         async move { Ok::<_, Infallible>(handle(px, &cfg, caller, req).await) }
     });
-    auto::Builder::new(TokioExecutor::new())
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(crate::outbound::HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    builder
         .serve_connection(TokioIo::new(s), svc)
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))

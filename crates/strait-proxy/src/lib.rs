@@ -84,6 +84,7 @@ pub async fn run(
         creds: creds.clone(),
         app_ip: bs.app_ip,
         pod_ip: bs.pod_ip,
+        outbound: SocketAddr::new(bs.pod_ip, bs.ports.outbound),
     });
     admin::spawn(
         px.clone(),
@@ -93,7 +94,7 @@ pub async fn run(
         bs.ports.stats,
     )
     .await?;
-    let out_addr = SocketAddr::new(bs.pod_ip, bs.ports.outbound);
+    let out_addr = px.outbound;
     let outbound = TcpListener::bind(out_addr)
         .await
         .map_err(|source| ProxyError::Listen {
@@ -138,4 +139,11 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// A failed `accept` (out of file descriptors and the like): logged, then a short pause so the
+/// loop does not spin while the condition lasts.
+pub(crate) async fn accept_error(listener: &str, e: &std::io::Error) {
+    tracing::warn!(listener, error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }

@@ -743,6 +743,15 @@ fn protocols_timeouts_retries_and_tcp() {
         "{v:#}"
     );
 
+    // A request addressed to the sidecar's own outbound listener would loop until the proxy
+    // ran out of connections: refused, and the sidecar keeps serving.
+    let own = format!("http://{}/", sleep.outbound());
+    let r = mesh.get("cluster1/sample/sleep", &own, &[]);
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(r.body.contains("would loop"), "{r:?}");
+    let r = mesh.get("cluster1/sample/sleep", "http://echo.sample:8080/hi", &[]);
+    assert_eq!(r.status, 200, "{r:?}");
+
     // A gRPC port: HTTP/2 to the app, whatever the caller spoke.
     let r = mesh.get(
         "cluster1/sample/sleep",

@@ -23,7 +23,7 @@ use crate::snapshot::Snapshot;
 use crate::upstream::UpstreamError;
 
 /// Bodies up to this size are kept so a retry can resend them; larger or streaming bodies are
-/// sent once (retried only when the connection could not be made).
+/// sent once and never retried (the upstream's answer, whatever it is, goes to the client).
 const REPLAY_LIMIT: u64 = 64 * 1024;
 
 /// Where the client wants to go: `host:port` from the absolute URI or the Host header.
@@ -346,6 +346,11 @@ impl Replay {
         }
     }
 
+    /// Whether another try can send the body again.
+    fn can_resend(&self) -> bool {
+        matches!(self, Replay::Buffered(_))
+    }
+
     /// The body for the next try; `None` when a streaming body was already sent.
     fn take(&mut self) -> Option<Body> {
         match self {
@@ -376,7 +381,7 @@ impl Attempt<'_> {
         mut replay: Replay,
         cstate: &crate::snapshot::ClusterState,
     ) -> Result<(Response<Incoming>, usize, bool), Failed> {
-        let tries = 1 + policy.attempts;
+        let tries = policy.attempts.saturating_add(1);
         let mut tried: Vec<usize> = Vec::new();
         let mut last: Option<Failed> = None;
         for n in 0..tries {
@@ -411,7 +416,11 @@ impl Attempt<'_> {
             };
             let mtls = self.uses_mtls(ep);
             match result {
-                Ok(resp) if n + 1 < tries && retriable_status(&policy.retry_on, &resp) => {
+                Ok(resp)
+                    if n + 1 < tries
+                        && replay.can_resend()
+                        && retriable_status(&policy.retry_on, &resp) =>
+                {
                     last = Some(Failed {
                         error: UpstreamError::Reset {
                             addr: self
@@ -425,8 +434,8 @@ impl Attempt<'_> {
                 Ok(resp) => return Ok((resp, ep, mtls)),
                 Err(e)
                     if n + 1 < tries
-                        && retriable_error(&policy.retry_on, &e)
-                        && !matches!(replay, Replay::Stream(None)) =>
+                        && replay.can_resend()
+                        && retriable_error(&policy.retry_on, &e) =>
                 {
                     tracing::debug!(cluster = %self.cluster.name, error = %e, "retrying");
                     last = Some(Failed {
@@ -463,6 +472,9 @@ impl Attempt<'_> {
     }
 
     async fn send(&self, ep: usize, body: Body) -> Result<Response<Incoming>, UpstreamError> {
+        if self.cluster.tls == UpstreamTls::Originate {
+            return Err(UpstreamError::Config(super::TLS_ORIGINATION.into()));
+        }
         let addr = self.addr(ep).ok_or_else(|| {
             UpstreamError::Config(format!("bad endpoint in {}", self.cluster.name))
         })?;
@@ -555,16 +567,12 @@ async fn passthrough(
             ),
         );
     }
-    let addr = match tokio::net::lookup_host((host, port))
-        .await
-        .ok()
-        .and_then(|mut a| a.next())
-    {
-        Some(a) => a,
-        None => {
+    let addr = match super::passthrough_addr(px, host, port).await {
+        Ok(a) => a,
+        Err(e) => {
             return body::text(
                 StatusCode::BAD_GATEWAY,
-                format!("{host}: no such host (PassthroughCluster)\n"),
+                format!("{e} (PassthroughCluster)\n"),
             );
         }
     };

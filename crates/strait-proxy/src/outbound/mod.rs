@@ -7,22 +7,31 @@ pub mod policy;
 mod tcp;
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::body::{self, Body};
-use crate::context::Shared;
+use crate::context::{Proxy, Shared};
+
+/// Why a destination whose DestinationRule asks for TLS origination (`SIMPLE`, `MUTUAL`) is
+/// refused: sending its traffic in plaintext instead would be worse than not sending it.
+pub(crate) const TLS_ORIGINATION: &str = "the DestinationRule asks for TLS origination (mode SIMPLE or MUTUAL), which this proxy does not support; refusing to send the request in plaintext";
+
+/// How long a client may take to send a request's headers.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn serve(px: Shared, listener: TcpListener) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "outbound accept failed");
+                crate::accept_error("outbound", &e).await;
                 continue;
             }
         };
@@ -33,7 +42,13 @@ pub async fn serve(px: Shared, listener: TcpListener) {
                 let px = px.clone();
                 async move { Ok::<_, Infallible>(route(px, req).await) }
             });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder.http2().timer(TokioTimer::new());
+            if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                 .await
             {
@@ -55,4 +70,25 @@ async fn route(px: Shared, req: ::http::Request<Incoming>) -> ::http::Response<B
     } else {
         http::handle(px, req, host, port).await
     }
+}
+
+/// The address of a destination no service names (Istio's PassthroughCluster), refusing this
+/// proxy's own outbound listener: a request sent there would come straight back, over and
+/// over, until the proxy runs out of connections.
+pub(crate) async fn passthrough_addr(
+    px: &Proxy,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, String> {
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host}: cannot resolve: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    if addr == px.outbound {
+        return Err(format!(
+            "{host}:{port} is this proxy's own outbound listener ({addr}); refusing a request that would loop"
+        ));
+    }
+    Ok(addr)
 }

@@ -52,6 +52,12 @@ pub(super) async fn connect(
             else {
                 return body::text(StatusCode::SERVICE_UNAVAILABLE, "bad endpoint (NC)\n");
             };
+            if cluster.tls == UpstreamTls::Originate {
+                return body::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{} (NC)\n", super::TLS_ORIGINATION),
+                );
+            }
             let mtls = match cluster.tls {
                 UpstreamTls::IstioMutual => true,
                 UpstreamTls::Disable | UpstreamTls::Originate => false,
@@ -109,14 +115,13 @@ pub(super) async fn connect(
             }
         }
         None if snap.config.mesh.allow_any_outbound => {
-            let addr = match tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .ok()
-                .and_then(|mut a| a.next())
-            {
-                Some(a) => a,
-                None => {
-                    return body::text(StatusCode::BAD_GATEWAY, format!("{host}: no such host\n"));
+            let addr = match super::passthrough_addr(&px, &host, port).await {
+                Ok(a) => a,
+                Err(e) => {
+                    return body::text(
+                        StatusCode::BAD_GATEWAY,
+                        format!("{e} (PassthroughCluster)\n"),
+                    );
                 }
             };
             match px
