@@ -236,12 +236,16 @@ impl Authority {
         self.chain_pem.last() == Some(&pem::encode_cert(root))
     }
 
-    /// Signs a subordinate CA certificate (for [`crate::init`]).
+    /// Signs a subordinate CA certificate (for [`crate::init`]), ending no later than this
+    /// authority's own certificate: a CA that outlived its issuer would sign certificates no
+    /// peer can verify.
     pub(crate) fn sign_ca(
         &self,
         params: &CertificateParams,
         key: &KeyPair,
     ) -> Result<CertificateDer<'static>, Error> {
+        let mut params = params.clone();
+        params.not_after = params.not_after.min(self.ca_not_after);
         Ok(params.signed_by(key, &self.issuer)?.der().clone())
     }
 

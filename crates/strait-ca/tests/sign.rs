@@ -108,7 +108,8 @@ fn leaf_carries_exactly_the_callers_identity() {
     let bc = leaf.basic_constraints().expect("unique").expect("present");
     assert!(!bc.value.ca);
     let ku = leaf.key_usage().expect("unique").expect("present").value;
-    assert!(ku.digital_signature() && ku.key_encipherment() && !ku.key_cert_sign());
+    // EC keys sign; keyEncipherment is for RSA key transport (RFC 5480 §3).
+    assert!(ku.digital_signature() && !ku.key_encipherment() && !ku.key_cert_sign());
     let eku = leaf
         .extended_key_usage()
         .expect("unique")

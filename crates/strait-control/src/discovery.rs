@@ -219,15 +219,15 @@ impl Session {
     /// Compiles the proxy's configuration and sends what changed.
     async fn push(&mut self) -> Next {
         let started = Instant::now();
-        let mesh = self.hub.mesh();
-        let generation = self.hub.generation();
+        let (generation, mesh) = self.hub.current();
         let config = match compile::compile(&mesh, &self.proxy) {
             Ok(c) => c,
             Err(e @ (CompileError::UnknownProxy(_) | CompileError::UnknownCluster(_))) => {
                 // The pod may not be in the control plane's view yet: wait for the next change.
                 let why = e.to_string();
                 tracing::warn!(proxy = %self.proxy, "{why}; waiting for it to appear");
-                self.hub.update_proxy(&self.key, |s| s.pending = Some(why));
+                self.hub
+                    .update_proxy(&self.key, self.id, |s| s.pending = Some(why));
                 return Next::Continue;
             }
         };
@@ -258,11 +258,12 @@ impl Session {
                 .filter(|k| !state.contains_key(*k))
                 .collect()
         };
-        self.hub.update_proxy(&self.key, |s| s.pending = None);
+        self.hub
+            .update_proxy(&self.key, self.id, |s| s.pending = None);
         if changed.is_empty() && removed.is_empty() {
             // The proxy already holds this config: after a NACK, the mesh may have moved
             // back to what it accepted, and it is in sync again.
-            self.hub.update_proxy(&self.key, |s| {
+            self.hub.update_proxy(&self.key, self.id, |s| {
                 if s.nack.is_some() {
                     s.sent_version.clone_from(&s.acked_version);
                     s.sent_nonce.clone_from(&s.acked_nonce);
@@ -314,7 +315,7 @@ impl Session {
             .metrics
             .push_time
             .observe(started.elapsed().as_secs_f64());
-        self.hub.update_proxy(&self.key, |s| {
+        self.hub.update_proxy(&self.key, self.id, |s| {
             s.sent_version.clone_from(&version);
             s.sent_nonce.clone_from(&nonce);
         });
@@ -335,7 +336,7 @@ impl Session {
         if m.error_detail.is_empty() {
             self.acked = f.state;
             self.initialised = true;
-            self.hub.update_proxy(&self.key, |s| {
+            self.hub.update_proxy(&self.key, self.id, |s| {
                 s.acked_version.clone_from(&f.version);
                 s.acked_nonce.clone_from(&f.nonce);
                 s.nack = None;
@@ -352,8 +353,9 @@ impl Session {
                     r#type: "config".into(),
                 })
                 .inc();
-            self.hub
-                .update_proxy(&self.key, |s| s.nack = Some(m.error_detail.clone()));
+            self.hub.update_proxy(&self.key, self.id, |s| {
+                s.nack = Some(m.error_detail.clone())
+            });
         }
     }
 }

@@ -12,17 +12,30 @@ use strait_model::Mesh;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::source::{Rejected, Source};
+use crate::source::{Fingerprint, Rejected, Source};
 
 /// The mesh in force and its generation.
 #[derive(Debug)]
 pub struct Hub {
     pub source: Source,
-    mesh: ArcSwap<Mesh>,
+    /// The mesh in force and its generation, swapped together so that a push never pairs
+    /// one generation's config with another's version number.
+    current: ArcSwap<Current>,
+    /// The input files as they were when last read (loaded or rejected): the watcher reloads
+    /// when they differ.
+    read: Mutex<Fingerprint>,
+    /// Wakes sessions when the generation changes.
     generation: watch::Sender<u64>,
     rejected: Mutex<Option<Rejected>>,
     proxies: Mutex<BTreeMap<String, ProxyStatus>>,
     pub metrics: Arc<Metrics>,
+}
+
+/// A mesh and its generation.
+#[derive(Debug)]
+struct Current {
+    generation: u64,
+    mesh: Arc<Mesh>,
 }
 
 /// Sync state of one connected proxy, as `/debug/syncz` reports it.
@@ -94,12 +107,23 @@ pub fn unix_now() -> u64 {
 impl Hub {
     /// Loads the source; the first load must succeed.
     pub fn new(source: Source, metrics: Arc<Metrics>) -> Result<Hub, Rejected> {
-        let mesh = source.load()?;
+        let (mesh, read) = loop {
+            let (result, read) = source.load_settled();
+            // A load torn by a concurrent edit is tried again once the writing has paused.
+            if let Some(read) = read {
+                break (result?, read);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         warn_unsupported(&mesh);
         metrics.config_generation.set(1);
         Ok(Hub {
             source,
-            mesh: ArcSwap::from_pointee(mesh),
+            current: ArcSwap::from_pointee(Current {
+                generation: 1,
+                mesh: Arc::new(mesh),
+            }),
+            read: Mutex::new(read),
             generation: watch::channel(1).0,
             rejected: Mutex::new(None),
             proxies: Mutex::new(BTreeMap::new()),
@@ -108,27 +132,47 @@ impl Hub {
     }
 
     pub fn mesh(&self) -> Arc<Mesh> {
-        self.mesh.load_full()
+        self.current.load().mesh.clone()
     }
 
     pub fn generation(&self) -> u64 {
-        *self.generation.borrow()
+        self.current.load().generation
+    }
+
+    /// The mesh in force and its generation, read together.
+    pub fn current(&self) -> (u64, Arc<Mesh>) {
+        let c = self.current.load();
+        (c.generation, c.mesh.clone())
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
     }
 
+    /// Whether the input files differ from what was last read.
+    pub fn changed(&self) -> bool {
+        *lock(&self.read) != self.source.fingerprint()
+    }
+
     /// Re-reads the source. A clean load replaces the mesh and wakes every session; an update
-    /// with errors is logged and dropped, and the previous mesh stays in force.
+    /// with errors is logged and dropped, and the previous mesh stays in force. A load during
+    /// which a file changed is dropped unseen: the watcher sees the change and comes back.
     pub fn reload(&self) {
-        match self.source.load() {
+        let (result, Some(read)) = self.source.load_settled() else {
+            tracing::debug!("configuration changed while being read; reading it again");
+            return;
+        };
+        *lock(&self.read) = read;
+        match result {
             Ok(mesh) => {
                 warn_unsupported(&mesh);
-                self.mesh.store(Arc::new(mesh));
+                let generation = self.generation() + 1;
+                self.current.store(Arc::new(Current {
+                    generation,
+                    mesh: Arc::new(mesh),
+                }));
                 *lock(&self.rejected) = None;
-                self.generation.send_modify(|g| *g += 1);
-                let generation = self.generation();
+                self.generation.send_replace(generation);
                 self.metrics
                     .config_generation
                     .set(i64::try_from(generation).unwrap_or(i64::MAX));
@@ -154,8 +198,13 @@ impl Hub {
         lock(&self.rejected).clone()
     }
 
-    pub fn update_proxy(&self, key: &str, f: impl FnOnce(&mut ProxyStatus)) {
-        if let Some(s) = lock(&self.proxies).get_mut(key) {
+    /// Updates a proxy's status, if `session` is still the one connected for it (an older
+    /// stream of a proxy that reconnected must not overwrite the new one's state).
+    pub fn update_proxy(&self, key: &str, session: u64, f: impl FnOnce(&mut ProxyStatus)) {
+        if let Some(s) = lock(&self.proxies)
+            .get_mut(key)
+            .filter(|s| s.session == session)
+        {
             f(s);
         }
     }
@@ -181,5 +230,62 @@ impl Hub {
 
     pub fn proxies(&self) -> Vec<ProxyStatus> {
         lock(&self.proxies).values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: default}
+spec:
+  ports: [{name: http, port: 80}]
+";
+
+    #[test]
+    fn reloads_follow_the_files_and_a_broken_edit_keeps_the_last_good_mesh() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, SERVICE).expect("write");
+        let source = Source {
+            paths: vec![file.clone()],
+            extra: Vec::new(),
+        };
+        let metrics = Arc::new(Metrics::new(
+            &mut prometheus_client::registry::Registry::default(),
+        ));
+        let hub = Hub::new(source, metrics).expect("first load");
+        assert!(!hub.changed());
+        assert_eq!(hub.current().0, 1);
+
+        // Appending makes the size differ, whatever the file system's time resolution.
+        std::fs::write(
+            &file,
+            format!("{SERVICE}---\n{}", SERVICE.replace("name: a", "name: b")),
+        )
+        .expect("edit");
+        assert!(hub.changed());
+        hub.reload();
+        assert!(!hub.changed());
+        let (generation, mesh) = hub.current();
+        assert_eq!(generation, 2);
+        assert_eq!(hub.generation(), 2);
+        assert_eq!(
+            mesh.clusters[0].of_kind(strait_api::Kind::Service).count(),
+            2
+        );
+
+        std::fs::write(&file, format!("{SERVICE}  bogusField: [\n")).expect("break");
+        assert!(hub.changed());
+        hub.reload();
+        assert!(
+            !hub.changed(),
+            "a rejected edit is not retried until it changes"
+        );
+        assert_eq!(hub.generation(), 2);
+        assert!(hub.rejected().is_some());
+        assert!(Arc::ptr_eq(&hub.mesh(), &mesh));
     }
 }

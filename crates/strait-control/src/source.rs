@@ -44,9 +44,18 @@ impl Source {
         }
     }
 
+    /// Loads the source, with the fingerprint of what was read: `None` when a file changed
+    /// while it was being read (an editor writing in place), so the result may be torn.
+    pub fn load_settled(&self) -> (Result<Mesh, Rejected>, Option<Fingerprint>) {
+        let before = self.fingerprint();
+        let result = self.load();
+        let settled = (self.fingerprint() == before).then_some(before);
+        (result, settled)
+    }
+
     /// A fingerprint of every input file (path, size, modification time): it changes when
     /// any file is edited, added or removed.
-    pub fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    pub fn fingerprint(&self) -> Fingerprint {
         let mut out = Vec::new();
         for p in self.paths.iter().chain(self.extra.iter().map(|(_, p)| p)) {
             walk(p, &mut out, 0);
@@ -76,6 +85,9 @@ fn walk(p: &Path, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>, depth: usiz
     }
 }
 
+/// Path, size and modification time of every input file, sorted.
+pub type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
 fn render(mesh: &Mesh, d: &Diagnostic) -> String {
     match (d.pos, &d.path) {
         (Some(pos), _) => format!("{}: {}", mesh.sources.display(pos), d.message),
@@ -99,13 +111,13 @@ impl Watcher {
         let spawned = std::thread::Builder::new()
             .name("config-watch".into())
             .spawn(move || {
-                let mut last = source.fingerprint();
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(interval);
-                    let mut now = source.fingerprint();
-                    if now == last {
+                    if !hub.changed() {
                         continue;
                     }
+                    // Settle: wait until a poll sees no further change.
+                    let mut now = source.fingerprint();
                     loop {
                         std::thread::sleep(interval);
                         let again = source.fingerprint();
@@ -114,7 +126,6 @@ impl Watcher {
                         }
                         now = again;
                     }
-                    last = now;
                     hub.reload();
                 }
             });
