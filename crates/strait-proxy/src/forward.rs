@@ -60,6 +60,9 @@ pub struct Report {
     /// The access-log line's request part (`GET /path HTTP/1.1`), when access logs are on.
     pub access_log: Option<String>,
     pub upstream: String,
+    /// The cluster's request permit (`http2MaxRequests`), held until the response body ends:
+    /// a request counts against the limit for as long as it is streaming.
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Report {

@@ -45,6 +45,6 @@ pub fn peer_header(data: &[u8]) {
     if let Ok(v) = HeaderValue::from_bytes(data) {
         let mut h = HeaderMap::new();
         h.insert(crate::peer::HEADER, v);
-        let _ = crate::peer::take(&mut h);
+        let _ = crate::peer::take(&mut h, Some("spiffe://cluster.local/ns/ns/sa/sa"));
     }
 }

@@ -246,7 +246,8 @@ async fn handle(
     let request_line = format!("{} {} {:?}", req.method(), req.uri().path(), req.version());
     let (mut parts, b) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let mut source = peer::take(&mut parts.headers).unwrap_or_default();
+    let mut source =
+        peer::take(&mut parts.headers, caller.principal.as_deref()).unwrap_or_default();
     if let Some(p) = &caller.principal {
         source.principal = p.clone();
         // As Envoy's XFCC: who the proxy is, and who called it over mTLS.
@@ -313,6 +314,7 @@ async fn handle(
                     request_bytes,
                     access_log,
                     upstream: app.to_string(),
+                    permit: None,
                 },
             )
         }

@@ -43,10 +43,19 @@ const MAX_LEN: usize = 2048;
 /// Longest accepted field: a DNS subdomain (Kubernetes names and label values are shorter).
 const MAX_FIELD: usize = 253;
 
-/// Reads and removes the header; anything malformed or oversized is ignored (the labels say
-/// `unknown`). The values become metric labels, so a caller cannot make them arbitrarily long.
-pub fn take(headers: &mut HeaderMap) -> Option<Peer> {
+/// Reads and removes the header, believing it only from an mTLS caller whose certificate
+/// names the same namespace: the values become metric labels, so a plaintext client (or one
+/// claiming another namespace) cannot mint series of its choosing. Anything else, malformed
+/// or oversized is ignored (the labels say `unknown`).
+pub fn take(headers: &mut HeaderMap, principal: Option<&str>) -> Option<Peer> {
     let v = headers.remove(HEADER)?;
+    let id = strait_ca::SpiffeId::parse(principal?).ok()?;
+    let peer = decode(&v)?;
+    (peer.namespace == id.namespace()).then_some(peer)
+}
+
+/// The header's value, if well formed and within bounds.
+fn decode(v: &http::HeaderValue) -> Option<Peer> {
     if v.len() > MAX_LEN {
         return None;
     }
@@ -83,10 +92,19 @@ mod tests {
         };
         let mut h = HeaderMap::new();
         h.insert(HEADER, encode(&node).parse().expect("header"));
-        let p = take(&mut h).expect("peer");
+        let caller = Some("spiffe://cluster.local/ns/ns/sa/sleep");
+        let p = take(&mut h, caller).expect("peer");
         assert_eq!((p.workload.as_str(), p.cluster.as_str()), ("sleep", "c1"));
         assert!(h.get(HEADER).is_none());
         h.insert(HEADER, "%%%".parse().expect("header"));
-        assert!(take(&mut h).is_none());
+        assert!(take(&mut h, caller).is_none());
+        assert!(h.get(HEADER).is_none());
+
+        // Not believed from a plaintext caller, nor from another namespace; removed anyway.
+        for other in [None, Some("spiffe://cluster.local/ns/other/sa/sleep")] {
+            h.insert(HEADER, encode(&node).parse().expect("header"));
+            assert!(take(&mut h, other).is_none());
+            assert!(h.get(HEADER).is_none());
+        }
     }
 }

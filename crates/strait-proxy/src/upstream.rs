@@ -284,9 +284,12 @@ fn source_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// A failed send: REFUSED_STREAM means the server never processed the request (safe to retry
 /// anywhere); anything else broke mid-flight. hyper does not expose h2's error codes, only
 /// their text in the error chain.
+///
+/// A request hyper never dispatched (its connection closed first: `is_canceled`) was not
+/// seen by the server either, so it counts as refused too.
 fn classify(addr: SocketAddr, e: &hyper::Error) -> UpstreamError {
     let chain = source_chain(e);
-    if chain.contains("REFUSED_STREAM") || chain.contains("refused stream") {
+    if e.is_canceled() || chain.contains("REFUSED_STREAM") || chain.contains("refused stream") {
         UpstreamError::Refused(addr)
     } else {
         UpstreamError::Reset {

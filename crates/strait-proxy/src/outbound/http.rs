@@ -79,10 +79,11 @@ pub(super) async fn handle(
         select(&sp.http, &view, &snap.regexes).map(|(r, m)| (r.clone(), m.cloned()))
     };
     let Some((rule, matched)) = rule else {
-        return body::text(
+        let r = body::text(
             StatusCode::NOT_FOUND,
             format!("no route for {authority}{path} (NR)\n"),
         );
+        return local(&px, sp, started, "NR", r);
     };
     // Fault injection comes first, as Envoy's fault filter runs before the router.
     let injected = policy::roll(rule.policy.fault.as_ref(), &mut rand::rng());
@@ -95,22 +96,19 @@ pub(super) async fn handle(
         } else {
             "FI"
         };
-        px.metrics.request(
-            &call_for(&px, sp, None, false),
-            &Outcome {
-                code: status.as_u16(),
-                flags,
-                ms: started.elapsed().as_secs_f64() * 1000.0,
-                ..Outcome::default()
-            },
+        return local(
+            &px,
+            sp,
+            started,
+            flags,
+            body::text(status, "fault filter abort\n"),
         );
-        return body::text(status, "fault filter abort\n");
     }
     let weighted = match &rule.action {
         HttpAction::Respond { status, body } => {
             let mut r = Response::new(body::full(body.clone()));
             *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
-            return r;
+            return local(&px, sp, started, "", r);
         }
         HttpAction::Redirect {
             uri,
@@ -131,7 +129,7 @@ pub(super) async fn handle(
             if let Ok(v) = HeaderValue::from_str(&location) {
                 r.headers_mut().insert(http::header::LOCATION, v);
             }
-            return r;
+            return local(&px, sp, started, "", r);
         }
         HttpAction::Route(ws) => ws.clone(),
     };
@@ -140,13 +138,14 @@ pub(super) async fn handle(
         pick_weighted(&weighted, &mut rng).cloned()
     };
     let Some((cluster, cstate)) = chosen.as_ref().and_then(|w| snap.cluster(&w.cluster)) else {
-        return body::text(
+        let r = body::text(
             StatusCode::SERVICE_UNAVAILABLE,
             "no healthy upstream (NC)\n",
         );
+        return local(&px, sp, started, "NC", r);
     };
     let cluster = cluster.clone();
-    let _permit = match &cstate.max_requests {
+    let permit = match &cstate.max_requests {
         Some(sem) => match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
@@ -251,6 +250,7 @@ pub(super) async fn handle(
                     request_bytes,
                     access_log,
                     upstream,
+                    permit,
                 },
             )
         }
@@ -287,6 +287,27 @@ pub(super) async fn handle(
             )
         }
     }
+}
+
+/// A response the proxy makes itself (no route, fault abort, direct response, redirect, no
+/// cluster): counted like every request, with its flags.
+fn local(
+    px: &Shared,
+    sp: &ServicePort,
+    started: Instant,
+    flags: &str,
+    resp: Response<Body>,
+) -> Response<Body> {
+    px.metrics.request(
+        &call_for(px, sp, None, false),
+        &Outcome {
+            code: resp.status().as_u16(),
+            flags,
+            ms: started.elapsed().as_secs_f64() * 1000.0,
+            ..Outcome::default()
+        },
+    );
+    resp
 }
 
 fn ensure_request_id(h: &mut http::HeaderMap) {
@@ -435,7 +456,8 @@ impl Attempt<'_> {
                 Err(e)
                     if n + 1 < tries
                         && replay.can_resend()
-                        && retriable_error(&policy.retry_on, &e) =>
+                        && (retriable_error(&policy.retry_on, &e)
+                            || lost_idempotent(&self.parts.method, &e)) =>
                 {
                     tracing::debug!(cluster = %self.cluster.name, error = %e, "retrying");
                     last = Some(Failed {
@@ -548,6 +570,23 @@ fn retriable_error(retry_on: &[String], e: &UpstreamError) -> bool {
                 | ("5xx" | "gateway-error", UpstreamError::Timeout)
         )
     })
+}
+
+/// An idempotent request whose connection broke before any response came back (a server
+/// proxy killed mid-flight, a pooled connection closed under it): resending it is safe by
+/// definition (RFC 9110 §9.2.2), whatever `retryOn` says, as browsers and HTTP clients do.
+fn lost_idempotent(method: &http::Method, e: &UpstreamError) -> bool {
+    use http::Method;
+    matches!(e, UpstreamError::Reset { .. })
+        && [
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::TRACE,
+            Method::PUT,
+            Method::DELETE,
+        ]
+        .contains(method)
 }
 
 /// A host no service names: forwarded as is when the mesh allows any outbound traffic
