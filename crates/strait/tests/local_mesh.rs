@@ -1126,3 +1126,26 @@ fn method_matches_lb_policies_pool_limits_and_port_level_mtls() {
         "port 8080 stays STRICT"
     );
 }
+
+#[test]
+fn an_address_in_use_is_named_before_anything_starts() {
+    // The first pod's health port, held by someone else.
+    let _held = std::net::TcpListener::bind("127.49.1.1:15021").expect("bind");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(support::STRAIT)
+        .arg("up")
+        .arg(support::example("single-cluster"))
+        .arg("--state")
+        .arg(tmp.path())
+        .args(["--net", "49"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run strait up");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("127.49.1.1:15021 is not available"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("up.json").exists());
+}

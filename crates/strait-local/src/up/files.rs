@@ -183,8 +183,11 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), UpError> {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
     let tmp = path.with_extension("tmp");
+    // A fresh file, never one planted in advance (whose mode and owner would be someone
+    // else's): a leftover of ours is removed first, and create_new refuses what remains.
+    let _ = std::fs::remove_file(&tmp);
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(&tmp).map_err(err)?;

@@ -61,6 +61,9 @@ pub enum UpError {
     Spawn(#[from] crate::process::SpawnError),
     #[error("{0}")]
     Start(String),
+    /// Stopped (Ctrl-C, SIGTERM, lifeline) before the mesh was up.
+    #[error("stopped while starting")]
+    Interrupted,
     #[error("internal error: {0}")]
     Internal(String),
 }

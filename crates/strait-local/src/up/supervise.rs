@@ -249,11 +249,12 @@ pub async fn run(opts: UpOptions, stop: Stop, say: Say) -> Result<(), UpError> {
             &mut parts.control,
             &[(name.clone(), cp.debug, "/ready")],
             CONTROL_PLANE_START,
+            &stop,
         )
         .await;
         if let Err(e) = ready {
             parts.control.stop_all(STOP_GRACE).await;
-            return Err(e);
+            return interrupted_is_ok(e, &say);
         }
     }
     for p in &plan.pods {
@@ -301,11 +302,11 @@ pub async fn run(opts: UpOptions, stop: Stop, say: Say) -> Result<(), UpError> {
         plan.pods.len(),
         checks.len()
     ));
-    let ready = wait_ready(&mut parts.workloads, &checks, PROXIES_READY).await;
+    let ready = wait_ready(&mut parts.workloads, &checks, PROXIES_READY, &stop).await;
     if let Err(e) = ready {
         parts.workloads.stop_all(STOP_GRACE).await;
         parts.control.stop_all(STOP_GRACE).await;
-        return Err(e);
+        return interrupted_is_ok(e, &say);
     }
     parts.state.save(dir)?;
     say(summary(&plan, dir));
@@ -315,6 +316,16 @@ pub async fn run(opts: UpOptions, stop: Stop, say: Say) -> Result<(), UpError> {
     parts.control.stop_all(STOP_GRACE).await;
     let _ = std::fs::remove_file(super::state::file(dir));
     Ok(())
+}
+
+/// A startup cut short by the user is a clean stop, not an error.
+fn interrupted_is_ok(e: UpError, say: &Say) -> Result<(), UpError> {
+    if matches!(e, UpError::Interrupted) {
+        say("stopped before the mesh was up".to_string());
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 fn add_app(parts: &mut Parts, p: &PodPlan) {
@@ -411,13 +422,24 @@ fn preflight(plan: &Plan) -> Result<(), UpError> {
         .filter_map(|c| c.control_plane)
         .flat_map(|cp| [cp.grpc, cp.debug])
         .collect();
-    addrs.extend(
-        plan.pods
-            .iter()
-            .map(|p| SocketAddr::new(p.ip, if p.sidecar { 15001 } else { 0 })),
-    );
+    for p in &plan.pods {
+        if p.sidecar {
+            // Admin, outbound, health, stats, then an inbound listener per port.
+            let proxy = [15000, 15001, 15021, 15090]
+                .into_iter()
+                .chain(p.ports.iter().copied());
+            addrs.extend(proxy.map(|port| SocketAddr::new(p.ip, port)));
+        }
+        if p.app.is_some_and(|a| a != crate::apps::AppKind::Sleep) {
+            let ip = if p.sidecar { p.app_ip } else { p.ip };
+            addrs.extend(p.ports.iter().map(|port| SocketAddr::new(ip, *port)));
+        }
+    }
     for addr in addrs.into_iter().filter(|a| a.port() != 0) {
-        if let Err(e) = std::net::TcpListener::bind(addr) {
+        // Only "in use" is a collision; anything else the part itself reports when it starts.
+        if let Err(e) = std::net::TcpListener::bind(addr)
+            && e.kind() == std::io::ErrorKind::AddrInUse
+        {
             return Err(UpError::Start(format!(
                 "{addr} is not available ({e}); is another mesh running on this --net? pick another with --net"
             )));
@@ -440,15 +462,54 @@ fn clean(dir: &Path) -> Result<(), UpError> {
     std::fs::create_dir_all(dir).map_err(|source| UpError::Io {
         path: dir.to_path_buf(),
         source,
-    })
+    })?;
+    check_private(dir)
+}
+
+/// The state directory holds keys and tokens, and often sits in a shared temporary
+/// directory under a predictable name: it must be a real directory of this user's, closed to
+/// others. One created in advance by another user is refused, not used.
+fn check_private(dir: &Path) -> Result<(), UpError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let io = |source| UpError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::symlink_metadata(dir).map_err(io)?;
+        if !meta.is_dir() {
+            return Err(UpError::Start(format!(
+                "state directory {} is not a directory (a symbolic link?); pick another with --state",
+                dir.display()
+            )));
+        }
+        // Whose we are: the owner of a file we create.
+        let probe = dir.join(".owner");
+        let _ = std::fs::remove_file(&probe);
+        std::fs::write(&probe, b"").map_err(io)?;
+        let me = std::fs::metadata(&probe).map_err(io)?.uid();
+        let _ = std::fs::remove_file(&probe);
+        if meta.uid() != me {
+            return Err(UpError::Start(format!(
+                "state directory {} belongs to another user (uid {}); pick one of your own with --state or STRAIT_STATE",
+                dir.display(),
+                meta.uid()
+            )));
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
 }
 
 /// Polls each endpoint until it answers 200. Fails when the deadline passes (naming what is
-/// not ready) or when a part of `group` exits meanwhile (with its last output).
+/// not ready), when a part of `group` exits meanwhile (with its last output), or when `stop`
+/// fires (Ctrl-C during startup).
 async fn wait_ready(
     group: &mut Supervisor,
     checks: &[(String, SocketAddr, &'static str)],
     timeout: Duration,
+    stop: &Stop,
 ) -> Result<(), UpError> {
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<(String, SocketAddr, &'static str)> = checks.to_vec();
@@ -486,6 +547,7 @@ async fn wait_ready(
     tokio::select! {
         r = poll => r,
         Some(ex) = group.wait_any() => Err(UpError::Start(ex.to_string())),
+        () = stop.wait() => Err(UpError::Interrupted),
     }
 }
 
@@ -599,4 +661,33 @@ fn example_exec(plan: &Plan) -> Option<String> {
         "strait exec {}/{}/{} -- curl -sS {service}:{port}{path}",
         client.cluster, client.namespace, client.workload
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn state_directory_is_private_and_must_be_ours() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("state");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        clean(&dir).expect("our own directory");
+        let mode = std::fs::metadata(&dir).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+
+        // A symbolic link planted where the directory should be is refused.
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+        assert!(clean(&link).is_err());
+
+        // Another user's directory (only root can make one to test with).
+        if std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).is_ok() {
+            let e = clean(&dir).expect_err("someone else's directory");
+            assert!(e.to_string().contains("another user"), "{e}");
+        }
+    }
 }
