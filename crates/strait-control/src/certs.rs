@@ -10,6 +10,7 @@ use strait_protocol::v1::certificates_server::Certificates;
 use strait_protocol::v1::{SignRequest, SignResponse};
 use tonic::{Request, Response, Status};
 
+use crate::conn::Peer;
 use crate::identify::Identify;
 use crate::metrics::{ErrorLabel, Metrics};
 
@@ -22,7 +23,14 @@ pub struct CertService {
 }
 
 impl CertService {
-    fn refuse(&self, reason: &str, status: Status) -> Status {
+    /// Counts and logs a refused request, naming the peer, so refusals leave a trace.
+    fn refuse(&self, peer: &str, reason: &str, status: Status) -> Status {
+        tracing::warn!(
+            peer,
+            reason,
+            message = status.message(),
+            "certificate request refused"
+        );
         self.metrics
             .csr_errors
             .get_or_create(&ErrorLabel {
@@ -37,13 +45,18 @@ impl CertService {
 impl Certificates for CertService {
     async fn sign(&self, req: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {
         self.metrics.csr.inc();
+        let peer = req
+            .extensions()
+            .get::<Peer>()
+            .map_or_else(|| "unknown".to_string(), |p| p.addr.to_string());
         let caller = match self.identify.caller(&req).await {
             Ok(c) => c,
-            Err(s) => return Err(self.refuse("unauthenticated", s)),
+            Err(s) => return Err(self.refuse(&peer, "unauthenticated", s)),
         };
         let body = req.into_inner();
         let ttl = u64::try_from(body.validity_seconds).map_err(|_| {
             self.refuse(
+                &peer,
                 "bad_ttl",
                 Status::invalid_argument("validity_seconds must not be negative"),
             )
@@ -53,17 +66,23 @@ impl Certificates for CertService {
             &caller.namespace,
             &caller.service_account,
         )
-        .map_err(|e| self.refuse("bad_identity", Status::invalid_argument(e.to_string())))?;
+        .map_err(|e| {
+            self.refuse(
+                &peer,
+                "bad_identity",
+                Status::invalid_argument(e.to_string()),
+            )
+        })?;
         let chain = self
             .authority
             .sign_csr(&body.csr, &identity, Duration::from_secs(ttl))
             .map_err(|e| match e.blame() {
                 strait_ca::Blame::Caller => {
-                    self.refuse("bad_csr", Status::invalid_argument(e.to_string()))
+                    self.refuse(&peer, "bad_csr", Status::invalid_argument(e.to_string()))
                 }
                 strait_ca::Blame::Config | strait_ca::Blame::Internal => {
                     tracing::error!(error = %e, "cannot sign");
-                    self.refuse("ca_error", Status::internal(e.to_string()))
+                    self.refuse(&peer, "ca_error", Status::internal(e.to_string()))
                 }
             })?;
         self.metrics.issued.inc();

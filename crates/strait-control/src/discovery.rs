@@ -44,12 +44,14 @@ impl Discovery for DiscoveryService {
         &self,
         req: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let caller = self.identify.caller(&req).await?;
         let address = req
             .extensions()
             .get::<Peer>()
             .map(|p| p.addr.to_string())
             .unwrap_or_default();
+        let caller = self.identify.caller(&req).await.inspect_err(|s| {
+            tracing::warn!(peer = %address, message = s.message(), "discovery stream refused");
+        })?;
         let requests = req.into_inner();
         let (tx, rx) = mpsc::channel(4);
         let id = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -51,6 +51,11 @@ impl UpstreamError {
         }
     }
 }
+
+/// Idle proxy-to-proxy connections are pinged this often, and dropped when a ping goes
+/// unanswered this long.
+const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type PoolKey = (SocketAddr, String);
 
@@ -213,7 +218,13 @@ impl Upstreams {
                 let tls = self
                     .connect_mtls(addr, sni, identities, tls::ALPN_H2, connect_timeout)
                     .await?;
-                let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                // Pings find a peer that vanished without closing (a host gone, a network
+                // partition), so a dead pooled connection is dropped instead of reused.
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .keep_alive_interval(H2_KEEPALIVE_INTERVAL)
+                    .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
+                    .handshake(TokioIo::new(tls))
                     .await
                     .map_err(|e| UpstreamError::Connect {
                         addr,

@@ -157,7 +157,7 @@ pub async fn run(opts: UpOptions, stop: Stop, say: Say) -> Result<(), UpError> {
             pid: s.pid,
         });
     }
-    clean(dir)?;
+    let _lock = clean(dir)?;
     let source = Source {
         paths: vec![opts.mesh.clone()],
         extra: Vec::new(),
@@ -448,22 +448,42 @@ fn preflight(plan: &Plan) -> Result<(), UpError> {
     Ok(())
 }
 
-/// Removes what a previous run left (its pods, tokens and certificates are stale).
-fn clean(dir: &Path) -> Result<(), UpError> {
+/// Takes the state directory for this run: checks it is private, locks it (held by the
+/// returned file for the whole run, so a second `strait up` on the same directory cannot wipe
+/// this one's keys while it starts), and removes what a previous run left (its pods, tokens
+/// and certificates are stale).
+fn clean(dir: &Path) -> Result<std::fs::File, UpError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| UpError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    check_private(dir)?;
+    let lock_path = dir.join("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(UpError::Start(format!(
+                "another strait up is using state directory {} (it holds {}); stop it first or use --state",
+                dir.display(),
+                lock_path.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+    }
     for sub in ["clusters", "pods", "certs"] {
         let p = dir.join(sub);
         if p.exists() {
-            std::fs::remove_dir_all(&p).map_err(|source| UpError::Io {
-                path: p.clone(),
-                source,
-            })?;
+            std::fs::remove_dir_all(&p).map_err(io(&p))?;
         }
     }
-    std::fs::create_dir_all(dir).map_err(|source| UpError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    check_private(dir)
+    Ok(lock)
 }
 
 /// The state directory holds keys and tokens, and often sits in a shared temporary
@@ -675,7 +695,10 @@ mod tests {
         let dir = tmp.path().join("state");
         std::fs::create_dir(&dir).expect("mkdir");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        clean(&dir).expect("our own directory");
+        let lock = clean(&dir).expect("our own directory");
+        let e = clean(&dir).expect_err("locked by the first");
+        assert!(e.to_string().contains("another strait up"), "{e}");
+        drop(lock);
         let mode = std::fs::metadata(&dir).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
 
@@ -687,6 +710,7 @@ mod tests {
         // Another user's directory (only root can make one to test with).
         if std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).is_ok() {
             let e = clean(&dir).expect_err("someone else's directory");
+            let _ = std::fs::remove_file(dir.join("lock"));
             assert!(e.to_string().contains("another user"), "{e}");
         }
     }
