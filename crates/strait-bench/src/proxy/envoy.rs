@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -15,24 +15,38 @@ const OUTBOUND_PORT: u16 = 15001;
 const INBOUND_PORT: u16 = 15006;
 const ADMIN_PORT: u16 = 15000;
 
-/// One Envoy process. Dropping it kills it.
+/// One Envoy process, run under a small shell that holds a pipe from the benchmark on stdin
+/// and kills Envoy when it closes: Envoy goes away with the benchmark however that ends
+/// (Ctrl-C, a panic, SIGKILL), and cannot hold the benchmark's addresses afterwards. Dropping
+/// it stops Envoy.
 #[derive(Debug)]
 pub struct Envoy {
-    child: Child,
+    guard: Child,
+    lifeline: Option<ChildStdin>,
+    pid: u32,
     pub admin: SocketAddr,
     log: PathBuf,
 }
 
 impl Envoy {
+    /// Envoy's own process id (not the guarding shell's).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 }
 
 impl Drop for Envoy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.lifeline.take();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.guard.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.guard.kill();
+        let _ = self.guard.wait();
     }
 }
 
@@ -232,26 +246,57 @@ fn server_config(
     )
 }
 
+/// The guard: start Envoy in the background with its output in `$LOG`, say its pid, wait for
+/// stdin to close, then stop it.
+const GUARD: &str = r#""$0" "$@" > "$LOG" 2>&1 &
+echo "$!"
+read -r _
+kill "$!" 2> /dev/null
+wait"#;
+
 fn spawn(spec: &PairSpec<'_>, name: &str, config: &str, ip: IpAddr) -> anyhow::Result<Envoy> {
+    let admin = SocketAddr::new(ip, ADMIN_PORT);
+    // A previous run's Envoy still holding the address would answer in this one's place.
+    std::net::TcpListener::bind(admin).with_context(|| {
+        format!(
+            "{admin} is in use (an Envoy left from an earlier run?); stop it or pick another --net"
+        )
+    })?;
     let cfg = spec.dir.join(format!("envoy-{name}.yaml"));
     std::fs::write(&cfg, config)?;
     let log = spec.dir.join(format!("envoy-{name}.log"));
-    let log_file = std::fs::File::create(&log)?;
-    let child = Command::new(spec.envoy)
+    let mut guard = Command::new("sh")
+        .arg("-c")
+        .arg(GUARD)
+        .arg(spec.envoy)
         .arg("-c")
         .arg(&cfg)
         .arg("--concurrency")
         .arg(spec.concurrency.to_string())
         .arg("--disable-hot-restart")
         .args(["-l", "warning"])
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file)
+        .env("LOG", &log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("running {}", spec.envoy.display()))?;
+        .with_context(|| format!("running {} under sh", spec.envoy.display()))?;
+    let lifeline = guard.stdin.take();
+    let mut line = String::new();
+    if let Some(out) = guard.stdout.take() {
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)?;
+    }
+    let pid = line.trim().parse().with_context(|| {
+        format!(
+            "starting {}: no process id from the guard",
+            spec.envoy.display()
+        )
+    })?;
     Ok(Envoy {
-        child,
-        admin: SocketAddr::new(ip, ADMIN_PORT),
+        guard,
+        lifeline,
+        pid,
+        admin,
         log,
     })
 }
@@ -265,6 +310,13 @@ fn wait_ready(envoy: &Envoy) -> anyhow::Result<()> {
         {
             return Ok(());
         }
+        if !alive(envoy.pid) {
+            bail!(
+                "Envoy (admin {}) exited:\n{}",
+                envoy.admin,
+                std::fs::read_to_string(&envoy.log).unwrap_or_default()
+            );
+        }
         if Instant::now() > deadline {
             bail!(
                 "Envoy (admin {}) not ready after 30 s:\n{}",
@@ -274,6 +326,17 @@ fn wait_ready(envoy: &Envoy) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Whether `pid` runs (and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// A plain blocking GET, for admin endpoints. The body is returned as received (chunked
