@@ -36,3 +36,79 @@ pub fn text(status: http::StatusCode, msg: impl Into<String>) -> http::Response<
     );
     r
 }
+
+/// `inner`, failing once `deadline` passes before it ends: a route's timeout covers the whole
+/// response, as Envoy's does, not only the wait for its headers. A response that stalls
+/// mid-body is cut (the client sees the stream reset) instead of hanging forever.
+pub fn with_deadline(inner: Body, deadline: tokio::time::Instant) -> Body {
+    Deadline {
+        inner,
+        sleep: Box::pin(tokio::time::sleep_until(deadline)),
+    }
+    .boxed()
+}
+
+struct Deadline {
+    inner: Body,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Deadline {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if this.sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(
+                "response timeout: the route's timeout passed while the body was streaming".into(),
+            )));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http_body_util::{BodyExt, StreamBody};
+    use tokio_stream::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_deadline_cuts_a_stalled_body_and_spares_a_finished_one() {
+        let soon = || tokio::time::Instant::now() + Duration::from_millis(50);
+        let done = with_deadline(full("whole"), soon()).collect().await;
+        assert_eq!(done.expect("finished in time").to_bytes(), "whole");
+
+        // One frame, then nothing ever again.
+        let frames = tokio_stream::iter([Ok::<_, BoxError>(http_body::Frame::data(
+            Bytes::from_static(b"part"),
+        ))])
+        .chain(tokio_stream::pending());
+        let stalled = boxed(StreamBody::new(frames));
+        let err = with_deadline(stalled, soon())
+            .collect()
+            .await
+            .expect_err("cut at the deadline");
+        assert!(err.to_string().contains("response timeout"), "{err}");
+    }
+}

@@ -211,9 +211,12 @@ pub(super) async fn handle(
         parts,
         authority,
     };
-    let overall = rule.timeout_ms.map(Duration::from_millis);
-    let outcome = match overall {
-        Some(t) => tokio::time::timeout(t, attempt.run(&rule.retries, replay, cstate))
+    // The route's timeout covers every try and the whole response body (see `with_deadline`).
+    let deadline = rule
+        .timeout_ms
+        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    let outcome = match deadline {
+        Some(d) => tokio::time::timeout_at(d, attempt.run(&rule.retries, replay, cstate))
             .await
             .unwrap_or(Err(Failed {
                 error: UpstreamError::Timeout,
@@ -235,8 +238,12 @@ pub(super) async fn handle(
                 .get(ep)
                 .map(|e| format!("{}:{}", e.address, e.port))
                 .unwrap_or_default();
+            let rbody = match deadline {
+                Some(d) => body::with_deadline(body::boxed(rbody), d),
+                None => body::boxed(rbody),
+            };
             reported(
-                Response::from_parts(rparts, body::boxed(rbody)),
+                Response::from_parts(rparts, rbody),
                 Report {
                     metrics: px.metrics.clone(),
                     call,
