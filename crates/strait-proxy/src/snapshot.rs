@@ -17,6 +17,9 @@ pub struct ClusterState {
     pub balancer: Balancer,
     /// `connectionPool.http.http2MaxRequests`: requests over the limit fail fast with 503.
     pub max_requests: Option<Arc<Semaphore>>,
+    /// `connectionPool.tcp.maxConnections`, counted per opaque TCP tunnel: tunnels over the
+    /// limit are refused with 503 `UO`.
+    pub max_connections: Option<Arc<Semaphore>>,
     fingerprint: String,
 }
 
@@ -35,7 +38,13 @@ fn fingerprint(c: &Cluster) -> String {
         .iter()
         .map(|e| format!("{}:{}/{}", e.address, e.port, e.weight))
         .collect();
-    format!("{:?}|{:?}|{}", c.lb, c.limits.max_requests, eps.join(","))
+    format!(
+        "{:?}|{:?}|{:?}|{}",
+        c.lb,
+        c.limits.max_requests,
+        c.limits.max_connections,
+        eps.join(",")
+    )
 }
 
 impl Snapshot {
@@ -110,6 +119,10 @@ impl Snapshot {
                         max_requests: c
                             .limits
                             .max_requests
+                            .map(|n| Arc::new(Semaphore::new(n as usize))),
+                        max_connections: c
+                            .limits
+                            .max_connections
                             .map(|n| Arc::new(Semaphore::new(n as usize))),
                         fingerprint: fp,
                     }),

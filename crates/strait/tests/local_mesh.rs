@@ -983,6 +983,54 @@ fn protocols_timeouts_retries_and_tcp() {
             &["destination_service_name=\"echo\""]
         ) > 0.0
     );
+
+    // connectionPool.tcp.maxConnections: 1 — a second tunnel while one is open is refused.
+    let generation = mesh.generation();
+    mesh.write("cluster1/echo-pool.yaml", ECHO_TCP_POOL);
+    mesh.wait_synced(generation + 1, Duration::from_secs(10));
+    let (first, head) = open_tunnel(sleep.outbound(), "echo.sample:9000");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_, head) = open_tunnel(sleep.outbound(), "echo.sample:9000");
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, head) = open_tunnel(sleep.outbound(), "echo.sample:9000");
+        if head.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed tunnel's slot never came back: {head}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const ECHO_TCP_POOL: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: echo-pool
+  namespace: sample
+spec:
+  host: echo.sample.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+"#;
+
+/// Sends `CONNECT target` to a sidecar; returns the connection and the response head.
+fn open_tunnel(proxy: std::net::SocketAddr, target: &str) -> (std::net::TcpStream, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(proxy).expect("connect");
+    write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).expect("read") == 1 {
+        head.push(byte[0]);
+    }
+    (s, String::from_utf8_lossy(&head).into_owned())
 }
 
 const POLICIES: &str = r#"

@@ -27,6 +27,7 @@ pub(super) async fn connect(
 ) -> Response<Body> {
     let started = Instant::now();
     let snap = px.snapshot.load_full();
+    let mut permit = None;
     let (upstream, call): (Box<dyn Io>, Option<Call>) = match snap.resolve(&host, port) {
         Some(sp) => {
             let name = pick_weighted(&sp.tcp, &mut rand::rng()).map(|w| w.cluster.clone());
@@ -36,6 +37,20 @@ pub(super) async fn connect(
                     "no healthy upstream (NC)\n",
                 );
             };
+            if let Some(limit) = &cstate.max_connections {
+                match limit.clone().try_acquire_owned() {
+                    Ok(p) => permit = Some(p),
+                    Err(_) => {
+                        return body::text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "upstream overflow: {} is at its maxConnections (UO)\n",
+                                cluster.name
+                            ),
+                        );
+                    }
+                }
+            }
             let Some(ep) = cstate.balancer.choose(cluster, &[], &mut rand::rng()) else {
                 return body::text(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -145,6 +160,8 @@ pub(super) async fn connect(
     }
     let metrics = px.metrics.clone();
     tokio::spawn(async move {
+        // Held while the tunnel lives: it is one of the cluster's connections.
+        let _permit = permit;
         let mut upstream = upstream;
         let (sent, received, flags) = match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
