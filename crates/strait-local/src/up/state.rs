@@ -83,6 +83,33 @@ pub fn default_dir() -> PathBuf {
     std::env::temp_dir().join(format!("strait-{user}"))
 }
 
+/// The state file tells `exec` where to send a command's traffic and tokens live next to it:
+/// one written by another user (a planted file in a shared temporary directory) is refused.
+fn check_owner(path: &Path) -> Result<(), UpError> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let io = |source| UpError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let owner = std::fs::metadata(path).map_err(io)?.uid();
+        // /proc/self belongs to the process's effective user.
+        let me = std::fs::metadata("/proc/self").map_err(io)?.uid();
+        if owner != me {
+            return Err(UpError::State {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "written by another user (uid {owner}); not trusted. Pass --state with your own mesh's directory"
+                ),
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
+    Ok(())
+}
+
 pub fn file(dir: &Path) -> PathBuf {
     dir.join("up.json")
 }
@@ -106,6 +133,7 @@ impl State {
                 }
             }
         })?;
+        check_owner(&path)?;
         let state: State = serde_json::from_str(&text).map_err(|e| UpError::State {
             path: path.clone(),
             reason: e.to_string(),
@@ -155,4 +183,28 @@ impl State {
 /// Whether process `pid` exists (Linux: its /proc entry).
 pub fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_of_another_user_is_not_trusted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let state = State {
+            pid: std::process::id(),
+            mesh: PathBuf::from("/mesh"),
+            clusters: Vec::new(),
+            pods: Vec::new(),
+        };
+        state.save(dir.path()).expect("save");
+        assert_eq!(State::load(dir.path()).expect("ours").pid, state.pid);
+        // Only root can hand the file to someone else to test with.
+        #[cfg(target_os = "linux")]
+        if std::os::unix::fs::chown(file(dir.path()), Some(65534), None).is_ok() {
+            let e = State::load(dir.path()).expect_err("someone else's");
+            assert!(e.to_string().contains("another user"), "{e}");
+        }
+    }
 }
