@@ -162,7 +162,7 @@ pub async fn run(
             source,
         })?;
     tokio::spawn(debug::serve(debug_l, hub.clone(), Arc::new(registry)));
-    let watcher = source::Watcher::spawn(opts.source.clone(), opts.poll, hub.clone());
+    let watcher = source::Watcher::spawn(opts.poll, hub.clone());
 
     let identify = Identify {
         tokens: Arc::new(StaticTokens::load(&opts.tokens)?),

@@ -105,7 +105,7 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn spawn(source: Source, interval: Duration, hub: Arc<Hub>) -> Watcher {
+    pub fn spawn(interval: Duration, hub: Arc<Hub>) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let spawned = std::thread::Builder::new()
@@ -117,10 +117,10 @@ impl Watcher {
                         continue;
                     }
                     // Settle: wait until a poll sees no further change.
-                    let mut now = source.fingerprint();
+                    let mut now = hub.source.fingerprint();
                     loop {
                         std::thread::sleep(interval);
-                        let again = source.fingerprint();
+                        let again = hub.source.fingerprint();
                         if again == now {
                             break;
                         }

@@ -2,8 +2,8 @@
 //! logged with its file and line when the mesh loads, so nobody is surprised that requests
 //! are not mirrored, say.
 
-use strait_api::Kind;
 use strait_api::istio::destination_rule::ClientTlsMode;
+use strait_api::{Kind, Object};
 use strait_model::Mesh;
 
 /// One message per unsupported field in use: `file:line: Kind ns/name: field: what happens`.
@@ -14,13 +14,7 @@ pub fn report(mesh: &Mesh) -> Vec<String> {
             let Some(vs) = o.virtual_service() else {
                 continue;
             };
-            let mut note = |path: String, what: &str| {
-                out.push(format!(
-                    "{}: {}: {path}: {what}",
-                    mesh.sources.display(o.locate(&path)),
-                    o.display_name()
-                ));
-            };
+            let mut note = |path: String, what: &str| out.push(line(mesh, o, &path, what));
             for (i, r) in vs.spec.http.iter().enumerate() {
                 if r.mirror.is_some() || !r.mirrors.is_empty() {
                     note(
@@ -86,10 +80,11 @@ pub fn report(mesh: &Mesh) -> Vec<String> {
                         tls.mode,
                         Some(ClientTlsMode::Simple | ClientTlsMode::Mutual)
                     ) {
-                        out.push(format!(
-                            "{}: {}: {field}.mode: not applied: TLS origination is not supported, so requests to this destination are refused (503 NC) rather than sent in plaintext",
-                            mesh.sources.display(o.locate(&format!("{field}.mode"))),
-                            o.display_name()
+                        out.push(line(
+                            mesh,
+                            o,
+                            &format!("{field}.mode"),
+                            "not applied: TLS origination is not supported, so requests to this destination are refused (503 NC) rather than sent in plaintext",
                         ));
                     }
                 }
@@ -99,17 +94,38 @@ pub fn report(mesh: &Mesh) -> Vec<String> {
     out
 }
 
+/// `file:line: Kind ns/name: path: what`.
+fn line(mesh: &Mesh, o: &Object, path: &str, what: &str) -> String {
+    format!(
+        "{}: {}: {path}: {what}",
+        mesh.sources.display(o.locate(path)),
+        o.display_name()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::source::Source;
 
+    /// What `report` says of one file.
+    fn report_for(name: &str, yaml: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join(name);
+        std::fs::write(&file, yaml).expect("write");
+        let mesh = Source {
+            paths: vec![file],
+            extra: Vec::new(),
+        }
+        .load()
+        .expect("load");
+        report(&mesh)
+    }
+
     #[test]
     fn mirrors_and_tls_routes_are_reported_with_their_line() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = dir.path().join("vs.yaml");
-        std::fs::write(
-            &file,
+        let lines = report_for(
+            "vs.yaml",
             "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: r, namespace: default}
@@ -124,15 +140,7 @@ spec:
     route:
     - destination: {host: a}
 ",
-        )
-        .expect("write");
-        let mesh = Source {
-            paths: vec![file],
-            extra: Vec::new(),
-        }
-        .load()
-        .expect("load");
-        let lines = report(&mesh);
+        );
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
             lines[0].contains("vs.yaml:9:") && lines[0].contains("mirror"),
@@ -146,10 +154,8 @@ spec:
 
     #[test]
     fn tls_origination_is_reported_with_its_line() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = dir.path().join("dr.yaml");
-        std::fs::write(
-            &file,
+        let lines = report_for(
+            "dr.yaml",
             "apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ext, namespace: default}
@@ -162,15 +168,7 @@ spec:
       tls:
         mode: SIMPLE
 ",
-        )
-        .expect("write");
-        let mesh = Source {
-            paths: vec![file],
-            extra: Vec::new(),
-        }
-        .load()
-        .expect("load");
-        let lines = report(&mesh);
+        );
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].contains("dr.yaml:11:") && lines[0].contains("portLevelSettings[0].tls.mode"),

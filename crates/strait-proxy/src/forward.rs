@@ -28,6 +28,19 @@ const HOP_BY_HOP: &[&str] = &[
     "proxy-authenticate",
 ];
 
+/// The authority a request names: its absolute URI's, else its Host header.
+pub fn request_authority<B>(req: &http::Request<B>) -> Option<String> {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+}
+
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     let named: Vec<String> = h
         .get_all(http::header::CONNECTION)

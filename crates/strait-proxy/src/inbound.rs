@@ -28,7 +28,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::{self, Body};
 use crate::context::Shared;
-use crate::forward::{Report, reported, strip_hop_by_hop};
+use crate::forward::{Report, reported, request_authority, strip_hop_by_hop};
 use crate::metrics::{Call, Outcome, Peer, ServiceRef};
 use crate::{peer, tls};
 
@@ -232,17 +232,7 @@ async fn handle(
         return body::text(StatusCode::INTERNAL_SERVER_ERROR, "bad port\n");
     };
     let app = SocketAddr::new(px.app_ip, port);
-    let authority = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| app.to_string());
+    let authority = request_authority(&req).unwrap_or_else(|| app.to_string());
     let request_line = format!("{} {} {:?}", req.method(), req.uri().path(), req.version());
     let (mut parts, b) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);

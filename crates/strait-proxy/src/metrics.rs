@@ -8,37 +8,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-/// Who called whom, as Istio labels a request. Unknown values are `unknown`, as in Istio.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub reporter: String,
-    pub source_workload: String,
-    pub source_workload_namespace: String,
-    pub source_principal: String,
-    pub source_app: String,
-    pub source_version: String,
-    pub source_canonical_service: String,
-    pub source_canonical_revision: String,
-    pub source_cluster: String,
-    pub destination_workload: String,
-    pub destination_workload_namespace: String,
-    pub destination_principal: String,
-    pub destination_app: String,
-    pub destination_version: String,
-    pub destination_service: String,
-    pub destination_service_name: String,
-    pub destination_service_namespace: String,
-    pub destination_canonical_service: String,
-    pub destination_canonical_revision: String,
-    pub destination_cluster: String,
-    pub request_protocol: String,
-    pub response_flags: String,
-    pub connection_security_policy: String,
-    pub response_code: String,
-    pub grpc_response_status: String,
-}
-
-/// The same, for TCP connections (no response code).
+/// Who called whom over which connection, as Istio labels a TCP connection. Unknown values
+/// are `unknown`, as in Istio.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TcpLabels {
     pub reporter: String,
@@ -64,6 +35,15 @@ pub struct TcpLabels {
     pub request_protocol: String,
     pub response_flags: String,
     pub connection_security_policy: String,
+}
+
+/// A request's labels: the connection's, then how it was answered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    #[prometheus(flatten)]
+    pub call: TcpLabels,
+    pub response_code: String,
+    pub grpc_response_status: String,
 }
 
 /// One side of a call, for labels.
@@ -176,36 +156,9 @@ impl Call {
     }
 
     fn request_labels(&self, code: u16, flags: &str, grpc_status: Option<&str>) -> RequestLabels {
-        let t = self.tcp_labels(flags);
         RequestLabels {
-            reporter: t.reporter,
-            source_workload: t.source_workload,
-            source_workload_namespace: t.source_workload_namespace,
-            source_principal: t.source_principal,
-            source_app: t.source_app,
-            source_version: t.source_version,
-            source_canonical_service: t.source_canonical_service,
-            source_canonical_revision: t.source_canonical_revision,
-            source_cluster: t.source_cluster,
-            destination_workload: t.destination_workload,
-            destination_workload_namespace: t.destination_workload_namespace,
-            destination_principal: t.destination_principal,
-            destination_app: t.destination_app,
-            destination_version: t.destination_version,
-            destination_service: t.destination_service,
-            destination_service_name: t.destination_service_name,
-            destination_service_namespace: t.destination_service_namespace,
-            destination_canonical_service: t.destination_canonical_service,
-            destination_canonical_revision: t.destination_canonical_revision,
-            destination_cluster: t.destination_cluster,
-            request_protocol: t.request_protocol,
-            response_flags: t.response_flags,
-            connection_security_policy: t.connection_security_policy,
-            response_code: if code == 0 {
-                "0".into()
-            } else {
-                code.to_string()
-            },
+            call: self.tcp_labels(flags),
+            response_code: code.to_string(),
             grpc_response_status: grpc_status.unwrap_or("").to_string(),
         }
     }

@@ -919,26 +919,9 @@ fn protocols_timeouts_retries_and_tcp() {
     );
 
     // Opaque TCP through CONNECT: bytes pass untouched (no XFCC), over mTLS, with TCP metrics.
-    let mut s = std::net::TcpStream::connect(sleep.outbound()).expect("connect");
     use std::io::{Read, Write};
-    s.write_all(b"CONNECT echo.sample:9000 HTTP/1.1\r\nHost: echo.sample:9000\r\n\r\n")
-        .expect("write");
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut byte).expect("read"),
-            1,
-            "tunnel closed: {}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let (mut s, head) = open_tunnel(sleep.outbound(), "echo.sample:9000");
+    assert!(head.starts_with("HTTP/1.1 200"), "tunnel not open: {head}");
     s.write_all(b"GET /raw HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n")
         .expect("write");
     let mut rest = String::new();

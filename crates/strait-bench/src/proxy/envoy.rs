@@ -37,16 +37,7 @@ impl Envoy {
 
 impl Drop for Envoy {
     fn drop(&mut self) {
-        self.lifeline.take();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.guard.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.guard.kill();
-        let _ = self.guard.wait();
+        super::procs::stop_child(&mut self.guard, &mut self.lifeline, Duration::from_secs(5));
     }
 }
 
@@ -310,7 +301,7 @@ fn wait_ready(envoy: &Envoy) -> anyhow::Result<()> {
         {
             return Ok(());
         }
-        if !alive(envoy.pid) {
+        if !strait_local::up::state::process_alive(envoy.pid) {
             bail!(
                 "Envoy (admin {}) exited:\n{}",
                 envoy.admin,
@@ -326,17 +317,6 @@ fn wait_ready(envoy: &Envoy) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Whether `pid` runs (and is not a zombie).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
 }
 
 /// A plain blocking GET, for admin endpoints. The body is returned as received (chunked

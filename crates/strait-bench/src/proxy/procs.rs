@@ -1,8 +1,24 @@
 //! What a process costs, from `/proc`: CPU time and resident memory.
 
-use std::process::Command;
+use std::process::{Child, ChildStdin, Command};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+/// Stops a child that ends when its stdin closes: closes `lifeline`, waits up to `grace`,
+/// then kills it.
+pub fn stop_child(child: &mut Child, lifeline: &mut Option<ChildStdin>, grace: Duration) {
+    lifeline.take();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
 
 /// Clock ticks per second, the unit of `/proc/<pid>/stat` CPU times.
 pub fn clock_ticks() -> f64 {

@@ -199,16 +199,7 @@ impl StraitMesh {
 impl Drop for StraitMesh {
     fn drop(&mut self) {
         // Closing the lifeline stops `strait up`, which stops everything it started.
-        self.lifeline.take();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::procs::stop_child(&mut self.child, &mut self.lifeline, Duration::from_secs(15));
     }
 }
 

@@ -86,7 +86,7 @@ pub fn default_dir() -> PathBuf {
 /// The state file tells `exec` where to send a command's traffic and tokens live next to it:
 /// one written by another user (a planted file in a shared temporary directory) is refused.
 fn check_owner(path: &Path) -> Result<(), UpError> {
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let io = |source| UpError::Io {
@@ -94,8 +94,7 @@ fn check_owner(path: &Path) -> Result<(), UpError> {
             source,
         };
         let owner = std::fs::metadata(path).map_err(io)?.uid();
-        // /proc/self belongs to the process's effective user.
-        let me = std::fs::metadata("/proc/self").map_err(io)?.uid();
+        let me = effective_uid(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
         if owner != me {
             return Err(UpError::State {
                 path: path.to_path_buf(),
@@ -105,9 +104,25 @@ fn check_owner(path: &Path) -> Result<(), UpError> {
             });
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// This process's effective user: the owner of `/proc/self` on Linux, elsewhere the owner of
+/// a file it creates in `scratch` (then removes).
+#[cfg(unix)]
+pub(crate) fn effective_uid(scratch: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::metadata("/proc/self") {
+        return Ok(meta.uid());
+    }
+    let probe = scratch.join(".owner");
+    let _ = std::fs::remove_file(&probe);
+    std::fs::write(&probe, b"")?;
+    let uid = std::fs::metadata(&probe)?.uid();
+    let _ = std::fs::remove_file(&probe);
+    Ok(uid)
 }
 
 pub fn file(dir: &Path) -> PathBuf {
@@ -180,9 +195,16 @@ impl State {
     }
 }
 
-/// Whether process `pid` exists (Linux: its /proc entry).
+/// Whether process `pid` runs (Linux: its /proc entry, not a zombie).
 pub fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    // A zombie has exited; only its parent has not collected it yet.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -504,12 +504,7 @@ fn check_private(dir: &Path) -> Result<(), UpError> {
                 dir.display()
             )));
         }
-        // Whose we are: the owner of a file we create.
-        let probe = dir.join(".owner");
-        let _ = std::fs::remove_file(&probe);
-        std::fs::write(&probe, b"").map_err(io)?;
-        let me = std::fs::metadata(&probe).map_err(io)?.uid();
-        let _ = std::fs::remove_file(&probe);
+        let me = super::state::effective_uid(dir).map_err(io)?;
         if meta.uid() != me {
             return Err(UpError::Start(format!(
                 "state directory {} belongs to another user (uid {}); pick one of your own with --state or STRAIT_STATE",

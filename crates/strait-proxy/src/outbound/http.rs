@@ -1,7 +1,7 @@
 //! Outbound HTTP: route, pick a cluster and endpoint, send (mTLS HTTP/2 to proxies, plaintext
 //! to the rest), retry per policy, time out per policy, report.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use strait_model::compile::{Cluster, HttpAction, Retry, ServicePort, UpstreamTls
 
 use crate::body::{self, Body};
 use crate::context::Shared;
-use crate::forward::{Report, reported, strip_hop_by_hop};
+use crate::forward::{Report, reported, request_authority, strip_hop_by_hop};
 use crate::metrics::{Call, Outcome, Peer, ServiceRef};
 use crate::peer;
 use crate::routing::{RequestView, pick_weighted, select};
@@ -28,16 +28,7 @@ const REPLAY_LIMIT: u64 = 64 * 1024;
 
 /// Where the client wants to go: `host:port` from the absolute URI or the Host header.
 pub(super) fn target(req: &Request<Incoming>) -> Option<(String, u16)> {
-    let auth = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })?;
+    let auth = request_authority(req)?;
     let (host, port) = match auth.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
             Ok(p) => (h.to_string(), p),
@@ -332,18 +323,7 @@ fn call_for(
     ep: Option<&strait_model::compile::Endpoint>,
     mtls: bool,
 ) -> Call {
-    let destination = ep.map_or_else(Peer::default, |e| Peer {
-        workload: e.workload.workload.clone(),
-        namespace: e.workload.namespace.clone(),
-        principal: if mtls {
-            e.workload.identity.clone()
-        } else {
-            String::new()
-        },
-        app: e.workload.app.clone(),
-        version: e.workload.version.clone(),
-        cluster: e.workload.cluster.clone(),
-    });
+    let destination = ep.map_or_else(Peer::default, |e| super::endpoint_peer(e, mtls));
     Call {
         reporter: "source",
         source: px.me(),
@@ -487,17 +467,14 @@ impl Attempt<'_> {
     }
 
     fn addr(&self, ep: usize) -> Option<SocketAddr> {
-        let e = self.cluster.endpoints.get(ep)?;
-        let ip: IpAddr = e.address.parse().ok()?;
-        Some(SocketAddr::new(ip, u16::try_from(e.port).ok()?))
+        super::endpoint_addr(self.cluster.endpoints.get(ep)?)
     }
 
     fn uses_mtls(&self, ep: usize) -> bool {
-        match self.cluster.tls {
-            UpstreamTls::IstioMutual => true,
-            UpstreamTls::Disable | UpstreamTls::Originate => false,
-            UpstreamTls::Auto => self.cluster.endpoints.get(ep).is_some_and(|e| e.mtls),
-        }
+        self.cluster
+            .endpoints
+            .get(ep)
+            .is_some_and(|e| super::endpoint_mtls(self.cluster, e))
     }
 
     async fn send(&self, ep: usize, body: Body) -> Result<Response<Incoming>, UpstreamError> {

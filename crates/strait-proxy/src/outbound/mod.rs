@@ -17,7 +17,10 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::body::{self, Body};
+use strait_model::compile::{Cluster, Endpoint, UpstreamTls};
+
 use crate::context::{Proxy, Shared};
+use crate::metrics::Peer;
 
 /// Why a destination whose DestinationRule asks for TLS origination (`SIMPLE`, `MUTUAL`) is
 /// refused: sending its traffic in plaintext instead would be worse than not sending it.
@@ -91,4 +94,35 @@ pub(crate) async fn passthrough_addr(
         ));
     }
     Ok(addr)
+}
+
+/// An endpoint's socket address; `None` if the control plane sent one that does not parse.
+pub(crate) fn endpoint_addr(e: &Endpoint) -> Option<SocketAddr> {
+    let ip: std::net::IpAddr = e.address.parse().ok()?;
+    Some(SocketAddr::new(ip, u16::try_from(e.port).ok()?))
+}
+
+/// Whether traffic to `e` of `cluster` goes over Istio mTLS (auto mTLS: when it has a proxy).
+pub(crate) fn endpoint_mtls(cluster: &Cluster, e: &Endpoint) -> bool {
+    match cluster.tls {
+        UpstreamTls::IstioMutual => true,
+        UpstreamTls::Disable | UpstreamTls::Originate => false,
+        UpstreamTls::Auto => e.mtls,
+    }
+}
+
+/// The metrics peer an endpoint is; its principal only when the connection is mTLS.
+pub(crate) fn endpoint_peer(e: &Endpoint, mtls: bool) -> Peer {
+    Peer {
+        workload: e.workload.workload.clone(),
+        namespace: e.workload.namespace.clone(),
+        principal: if mtls {
+            e.workload.identity.clone()
+        } else {
+            String::new()
+        },
+        app: e.workload.app.clone(),
+        version: e.workload.version.clone(),
+        cluster: e.workload.cluster.clone(),
+    }
 }

@@ -1,7 +1,6 @@
 //! Outbound TCP: an HTTP `CONNECT host:port` from the application opens an opaque tunnel to a
 //! service endpoint (mTLS with ALPN `istio` to a proxy, plaintext otherwise).
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
@@ -12,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::{self, Body};
 use crate::context::Shared;
-use crate::metrics::{Call, Peer, ServiceRef};
+use crate::metrics::{Call, ServiceRef};
 use crate::routing::pick_weighted;
 use crate::tls;
 
@@ -57,13 +56,10 @@ pub(super) async fn connect(
                     format!("cluster {} has no endpoints (UH)\n", cluster.name),
                 );
             };
-            let e = &cluster.endpoints[ep];
-            let Some(addr) = e
-                .address
-                .parse::<IpAddr>()
-                .ok()
-                .zip(u16::try_from(e.port).ok())
-                .map(|(ip, p)| SocketAddr::new(ip, p))
+            let Some((e, addr)) = cluster
+                .endpoints
+                .get(ep)
+                .and_then(|e| Some((e, super::endpoint_addr(e)?)))
             else {
                 return body::text(StatusCode::SERVICE_UNAVAILABLE, "bad endpoint (NC)\n");
             };
@@ -73,11 +69,7 @@ pub(super) async fn connect(
                     format!("{} (NC)\n", super::TLS_ORIGINATION),
                 );
             }
-            let mtls = match cluster.tls {
-                UpstreamTls::IstioMutual => true,
-                UpstreamTls::Disable | UpstreamTls::Originate => false,
-                UpstreamTls::Auto => e.mtls,
-            };
+            let mtls = super::endpoint_mtls(cluster, e);
             let timeout = Duration::from_millis(cluster.limits.connect_timeout_ms.max(1));
             let stream: Result<Box<dyn Io>, _> = if mtls {
                 px.upstreams
@@ -99,18 +91,7 @@ pub(super) async fn connect(
             let call = Call {
                 reporter: "source",
                 source: px.me(),
-                destination: Peer {
-                    workload: e.workload.workload.clone(),
-                    namespace: e.workload.namespace.clone(),
-                    principal: if mtls {
-                        e.workload.identity.clone()
-                    } else {
-                        String::new()
-                    },
-                    app: e.workload.app.clone(),
-                    version: e.workload.version.clone(),
-                    cluster: e.workload.cluster.clone(),
-                },
+                destination: super::endpoint_peer(e, mtls),
                 service: ServiceRef {
                     host: sp.host.clone(),
                 },
