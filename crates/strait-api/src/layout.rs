@@ -96,6 +96,17 @@ pub fn read_input(paths: &[PathBuf]) -> Input {
 /// Like [`read_input`], with extra files or directories added to named clusters (the pods a
 /// local run starts, say), read with the same loader so every position stays exact.
 pub fn read_input_with(paths: &[PathBuf], extra: &[(String, PathBuf)]) -> Input {
+    read_clusters(paths, extra, None)
+}
+
+/// Like [`read_input_with`], reading only the named clusters of a mesh directory (all of them
+/// when `only` is `None`): what a control plane reads is its own cluster and those it is
+/// entitled to, not every directory next to them. Plain files are one cluster and always read.
+pub fn read_clusters(
+    paths: &[PathBuf],
+    extra: &[(String, PathBuf)],
+    only: Option<&[String]>,
+) -> Input {
     let mesh_dir = paths.iter().find(|p| is_mesh_dir(p)).cloned();
     let mut loader = Loader::new();
     match mesh_dir {
@@ -114,7 +125,7 @@ pub fn read_input_with(paths: &[PathBuf], extra: &[(String, PathBuf)]) -> Input 
                     field: None,
                 });
             }
-            read_mesh_dir(loader, &dir, extra)
+            read_mesh_dir(loader, &dir, extra, only)
         }
         None => {
             for p in paths {
@@ -182,7 +193,12 @@ fn layout_error(
     }
 }
 
-fn read_mesh_dir(mut loader: Loader, dir: &Path, extra: &[(String, PathBuf)]) -> Input {
+fn read_mesh_dir(
+    mut loader: Loader,
+    dir: &Path,
+    extra: &[(String, PathBuf)],
+    only: Option<&[String]>,
+) -> Input {
     let mesh_path = dir.join(MESH_FILE);
     let (mesh, tree) = read_mesh_file(&mut loader, &mesh_path);
     let mesh = mesh.unwrap_or_default();
@@ -199,6 +215,9 @@ fn read_mesh_dir(mut loader: Loader, dir: &Path, extra: &[(String, PathBuf)]) ->
     let mut seen = std::collections::HashSet::new();
     for (i, decl) in mesh.clusters.iter().enumerate() {
         if decl.name.is_empty() || !seen.insert(decl.name.clone()) {
+            continue;
+        }
+        if only.is_some_and(|o| !o.contains(&decl.name)) {
             continue;
         }
         let cdir = dir.join(&decl.name);
@@ -224,7 +243,9 @@ fn read_mesh_dir(mut loader: Loader, dir: &Path, extra: &[(String, PathBuf)]) ->
         };
         clusters.push((decl.clone(), cluster_pos(i), cdir, range));
     }
-    warn_stray_entries(&mut loader, dir, &mesh);
+    if only.is_none() {
+        warn_stray_entries(&mut loader, dir, &mesh);
+    }
     let mut loaded = loader.finish();
     let mut all: Vec<Option<Object>> = std::mem::take(&mut loaded.objects)
         .into_iter()

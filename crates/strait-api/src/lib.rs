@@ -23,6 +23,8 @@ pub mod object;
 
 pub use diag::{Diagnostic, ObjectRef, Problem, Severity};
 pub use kind::Kind;
-pub use layout::{ClusterDecl, ClusterInput, Input, MeshFile, Role, read_input, read_input_with};
+pub use layout::{
+    ClusterDecl, ClusterInput, Input, MeshFile, Role, read_clusters, read_input, read_input_with,
+};
 pub use load::{Loaded, Loader};
 pub use object::{Body, IstioObject, Object};

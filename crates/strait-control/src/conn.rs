@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use strait_ca::SpiffeId;
+use strait_net::{Door, Reach};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -87,22 +88,17 @@ impl AsyncWrite for PeerConn {
 }
 
 /// Accepts connections on `listener` and yields those whose handshake succeeded.
+/// Only peers of the control plane's network are admitted: proxies of another network reach
+/// it through an east-west gateway, whose pod address is in this network.
 pub fn incoming(
     listener: TcpListener,
+    reach: Reach,
     acceptor: TlsAcceptor,
 ) -> ReceiverStream<io::Result<PeerConn>> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {
-            let (tcp, addr) = match listener.accept().await {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
+            let (tcp, addr) = reach.accept(&listener, Door::Mesh, "discovery").await;
             let _ = tcp.set_nodelay(true);
             let (acceptor, conns) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {

@@ -4,6 +4,9 @@
 //! - `/debug/configz?proxy=<cluster>/<namespace>/<pod>`: the configuration compiled for a pod,
 //!   exactly what a push would carry;
 //! - `/debug/mesh`: generation in force and the errors of a rejected update;
+//! - `/debug/clusterz`: the clusters this control plane reads and why (its own, its remotes,
+//!   its remote secrets), with each one's status (istioctl's `remote-clusters`);
+//! - `/debug/networkz`: the networks and their gateways' addresses, resolved and probed;
 //! - `/metrics`: Prometheus; `/ready`: 200 once serving.
 
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use hyper::body::Incoming;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 use strait_model::compile::{self, ProxyRef};
+use strait_net::Reach;
 use tokio::net::TcpListener;
 
 use crate::hub::Hub;
@@ -78,10 +82,11 @@ fn configz(hub: &Hub, proxy: Option<&str>) -> Response<Full<Bytes>> {
         namespace: (*namespace).to_string(),
         pod: (*pod).to_string(),
     };
-    match compile::compile(&hub.mesh(), &p) {
+    let current = hub.snapshot();
+    match compile::compile(&current.mesh, &current.runtime, &p) {
         Ok(c) => json(
             StatusCode::OK,
-            &json!({"generation": hub.generation(), "config": c}),
+            &json!({"generation": current.generation, "config": c.redacted()}),
         ),
         Err(e) => json(StatusCode::NOT_FOUND, &json!({"error": e.to_string()})),
     }
@@ -90,6 +95,11 @@ fn configz(hub: &Hub, proxy: Option<&str>) -> Response<Full<Bytes>> {
 fn route(hub: &Hub, registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/debug/syncz" => json(StatusCode::OK, &syncz(hub)),
+        "/debug/clusterz" => {
+            let c = hub.snapshot();
+            json(StatusCode::OK, &json!({"clusters": *c.clusters}))
+        }
+        "/debug/networkz" => json(StatusCode::OK, &crate::networks::networkz(&hub.snapshot())),
         "/debug/configz" => configz(hub, query(req, "proxy")),
         "/debug/mesh" => json(
             StatusCode::OK,
@@ -119,6 +129,7 @@ fn route(hub: &Hub, registry: &Registry, req: &Request<Incoming>) -> Response<Fu
 }
 
 /// Serves the debug port on an already bound listener.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, registry: Arc<Registry>) {
-    strait_protocol::http_admin::serve(listener, move |req| route(&hub, &registry, req)).await;
+pub async fn serve(listener: TcpListener, reach: Reach, hub: Arc<Hub>, registry: Arc<Registry>) {
+    strait_protocol::http_admin::serve(listener, reach, move |req| route(&hub, &registry, req))
+        .await;
 }

@@ -221,8 +221,9 @@ impl Session {
     /// Compiles the proxy's configuration and sends what changed.
     async fn push(&mut self) -> Next {
         let started = Instant::now();
-        let (generation, mesh) = self.hub.current();
-        let config = match compile::compile(&mesh, &self.proxy) {
+        let current = self.hub.snapshot();
+        let generation = current.generation;
+        let config = match compile::compile(&current.mesh, &current.runtime, &self.proxy) {
             Ok(c) => c,
             Err(e @ (CompileError::UnknownProxy(_) | CompileError::UnknownCluster(_))) => {
                 // The pod may not be in the control plane's view yet: wait for the next change.
@@ -263,13 +264,17 @@ impl Session {
         self.hub
             .update_proxy(&self.key, self.id, |s| s.pending = None);
         if changed.is_empty() && removed.is_empty() {
-            // The proxy already holds this config: after a NACK, the mesh may have moved
-            // back to what it accepted, and it is in sync again.
+            // The proxy already holds this generation's config: nothing is sent, and it is in
+            // sync with it (after a NACK, the mesh may have moved back to what it accepted).
+            let version = generation.to_string();
             self.hub.update_proxy(&self.key, self.id, |s| {
                 if s.nack.is_some() {
-                    s.sent_version.clone_from(&s.acked_version);
                     s.sent_nonce.clone_from(&s.acked_nonce);
                     s.nack = None;
+                }
+                if s.sent_nonce == s.acked_nonce && !s.acked_nonce.is_empty() {
+                    s.sent_version.clone_from(&version);
+                    s.acked_version.clone_from(&version);
                 }
             });
             return Next::Continue;

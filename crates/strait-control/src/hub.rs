@@ -9,10 +9,11 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use strait_model::Mesh;
+use strait_model::compile::Runtime;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::source::{Fingerprint, Rejected, Source};
+use crate::source::{ClusterAccess, Fingerprint, Loaded, Rejected, Source};
 
 /// The mesh in force and its generation.
 #[derive(Debug)]
@@ -31,11 +32,15 @@ pub struct Hub {
     pub metrics: Arc<Metrics>,
 }
 
-/// A mesh and its generation.
+/// What a push is compiled from, under one generation: the mesh, what the control plane
+/// learned at run time (gateway hostnames resolved, gateways not answering), and the clusters
+/// it reads.
 #[derive(Debug)]
-struct Current {
-    generation: u64,
-    mesh: Arc<Mesh>,
+pub struct Current {
+    pub generation: u64,
+    pub mesh: Arc<Mesh>,
+    pub runtime: Arc<Runtime>,
+    pub clusters: Arc<Vec<ClusterAccess>>,
 }
 
 /// Sync state of one connected proxy, as `/debug/syncz` reports it.
@@ -98,6 +103,17 @@ fn warn_unsupported(mesh: &Mesh) {
     }
 }
 
+fn log_clusters(clusters: &[ClusterAccess]) {
+    for c in clusters.iter().filter(|c| c.via == "secret") {
+        let secret = c.secret.as_deref().unwrap_or("");
+        if c.status == "synced" {
+            tracing::info!(cluster = %c.cluster, %secret, "reading remote cluster");
+        } else {
+            tracing::warn!(cluster = %c.cluster, %secret, status = %c.status, "remote cluster not read");
+        }
+    }
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -107,7 +123,7 @@ pub fn unix_now() -> u64 {
 impl Hub {
     /// Loads the source; the first load must succeed.
     pub fn new(source: Source, metrics: Arc<Metrics>) -> Result<Hub, Rejected> {
-        let (mesh, read) = loop {
+        let (loaded, read) = loop {
             let (result, read) = source.load_settled();
             // A load torn by a concurrent edit is tried again once the writing has paused.
             if let Some(read) = read {
@@ -115,13 +131,17 @@ impl Hub {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
+        let Loaded { mesh, clusters } = loaded;
         warn_unsupported(&mesh);
+        log_clusters(&clusters);
         metrics.config_generation.set(1);
         Ok(Hub {
             source,
             current: ArcSwap::from_pointee(Current {
                 generation: 1,
                 mesh: Arc::new(mesh),
+                runtime: Arc::new(Runtime::default()),
+                clusters: Arc::new(clusters),
             }),
             read: Mutex::new(read),
             generation: watch::channel(1).0,
@@ -145,6 +165,35 @@ impl Hub {
         (c.generation, c.mesh.clone())
     }
 
+    /// Everything a push is compiled from, read together.
+    pub fn snapshot(&self) -> Arc<Current> {
+        self.current.load_full()
+    }
+
+    /// Replaces what was learned at run time; a change is a new generation, pushed to every
+    /// proxy like an edit.
+    pub fn set_runtime(&self, runtime: Runtime) {
+        let c = self.current.load();
+        if *c.runtime == runtime {
+            return;
+        }
+        self.publish(Current {
+            generation: c.generation + 1,
+            mesh: c.mesh.clone(),
+            runtime: Arc::new(runtime),
+            clusters: c.clusters.clone(),
+        });
+    }
+
+    fn publish(&self, next: Current) {
+        let generation = next.generation;
+        self.current.store(Arc::new(next));
+        self.generation.send_replace(generation);
+        self.metrics
+            .config_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
     }
@@ -164,18 +213,18 @@ impl Hub {
         };
         *lock(&self.read) = read;
         match result {
-            Ok(mesh) => {
+            Ok(Loaded { mesh, clusters }) => {
                 warn_unsupported(&mesh);
-                let generation = self.generation() + 1;
-                self.current.store(Arc::new(Current {
+                log_clusters(&clusters);
+                let c = self.current.load();
+                let generation = c.generation + 1;
+                self.publish(Current {
                     generation,
                     mesh: Arc::new(mesh),
-                }));
+                    runtime: c.runtime.clone(),
+                    clusters: Arc::new(clusters),
+                });
                 *lock(&self.rejected) = None;
-                self.generation.send_replace(generation);
-                self.metrics
-                    .config_generation
-                    .set(i64::try_from(generation).unwrap_or(i64::MAX));
                 tracing::info!(generation, "configuration reloaded");
             }
             Err(rejected) => {
@@ -249,10 +298,7 @@ spec:
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("a.yaml");
         std::fs::write(&file, SERVICE).expect("write");
-        let source = Source {
-            paths: vec![file.clone()],
-            extra: Vec::new(),
-        };
+        let source = Source::files(vec![file.clone()]);
         let metrics = Arc::new(Metrics::new(
             &mut prometheus_client::registry::Registry::default(),
         ));

@@ -21,7 +21,9 @@ pub mod debug;
 pub mod discovery;
 pub mod hub;
 pub mod identify;
+pub mod lb_status;
 pub mod metrics;
+pub mod networks;
 pub mod serving;
 pub mod source;
 pub mod unsupported;
@@ -69,6 +71,9 @@ pub struct Options {
     pub names: Vec<String>,
     /// How often the files are checked for changes.
     pub poll: Duration,
+    /// Which peers its listeners admit and where its own connections (gateway probes) leave
+    /// from; unrestricted by default.
+    pub reach: strait_net::Reach,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,10 +109,14 @@ pub async fn run(
 ) -> Result<(), ControlError> {
     let mut registry = Registry::default();
     let metrics = Arc::new(metrics::Metrics::new(&mut registry));
-    let hub = Arc::new(
-        Hub::new(opts.source.clone(), metrics.clone())
-            .map_err(|r| ControlError::Config(r.errors))?,
-    );
+    // A control plane in a cluster of a multi-cluster mesh reads its own cluster and those it
+    // is entitled to (its remotes, its remote secrets), not the whole directory.
+    let mut source = opts.source.clone();
+    if !opts.cluster.is_empty() {
+        source.own = Some(opts.cluster.clone());
+    }
+    let hub =
+        Arc::new(Hub::new(source, metrics.clone()).map_err(|r| ControlError::Config(r.errors))?);
     let mesh = hub.mesh();
     let cluster =
         match (opts.cluster.as_str(), mesh.clusters.as_slice()) {
@@ -161,8 +170,14 @@ pub async fn run(
             addr: opts.debug,
             source,
         })?;
-    tokio::spawn(debug::serve(debug_l, hub.clone(), Arc::new(registry)));
+    tokio::spawn(debug::serve(
+        debug_l,
+        opts.reach.clone(),
+        hub.clone(),
+        Arc::new(registry),
+    ));
     let watcher = source::Watcher::spawn(opts.poll, hub.clone());
+    let runtime = tokio::spawn(networks::maintain(hub.clone(), opts.reach.clone()));
 
     let identify = Identify {
         tokens: Arc::new(StaticTokens::load(&opts.tokens)?),
@@ -182,7 +197,11 @@ pub async fn run(
     };
     drop(mesh);
     tracing::info!(grpc = %opts.grpc, debug = %opts.debug, clusters = %served.join(","), "control plane serving");
-    let incoming = conn::incoming(grpc, tokio_rustls::TlsAcceptor::from(tls));
+    let incoming = conn::incoming(
+        grpc,
+        opts.reach.clone(),
+        tokio_rustls::TlsAcceptor::from(tls),
+    );
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -196,6 +215,7 @@ pub async fn run(
         () = stop => Ok(()),
     };
     watcher.stop();
+    runtime.abort();
     tracing::info!("control plane stopped");
     Ok(result?)
 }

@@ -113,12 +113,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join(name);
         std::fs::write(&file, yaml).expect("write");
-        let mesh = Source {
-            paths: vec![file],
-            extra: Vec::new(),
-        }
-        .load()
-        .expect("load");
+        let mesh = Source::files(vec![file]).load().expect("load").mesh;
         report(&mesh)
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strait_control::Options;
-use strait_control::source::Source;
+use strait_control::source::{Files, Source};
 use strait_protocol::v1::discovery_client::DiscoveryClient;
 use strait_protocol::v1::{DiscoveryRequest, DiscoveryResponse};
 use strait_proxy::Bootstrap;
@@ -103,8 +103,12 @@ async fn start(n: u8) -> ControlPlane {
     let root = tmp.path().join("root-cert.pem");
     let opts = Options {
         source: Source {
-            paths: vec![mesh.clone()],
-            extra: vec![("cluster1".into(), pods)],
+            clusters: Arc::new(Files {
+                paths: vec![mesh.clone()],
+                extra: vec![("cluster1".into(), pods)],
+                status: Vec::new(),
+            }),
+            own: None,
         },
         cluster: String::new(),
         grpc,
@@ -114,6 +118,7 @@ async fn start(n: u8) -> ControlPlane {
         root_cert_out: Some(root.clone()),
         names: Vec::new(),
         poll: Duration::from_millis(20),
+        reach: strait_net::Reach::default(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {

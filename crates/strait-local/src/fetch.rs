@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use strait_net::netns::Vantage;
 
 /// Largest body read (a config dump of a big mesh fits comfortably).
 const MAX_BODY: usize = 64 << 20;
@@ -40,13 +40,24 @@ pub async fn get(
     path: &str,
     timeout: Duration,
 ) -> Result<(StatusCode, Bytes), FetchError> {
+    get_from(&Vantage::Here, addr, path, timeout).await
+}
+
+/// Like [`get`], connecting from `vantage` (inside a network's namespace, in namespace mode).
+pub async fn get_from(
+    vantage: &Vantage,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), FetchError> {
     let http = |reason: String| FetchError::Http {
         addr,
         path: path.to_string(),
         reason,
     };
     let work = async {
-        let tcp = TcpStream::connect(addr)
+        let tcp = vantage
+            .connect(addr, timeout)
             .await
             .map_err(|source| FetchError::Connect { addr, source })?;
         let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))

@@ -727,7 +727,13 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
         }
     }
     for (id, op) in c.operators() {
-        if let Some(istiod) = operator_istiod_service(c, id, &op.spec) {
+        // What an IstioOperator installs is a Service like any other once it runs: when the
+        // cluster's objects hold it (a dump, or the Services a local run creates), that one
+        // stands for it.
+        if let Some(istiod) = operator_istiod_service(c, id, &op.spec)
+            && c.find(Kind::Service, &istiod.namespace, &istiod.name)
+                .is_none()
+        {
             reg.push(istiod);
         }
         for g in op.spec.installed_gateways() {
@@ -738,6 +744,9 @@ fn collect_services(c: &Cluster, reg: &mut Registry) {
             } else {
                 c.istio_namespace.clone()
             };
+            if c.find(Kind::Service, &ns, &g.name).is_some() {
+                continue;
+            }
             let svc = g
                 .k8s
                 .as_ref()

@@ -14,6 +14,7 @@ mod build;
 pub mod cluster;
 pub mod compile;
 pub mod destination;
+pub mod gateway;
 pub mod host;
 pub mod identity;
 mod ids;

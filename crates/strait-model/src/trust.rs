@@ -243,8 +243,85 @@ fn kubeconfig_server(text: &str) -> (Option<String>, Option<String>) {
         .and_then(|c| c.get("server"))
         .and_then(|s| s.as_str())
         .map(str::to_string);
-    let problem = server
-        .is_none()
-        .then(|| "the kubeconfig names no API server".to_string());
+    let problem = match server {
+        None => Some("the kubeconfig names no API server".to_string()),
+        Some(_) => unsafe_auth(&v),
+    };
     (server, problem)
+}
+
+/// What istiod refuses in a remote secret's kubeconfig (`sanitizeKubeConfig`): credentials
+/// that run a program (`exec`), auth providers other than `oidc`, and references to files
+/// on the control plane's own disk (`tokenFile`, `client-certificate`, `client-key`). A
+/// remote secret can be written by anyone who can create Secrets in the Istio namespace;
+/// these would let them run code or read files as the control plane.
+fn unsafe_auth(kubeconfig: &serde_json::Value) -> Option<String> {
+    let users = kubeconfig.get("users")?.as_array()?;
+    for u in users {
+        let name = u.get("name").and_then(|n| n.as_str()).unwrap_or("");
+        let Some(user) = u.get("user") else { continue };
+        if user.get("exec").is_some() {
+            return Some(format!(
+                "user {name} runs a credential plugin (exec), which a control plane refuses to run"
+            ));
+        }
+        if let Some(p) = user.get("auth-provider") {
+            let provider = p.get("name").and_then(|n| n.as_str()).unwrap_or("");
+            if provider != "oidc" {
+                return Some(format!(
+                    "user {name} uses auth-provider {provider:?}; only oidc (or inline tokens and certificates) is accepted"
+                ));
+            }
+        }
+        for key in ["tokenFile", "client-certificate", "client-key"] {
+            if user.get(key).is_some() {
+                return Some(format!(
+                    "user {name} refers to a file ({key}) on the control plane's disk; put the credential inline (token, client-certificate-data, client-key-data)"
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kubeconfig(user: &str) -> String {
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: c2
+  cluster: {{server: 'https://c2.example:6443'}}
+contexts:
+- name: c2
+  context: {{cluster: c2, user: c2}}
+current-context: c2
+users:
+- name: c2
+  user: {user}
+"
+        )
+    }
+
+    #[test]
+    fn inline_credentials_are_accepted_and_plugins_and_files_refused() {
+        let (server, problem) = kubeconfig_server(&kubeconfig("{token: abc}"));
+        assert_eq!(server.as_deref(), Some("https://c2.example:6443"));
+        assert_eq!(problem, None);
+        let (_, problem) = kubeconfig_server(&kubeconfig("{auth-provider: {name: oidc}}"));
+        assert_eq!(problem, None);
+        for (user, word) in [
+            ("{exec: {command: /bin/sh}}", "exec"),
+            ("{auth-provider: {name: gcp}}", "gcp"),
+            ("{tokenFile: /var/run/token}", "tokenFile"),
+            ("{client-key: /etc/key.pem}", "client-key"),
+        ] {
+            let (_, problem) = kubeconfig_server(&kubeconfig(user));
+            let p = problem.unwrap_or_default();
+            assert!(p.contains(word), "{user}: {p}");
+        }
+    }
 }

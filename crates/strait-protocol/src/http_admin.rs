@@ -3,17 +3,17 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use strait_net::{Door, Reach};
 use tokio::net::TcpListener;
 
-/// Serves `handler` on `listener` forever.
-pub async fn serve<F, B>(listener: TcpListener, handler: F)
+/// Serves `handler` on `listener` forever, to the peers `reach` admits on an operator port.
+pub async fn serve<F, B>(listener: TcpListener, reach: Reach, handler: F)
 where
     F: Fn(&Request<Incoming>) -> Response<B> + Send + Sync + 'static,
     B: http_body::Body + Send + 'static,
@@ -22,15 +22,7 @@ where
 {
     let handler = Arc::new(handler);
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "admin endpoint: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, _) = reach.accept(&listener, Door::Operator, "admin").await;
         let handler = handler.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {

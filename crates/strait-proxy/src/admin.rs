@@ -70,8 +70,10 @@ pub async fn spawn(
         bind(ip, stats).await?,
     );
     let (a, r) = (px.clone(), registry.clone());
-    tokio::spawn(http_admin::serve(admin, move |req| {
-        match req.uri().path() {
+    tokio::spawn(http_admin::serve(
+        admin,
+        px.reach.clone(),
+        move |req| match req.uri().path() {
             "/config_dump" => json_response(&config_dump(&a)),
             "/ready" if ready(&a) => body::text(StatusCode::OK, "LIVE\n"),
             "/ready" => body::text(StatusCode::SERVICE_UNAVAILABLE, "PRE_INITIALIZING\n"),
@@ -80,21 +82,25 @@ pub async fn spawn(
                 StatusCode::NOT_FOUND,
                 "admin: /config_dump /ready /stats/prometheus\n",
             ),
-        }
-    }));
+        },
+    ));
     let h = px.clone();
-    tokio::spawn(http_admin::serve(health, move |req| {
-        match req.uri().path() {
+    tokio::spawn(http_admin::serve(
+        health,
+        px.reach.clone(),
+        move |req| match req.uri().path() {
             "/healthz/ready" if ready(&h) => body::text(StatusCode::OK, ""),
             "/healthz/ready" => body::text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not ready: waiting for certificate or configuration\n",
             ),
             _ => body::text(StatusCode::NOT_FOUND, ""),
-        }
-    }));
-    tokio::spawn(http_admin::serve(stats, move |req| {
-        match req.uri().path() {
+        },
+    ));
+    tokio::spawn(http_admin::serve(
+        stats,
+        px.reach.clone(),
+        move |req| match req.uri().path() {
             "/stats/prometheus" | "/metrics" => {
                 let mut r = body::text(StatusCode::OK, crate::metrics::render(&registry));
                 r.headers_mut().insert(
@@ -106,7 +112,7 @@ pub async fn spawn(
                 r
             }
             _ => body::text(StatusCode::NOT_FOUND, ""),
-        }
-    }));
+        },
+    ));
     Ok(())
 }

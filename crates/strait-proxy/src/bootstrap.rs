@@ -5,6 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use strait_model::compile::ProxyRole;
+use strait_net::Reach;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +35,13 @@ pub struct Bootstrap {
     pub cert_ttl_seconds: u64,
     #[serde(default)]
     pub ports: Ports,
+    /// A gateway (its own pod is the proxy: no outbound listener) or a sidecar.
+    #[serde(default)]
+    pub role: ProxyRole,
+    /// The network table: which peers its listeners admit, and the address its connections
+    /// leave from. Absent: every peer is admitted, nothing is bound.
+    #[serde(default)]
+    pub reach: Reach,
 }
 
 /// Istio's fixed proxy ports.
@@ -90,10 +99,15 @@ impl Bootstrap {
         })
     }
 
-    /// Istio's node ID: `sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`.
+    /// Istio's node ID: `sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`
+    /// (`router~...` for a gateway).
     pub fn node_id(&self) -> String {
+        let kind = match self.role {
+            ProxyRole::Sidecar => "sidecar",
+            ProxyRole::Gateway => "router",
+        };
         format!(
-            "sidecar~{}~{}.{}~{}.svc.cluster.local",
+            "{kind}~{}~{}.{}~{}.svc.cluster.local",
             self.pod_ip, self.pod, self.namespace, self.namespace
         )
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use strait_model::compile::NodeMeta;
+use strait_net::Reach;
 
 use crate::metrics::{Metrics, Peer};
 use crate::snapshot::Snapshot;
@@ -24,6 +25,8 @@ pub struct Proxy {
     pub pod_ip: IpAddr,
     /// The outbound listener: never a destination, or a request would come straight back.
     pub outbound: SocketAddr,
+    /// Which peers listeners admit, and where connections leave from.
+    pub reach: Reach,
 }
 
 impl Proxy {

@@ -10,7 +10,6 @@ use rand::Rng;
 use rustls::pki_types::ServerName;
 use strait_protocol::v1::certificates_client::CertificatesClient;
 use strait_protocol::v1::{DiscoveryRequest, Node, SignRequest};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -35,12 +34,13 @@ pub enum ControlError {
 /// the mesh roots and carry the control plane's DNS name.
 pub fn channel(bs: &Bootstrap, creds: &Arc<Credentials>) -> Result<Channel, ControlError> {
     let addr = bs.control_plane;
+    let reach = bs.reach.clone();
     let name = ServerName::try_from(bs.control_plane_name.clone()).map_err(|e| {
         ControlError::Certificate(format!("control plane name {}: {e}", bs.control_plane_name))
     })?;
     let creds = creds.clone();
     let connector = tower::service_fn(move |_uri: http::Uri| {
-        let (creds, name) = (creds.clone(), name.clone());
+        let (creds, name, reach) = (creds.clone(), name.clone(), reach.clone());
         async move {
             let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
                 creds.roots(),
@@ -54,8 +54,9 @@ pub fn channel(bs: &Bootstrap, creds: &Arc<Credentials>) -> Result<Channel, Cont
                 .with_webpki_verifier(verifier)
                 .with_client_cert_resolver(Arc::new(CurrentCert(creds.clone())));
             cfg.alpn_protocols = vec![b"h2".to_vec()];
-            let tcp = TcpStream::connect(addr).await?;
-            let _ = tcp.set_nodelay(true);
+            // From the pod's address: a control plane admits only its own network's peers, so
+            // a proxy of another network must come through that network's gateway.
+            let tcp = reach.connect(addr).await?;
             let tls = TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await?;
             Ok::<_, std::io::Error>(TokioIo::new(tls))
         }

@@ -1,11 +1,13 @@
 //! Entry points for fuzzing what the proxy reads from the network: configuration updates
-//! from the control plane and the peer metadata header from other proxies. Each must reject
-//! bad input with an error, never panic.
+//! from the control plane, the peer metadata header from other proxies and the TLS
+//! ClientHello the east-west gateway routes by. Each must reject bad input with an error,
+//! never panic.
 
 use http::{HeaderMap, HeaderValue};
 use strait_model::compile::{ProxyConfig, kinds};
 
 use crate::snapshot::Snapshot;
+use crate::sni::{self, Parse};
 
 const KINDS: [&str; 5] = [
     kinds::MESH,
@@ -46,5 +48,37 @@ pub fn peer_header(data: &[u8]) {
         let mut h = HeaderMap::new();
         h.insert(crate::peer::HEADER, v);
         let _ = crate::peer::take(&mut h, Some("spiffe://cluster.local/ns/ns/sa/sa"));
+    }
+}
+
+/// Any bytes as the start of a TLS stream reaching the east-west gateway. A hello it accepts
+/// must carry an SNI the gateway can match routes against as is, and the parser must never ask
+/// for more bytes than the gateway's peek buffer holds.
+pub fn client_hello(data: &[u8]) {
+    match sni::parse(data) {
+        Ok(Parse::Complete(hello)) => {
+            if let Some(name) = &hello.sni {
+                assert!(
+                    !name.is_empty() && name.len() <= 253,
+                    "sni length: {name:?}"
+                );
+                assert!(!name.ends_with('.'), "sni trailing dot: {name:?}");
+                assert!(
+                    name.bytes().all(|b| b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || matches!(b, b'-' | b'_' | b'.')),
+                    "sni characters: {name:?}"
+                );
+            }
+            assert!(hello.alpn.iter().all(|p| !p.is_empty()), "empty alpn name");
+        }
+        Ok(Parse::Incomplete) => {
+            assert!(
+                data.len() < sni::PEEK_BUFFER,
+                "incomplete at {} bytes",
+                data.len()
+            );
+        }
+        Err(_) => {}
     }
 }

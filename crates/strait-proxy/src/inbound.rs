@@ -17,10 +17,10 @@ use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use rustls::ServerConfig;
 use strait_model::compile::{AppProtocol, InboundMtls, InboundPort};
+use strait_net::Door;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -84,18 +84,14 @@ impl Listeners {
 
 async fn accept_loop(px: Shared, server: Arc<ArcSwap<ServerConfig>>, l: TcpListener, port: u32) {
     loop {
-        match l.accept().await {
-            Ok((s, peer)) => {
-                let _ = s.set_nodelay(true);
-                let (px, cfg) = (px.clone(), server.load_full());
-                tokio::spawn(async move {
-                    if let Err(e) = connection(px, cfg, s, port).await {
-                        tracing::debug!(%peer, port, error = %e, "inbound connection ended");
-                    }
-                });
+        let (s, peer) = px.reach.accept(&l, Door::Mesh, "inbound").await;
+        let _ = s.set_nodelay(true);
+        let (px, cfg) = (px.clone(), server.load_full());
+        tokio::spawn(async move {
+            if let Err(e) = connection(px, cfg, s, port).await {
+                tracing::debug!(%peer, port, error = %e, "inbound connection ended");
             }
-            Err(e) => crate::accept_error("inbound", &e).await,
-        }
+        });
     }
 }
 
@@ -209,13 +205,7 @@ where
         let (px, cfg, caller) = (px.clone(), cfg.clone(), caller.clone());
         async move { Ok::<_, Infallible>(handle(px, &cfg, caller, req).await) }
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(crate::outbound::HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
-    builder
+    crate::outbound::http_server()
         .serve_connection(TokioIo::new(s), svc)
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))
@@ -365,7 +355,7 @@ where
         mutual_tls: caller.principal.is_some(),
     };
     px.metrics.tcp_opened(&call);
-    let mut upstream = match TcpStream::connect(app).await {
+    let mut upstream = match px.reach.connect(app).await {
         Ok(u) => u,
         Err(e) => {
             px.metrics.tcp_closed(&call, "UF", 0, 0);

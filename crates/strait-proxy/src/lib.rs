@@ -20,12 +20,15 @@ pub mod context;
 pub mod control;
 pub mod forward;
 pub mod fuzzing;
+pub mod gateway;
+pub mod gateway_tls;
 pub mod inbound;
 pub mod metrics;
 pub mod outbound;
 pub mod peer;
 pub mod routing;
 pub mod snapshot;
+pub mod sni;
 pub mod tls;
 pub mod upstream;
 pub mod xds;
@@ -36,6 +39,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
+use strait_model::compile::ProxyRole;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -79,12 +83,13 @@ pub async fn run(
     let metrics = Arc::new(metrics::Metrics::new(&mut registry));
     let px = Arc::new(Proxy {
         snapshot: ArcSwap::from_pointee(Snapshot::empty()),
-        upstreams: Upstreams::new(creds.clone()),
+        upstreams: Upstreams::new(creds.clone(), bs.reach.clone()),
         metrics,
         creds: creds.clone(),
         app_ip: bs.app_ip,
         pod_ip: bs.pod_ip,
         outbound: SocketAddr::new(bs.pod_ip, bs.ports.outbound),
+        reach: bs.reach.clone(),
     });
     admin::spawn(
         px.clone(),
@@ -94,14 +99,17 @@ pub async fn run(
         bs.ports.stats,
     )
     .await?;
-    let out_addr = px.outbound;
-    let outbound = TcpListener::bind(out_addr)
-        .await
-        .map_err(|source| ProxyError::Listen {
-            addr: out_addr,
-            source,
-        })?;
-    tokio::spawn(outbound::serve(px.clone(), outbound));
+    // A gateway's pod is the proxy: there is no application to capture traffic from.
+    if bs.role == ProxyRole::Sidecar {
+        let out_addr = px.outbound;
+        let outbound = TcpListener::bind(out_addr)
+            .await
+            .map_err(|source| ProxyError::Listen {
+                addr: out_addr,
+                source,
+            })?;
+        tokio::spawn(outbound::serve(px.clone(), outbound));
+    }
 
     let ch = control::channel(&bs, &creds)?;
     let main = async {
@@ -127,8 +135,10 @@ pub async fn run(
         let (updated, mut changes) = watch::channel(0u64);
         tokio::spawn(xds::run(px.clone(), bs.clone(), ch.clone(), updated));
         let mut listeners = inbound::Listeners::default();
+        let mut gateway = gateway::Listeners::default();
         while changes.changed().await.is_ok() {
             listeners.reconcile(&px, &server).await;
+            gateway.reconcile(&px);
         }
         Ok::<(), ProxyError>(())
     };
@@ -139,11 +149,4 @@ pub async fn run(
             Ok(())
         }
     }
-}
-
-/// A failed `accept` (out of file descriptors and the like): logged, then a short pause so the
-/// loop does not spin while the condition lasts.
-pub(crate) async fn accept_error(listener: &str, e: &std::io::Error) {
-    tracing::warn!(listener, error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_millis(50)).await;
 }

@@ -232,15 +232,26 @@ impl Balancer {
     }
 
     /// Chooses an endpoint of `c` by its policy, skipping `exclude` (endpoints a retry already
-    /// tried) when others remain.
+    /// tried) and endpoints marked unhealthy while others remain (when none is healthy, all
+    /// are used, as Envoy's panic threshold does).
     pub fn choose(&self, c: &Cluster, exclude: &[usize], rng: &mut impl Rng) -> Option<usize> {
         let n = c.endpoints.len();
         if n == 0 {
             return None;
         }
-        let candidates: Vec<usize> = (0..n).filter(|i| !exclude.contains(i)).collect();
-        let pool: Vec<usize> = if candidates.is_empty() {
+        let healthy: Vec<usize> = (0..n).filter(|i| !c.endpoints[*i].unhealthy).collect();
+        let base = if healthy.is_empty() {
             (0..n).collect()
+        } else {
+            healthy
+        };
+        let candidates: Vec<usize> = base
+            .iter()
+            .copied()
+            .filter(|i| !exclude.contains(i))
+            .collect();
+        let pool: Vec<usize> = if candidates.is_empty() {
+            base
         } else {
             candidates
         };
@@ -258,8 +269,20 @@ impl Balancer {
         };
         Some(match c.lb {
             LbPolicy::RoundRobin => {
-                let k = self.next.fetch_add(1, Ordering::Relaxed);
-                pool[k % pool.len()]
+                // Weighted: an endpoint of weight w takes w turns of every total-weight round
+                // (a gateway standing in for three pods takes three).
+                let total: u64 = pool.iter().map(|i| weight(*i)).sum();
+                let k = self.next.fetch_add(1, Ordering::Relaxed) as u64;
+                let mut x = k % total.max(1);
+                let mut pick = pool[0];
+                for &i in &pool {
+                    if x < weight(i) {
+                        pick = i;
+                        break;
+                    }
+                    x -= weight(i);
+                }
+                pick
             }
             LbPolicy::Random => weighted_random(rng),
             LbPolicy::LeastRequest => {

@@ -30,6 +30,9 @@ pub struct Snapshot {
     pub config: ProxyConfig,
     pub regexes: Regexes,
     clusters: HashMap<String, Arc<ClusterState>>,
+    /// A gateway's listeners, ready to serve: virtual hosts as routable service ports and
+    /// TLS acceptors built once per configuration (see [`crate::gateway`]).
+    pub gateway: crate::gateway::Prepared,
 }
 
 fn fingerprint(c: &Cluster) -> String {
@@ -55,6 +58,7 @@ impl Snapshot {
             config: ProxyConfig::default(),
             regexes: Regexes::default(),
             clusters: HashMap::new(),
+            gateway: crate::gateway::Prepared::default(),
         }
     }
 
@@ -106,7 +110,28 @@ impl Snapshot {
                 }
             }
         }
-        let regexes = Regexes::for_rules(config.services.values().flat_map(|s| s.http.iter()))?;
+        let gateway = crate::gateway::Prepared::build(&config)?;
+        for (name, sp) in gateway.routes() {
+            for c in sp.http.iter().flat_map(|r| match &r.action {
+                strait_model::compile::HttpAction::Route(ws) => {
+                    ws.iter().map(|w| w.cluster.as_str()).collect()
+                }
+                _ => Vec::new(),
+            }) {
+                if !config.clusters.contains_key(c) {
+                    return Err(format!(
+                        "{name} routes to cluster {c}, which the update does not define"
+                    ));
+                }
+            }
+        }
+        let regexes = Regexes::for_rules(
+            config
+                .services
+                .values()
+                .flat_map(|s| s.http.iter())
+                .chain(gateway.routes().flat_map(|(_, sp)| sp.http.iter())),
+        )?;
         let clusters = config
             .clusters
             .values()
@@ -135,6 +160,7 @@ impl Snapshot {
             config,
             regexes,
             clusters,
+            gateway,
         })
     }
 

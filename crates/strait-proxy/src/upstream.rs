@@ -12,9 +12,9 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
+use strait_net::Reach;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -71,10 +71,62 @@ type TlsKey = (String, &'static [u8]);
 /// Upstream connections of one proxy.
 pub struct Upstreams {
     creds: Arc<Credentials>,
+    reach: Reach,
     h2: Mutex<HashMap<PoolKey, Pooled>>,
     tls_configs: Mutex<HashMap<TlsKey, Arc<rustls::ClientConfig>>>,
-    http1: Client<HttpConnector, Body>,
-    h2c: Client<HttpConnector, Body>,
+    http1: Client<ReachConnector, Body>,
+    h2c: Client<ReachConnector, Body>,
+}
+
+/// How long a plaintext upstream connection may take.
+const PLAIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// hyper's connector for plaintext upstreams (the local app, endpoints without a proxy):
+/// connections leave from the pod's address, as every connection of the proxy does. Only IP
+/// addresses are dialled; names were resolved before a request gets here.
+#[derive(Clone, Debug)]
+pub struct ReachConnector {
+    reach: Arc<Reach>,
+}
+
+impl tower::Service<http::Uri> for ReachConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let reach = self.reach.clone();
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .unwrap_or("")
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let ip: std::net::IpAddr = host.parse().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("upstream {uri} is not an IP address"),
+                )
+            })?;
+            let port = uri.port_u16().unwrap_or(80);
+            let addr = SocketAddr::new(ip, port);
+            let stream = tokio::time::timeout(PLAIN_CONNECT_TIMEOUT, reach.connect(addr))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {addr}"))
+                })??;
+            Ok(TokioIo::new(stream))
+        })
+    }
 }
 
 impl std::fmt::Debug for Upstreams {
@@ -84,12 +136,13 @@ impl std::fmt::Debug for Upstreams {
 }
 
 impl Upstreams {
-    pub fn new(creds: Arc<Credentials>) -> Upstreams {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.set_connect_timeout(Some(Duration::from_secs(10)));
+    pub fn new(creds: Arc<Credentials>, reach: Reach) -> Upstreams {
+        let conn = ReachConnector {
+            reach: Arc::new(reach.clone()),
+        };
         Upstreams {
             creds,
+            reach,
             h2: Mutex::new(HashMap::new()),
             tls_configs: Mutex::new(HashMap::new()),
             http1: Client::builder(TokioExecutor::new()).build(conn.clone()),
@@ -139,13 +192,14 @@ impl Upstreams {
         let name = ServerName::try_from(sni.to_string())
             .map_err(|e| UpstreamError::Config(format!("sni {sni}: {e}")))?;
         let fut = async {
-            let tcp = TcpStream::connect(addr)
+            let tcp = self
+                .reach
+                .connect(addr)
                 .await
                 .map_err(|e| UpstreamError::Connect {
                     addr,
                     reason: e.to_string(),
                 })?;
-            let _ = tcp.set_nodelay(true);
             TlsConnector::from(cfg)
                 .connect(name, tcp)
                 .await
@@ -168,7 +222,7 @@ impl Upstreams {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<TcpStream, UpstreamError> {
-        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        tokio::time::timeout(timeout, self.reach.connect(addr))
             .await
             .map_err(|_| UpstreamError::Connect {
                 addr,
@@ -177,9 +231,7 @@ impl Upstreams {
             .map_err(|e| UpstreamError::Connect {
                 addr,
                 reason: e.to_string(),
-            })?;
-        let _ = tcp.set_nodelay(true);
-        Ok(tcp)
+            })
     }
 
     /// Sends a request to a server proxy over pooled HTTP/2-over-mTLS. `max_per_conn` recycles

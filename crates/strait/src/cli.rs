@@ -87,6 +87,11 @@ pub struct UpArgs {
     /// Delay before a part that exited is restarted (doubles on repeated failures).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub restart_delay: std::time::Duration,
+    /// Put each network in its own network namespace, joined only through the gateways'
+    /// public addresses (Linux, root): the kernel itself then refuses any connection between
+    /// networks that does not go through a gateway.
+    #[arg(long)]
+    pub netns: bool,
     /// Stop when stdin closes (for a supervising program).
     #[arg(long, hide = true)]
     pub lifeline: bool,
@@ -120,6 +125,8 @@ pub enum ConfigSection {
     Clusters,
     Endpoints,
     Routes,
+    /// A gateway's listeners.
+    Listeners,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -176,6 +183,17 @@ pub struct ControlPlaneArgs {
     /// More files for a cluster, as CLUSTER=PATH (repeatable).
     #[arg(long = "extra", value_name = "CLUSTER=PATH")]
     pub extra: Vec<String>,
+    /// Load-balancer addresses of a cluster's Services, as CLUSTER=FILE (repeatable; JSON
+    /// {"services": {"<namespace>/<name>": ["<address>"]}}, what a cloud reports).
+    #[arg(long = "lb-status", value_name = "CLUSTER=FILE")]
+    pub lb_status: Vec<String>,
+    /// The network table of its listeners and connections (JSON, written by `strait up`);
+    /// without one every peer is admitted.
+    #[arg(long, value_name = "FILE")]
+    pub reach: Option<PathBuf>,
+    /// The address its own connections leave from (with --reach).
+    #[arg(long, value_name = "IP")]
+    pub source: Option<std::net::IpAddr>,
     /// Bootstrap tokens: a JSON object {"<token>": {"cluster", "namespace", "service_account"}}.
     #[arg(long, value_name = "FILE")]
     pub tokens: PathBuf,
@@ -316,6 +334,12 @@ pub struct AppArgs {
     pub service_account: String,
     #[arg(long, default_value = "cluster.local")]
     pub trust_domain: String,
+    /// The network table (JSON, written by `strait up`): who may connect.
+    #[arg(long, value_name = "FILE")]
+    pub reach: Option<PathBuf>,
+    /// The address the app's own connections leave from (its pod's).
+    #[arg(long, value_name = "IP")]
+    pub source: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -60,11 +60,12 @@ fn up_exec_inspect_and_ctrl_c_stops_everything() {
     );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let rows = status.as_array().expect("array");
-    assert_eq!(rows.len(), 3, "{status:#}");
+    // helloworld v1 and v2, sleep, and the ingress gateway.
+    assert_eq!(rows.len(), 4, "{status:#}");
     assert!(rows.iter().all(|r| r["state"] == "SYNCED"), "{status:#}");
     let table = String::from_utf8_lossy(&mesh.strait(&["proxy-status"]).stdout).into_owned();
     assert!(table.starts_with("NAME"), "{table}");
-    assert_eq!(table.matches("SYNCED").count(), 3, "{table}");
+    assert_eq!(table.matches("SYNCED").count(), 4, "{table}");
 
     // proxy-config in istioctl's columns.
     let clusters = String::from_utf8_lossy(
@@ -196,9 +197,10 @@ fn up_exec_inspect_and_ctrl_c_stops_everything() {
         "{configz:#}"
     );
     let cp_metrics = http_get(cp.debug, "/metrics", &[]).expect("metrics").body;
-    assert!(cp_metrics.contains("pilot_xds 3"), "{cp_metrics}");
+    // Three sidecars and the ingress gateway.
+    assert!(cp_metrics.contains("pilot_xds 4"), "{cp_metrics}");
     assert!(
-        cp_metrics.contains("citadel_server_success_cert_issuance_count_total 3"),
+        cp_metrics.contains("citadel_server_success_cert_issuance_count_total 4"),
         "{cp_metrics}"
     );
 
@@ -221,8 +223,8 @@ fn up_exec_inspect_and_ctrl_c_stops_everything() {
     let pids = mesh.pids();
     assert_eq!(
         pids.len(),
-        6,
-        "control plane, 3 sidecars, 2 helloworld apps: {pids:?}"
+        7,
+        "control plane, 3 sidecars, the ingress gateway, 2 helloworld apps: {pids:?}"
     );
     assert!(pids.iter().all(|p| alive(*p)));
     let status = mesh.interrupt();

@@ -21,7 +21,7 @@ use strait_api::Kind;
 use strait_api::istio::gateway::{GatewaySpec, Server};
 use strait_model::service::TargetPort;
 use strait_model::{
-    ClusterId, Mesh, ObjId, ServiceSource, Workload, WorkloadId, host, selector, trust,
+    ClusterId, Mesh, ObjId, ServiceSource, Workload, WorkloadId, gateway, host, selector, trust,
 };
 
 use super::util::{self, join};
@@ -51,17 +51,15 @@ pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for c in mesh.primaries() {
         let served = mesh.served_by(c.id);
-        let scoped = scoped_to_namespace(mesh, c.id);
+        let scoped = gateway::scoped_to_namespace(mesh, c.id);
         let gws: Vec<Gw> = util::in_cluster(mesh, c.id, Kind::Gateway)
             .filter_map(|(id, o)| {
                 let g = o.gateway()?;
                 let matched: Vec<&Workload> = mesh
                     .workloads
                     .iter()
-                    .filter(|w| {
-                        served.contains(&w.cluster) && (!scoped || w.namespace == o.namespace())
-                    })
-                    .filter(|w| selector::map_selects(&g.spec.selector, &w.labels))
+                    .filter(|w| served.contains(&w.cluster))
+                    .filter(|w| gateway::selects(&g.spec, o.namespace(), scoped, w))
                     .collect();
                 let proxies = matched
                     .iter()
@@ -92,31 +90,6 @@ pub fn run(ctx: &mut Ctx) {
         exposure::check(ctx, c.id, &gws);
         routes::check(ctx, c.id);
     }
-}
-
-/// Whether istiod matches Gateway selectors only in the Gateway's own namespace.
-fn scoped_to_namespace(mesh: &Mesh, cluster: ClusterId) -> bool {
-    let c = mesh.cluster(cluster);
-    let truthy = |v: &str| v.eq_ignore_ascii_case("true") || v == "1";
-    let from_operator = c.operators().any(|(_, op)| {
-        op.spec
-            .value("pilot.env.PILOT_SCOPE_GATEWAY_TO_NAMESPACE")
-            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str().is_some_and(truthy))
-    });
-    let from_istiod = c.of_kind(Kind::Deployment).any(|(_, o)| {
-        (o.name().starts_with("istiod") || o.label("app") == Some("istiod"))
-            && o.deployment()
-                .and_then(|d| d.spec.template.spec.as_ref())
-                .is_some_and(|s| {
-                    s.containers.iter().any(|ct| {
-                        ct.env.iter().flatten().any(|e| {
-                            e.name == "PILOT_SCOPE_GATEWAY_TO_NAMESPACE"
-                                && e.value.as_deref().is_some_and(truthy)
-                        })
-                    })
-                })
-    });
-    from_operator || from_istiod
 }
 
 /// IST0101: a selector that reaches no pod, where the manifests do hold gateway pods.

@@ -42,9 +42,9 @@ const PROPAGATED: [&str; 9] = [
 ];
 
 pub(super) async fn run(cfg: AppConfig, onward: Onward, stop: Stop) -> Result<(), AppError> {
-    let listen = cfg.listen;
+    let (listen, reach) = (cfg.listen, cfg.reach.clone());
     let echo = Arc::new(Echo { cfg, onward });
-    server::serve(listen, stop, move |req| {
+    server::serve(listen, reach, stop, move |req| {
         let echo = echo.clone();
         async move { echo.respond(req).await }
     })

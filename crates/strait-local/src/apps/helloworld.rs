@@ -13,7 +13,7 @@ use crate::stop::Stop;
 pub(super) async fn run(cfg: AppConfig, stop: Stop) -> Result<(), AppError> {
     // Same text as the sample's app.py, so scripts that grep its output keep working.
     let hello: Arc<str> = format!("Hello version: {}, instance: {}\n", cfg.version, cfg.pod).into();
-    server::serve(cfg.listen, stop, move |req| {
+    server::serve(cfg.listen, cfg.reach.clone(), stop, move |req| {
         let response = respond(&req, &hello);
         async move { response }
     })

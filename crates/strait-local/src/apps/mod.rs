@@ -40,6 +40,8 @@ pub struct AppConfig {
     pub service_account: String,
     /// SPIFFE trust domain; Istio's default is `cluster.local`.
     pub trust_domain: String,
+    /// Who may connect, and the address the app's own connections leave from (its pod's).
+    pub reach: strait_net::Reach,
 }
 
 impl AppConfig {
@@ -74,7 +76,10 @@ pub enum AppError {
 pub async fn run(kind: AppKind, cfg: AppConfig, stop: Stop) -> Result<(), AppError> {
     match kind {
         AppKind::Helloworld => helloworld::run(cfg, stop).await,
-        AppKind::Echo => echo::run(cfg, onward::Onward::from_env()?, stop).await,
+        AppKind::Echo => {
+            let onward = onward::Onward::from_env()?.leaving_from(cfg.reach.clone());
+            echo::run(cfg, onward, stop).await
+        }
         AppKind::Sleep => {
             stop.wait().await;
             Ok(())

@@ -13,7 +13,6 @@ use http::uri::{Authority, PathAndQuery};
 use http::{HeaderMap, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::AppError;
@@ -30,6 +29,8 @@ pub(crate) struct Onward {
     proxy: Option<Proxy>,
     /// `NO_PROXY` entries: host names, domain suffixes, or `*`.
     no_proxy: Vec<String>,
+    /// Where the calls leave from (the pod's address).
+    reach: strait_net::Reach,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +79,16 @@ impl Onward {
         let no_proxy = env_var(["no_proxy", "NO_PROXY"])
             .map(|(_, value)| parse_no_proxy(&value))
             .unwrap_or_default();
-        Ok(Self { proxy, no_proxy })
+        Ok(Self {
+            proxy,
+            no_proxy,
+            reach: strait_net::Reach::default(),
+        })
+    }
+
+    /// The same client, connecting from the addresses `reach` says.
+    pub(crate) fn leaving_from(self, reach: strait_net::Reach) -> Self {
+        Self { reach, ..self }
     }
 
     #[cfg(test)]
@@ -86,6 +96,7 @@ impl Onward {
         Self {
             proxy: Some(proxy),
             no_proxy: Vec::new(),
+            reach: strait_net::Reach::default(),
         }
     }
 
@@ -105,12 +116,16 @@ impl Onward {
             Some(p) => (p.host.as_str(), p.port),
             None => (host, authority.port_u16().unwrap_or(80)),
         };
-        let stream = TcpStream::connect((connect_host, connect_port))
+        let connect_err = |source| CallError::Connect {
+            addr: format!("{connect_host}:{connect_port}"),
+            source,
+        };
+        let addr = tokio::net::lookup_host((connect_host, connect_port))
             .await
-            .map_err(|source| CallError::Connect {
-                addr: format!("{connect_host}:{connect_port}"),
-                source,
-            })?;
+            .map_err(connect_err)?
+            .next()
+            .ok_or_else(|| connect_err(io::Error::other("no address")))?;
+        let stream = self.reach.connect(addr).await.map_err(connect_err)?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
@@ -256,6 +271,7 @@ mod tests {
         let onward = Onward {
             proxy: None,
             no_proxy: parse_no_proxy("localhost, .internal.example,127.0.0.1"),
+            ..Onward::default()
         };
         assert!(onward.bypass("localhost"));
         assert!(onward.bypass("api.internal.example"));
@@ -266,6 +282,7 @@ mod tests {
         let all = Onward {
             proxy: None,
             no_proxy: parse_no_proxy("*"),
+            ..Onward::default()
         };
         assert!(all.bypass("helloworld.sample"));
     }

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::AppError;
 use crate::stop::Stop;
@@ -22,13 +22,16 @@ use crate::stop::Stop;
 /// How long requests in flight may take to finish once the app is told to stop. Past it,
 /// connections are dropped: the supervisor's own grace period is the real bound.
 const DRAIN: Duration = Duration::from_secs(5);
-/// Pause after a failed accept (out of file descriptors, usually) before the next one.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 pub(crate) type Body = Full<Bytes>;
 
 /// Serves `handler` on `listen` until `stop` fires, then drains.
-pub(crate) async fn serve<H, F>(listen: SocketAddr, stop: Stop, handler: H) -> Result<(), AppError>
+pub(crate) async fn serve<H, F>(
+    listen: SocketAddr,
+    reach: strait_net::Reach,
+    stop: Stop,
+    handler: H,
+) -> Result<(), AppError>
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -44,14 +47,7 @@ where
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            },
+            accepted = reach.accept(&listener, strait_net::Door::Operator, "app") => accepted,
         };
         let handler = handler.clone();
         let service = service_fn(move |req| {

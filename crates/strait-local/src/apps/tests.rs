@@ -22,6 +22,7 @@ fn config(listen: SocketAddr) -> AppConfig {
         version: "v1".into(),
         service_account: "echo".into(),
         trust_domain: "cluster.local".into(),
+        reach: strait_net::Reach::default(),
     }
 }
 

@@ -1,22 +1,30 @@
-//! The files a local run writes into its state directory: the pods each control plane sees
-//! (what a kubelet would report to the API server), bootstrap tokens, certificates when the
-//! manifests bring none, and each sidecar's bootstrap.
+//! The files a local run writes into its state directory, as the parts of a real cluster
+//! would report or provide them:
+//! - per cluster, the objects a kubelet, `istioctl install` and the cloud add to what the
+//!   user applied (`runtime.yaml`: the running Pods with their addresses, the control plane's
+//!   Pod and Service, the Services of IstioOperator gateways) and the load balancers'
+//!   addresses (`lb-status.json`);
+//! - bootstrap tokens per control plane, a bootstrap per proxy, the network table per
+//!   network, and certificates when the manifests bring none.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use strait_control::lb_status::LbStatus;
+use strait_model::Mesh;
+use strait_model::compile::ProxyRole;
 use strait_proxy::Bootstrap;
 use strait_proxy::bootstrap::Ports;
 
 use super::UpError;
-use super::plan::{Plan, PodPlan};
+use super::plan::{ClusterPlan, Plan, PodPlan};
 
 /// The runtime Pod object of `p`: its template's labels, annotations and spec, the sidecar
 /// container when injected, the owner reference, and a Running status with its address.
 pub fn pod_object(p: &PodPlan) -> Value {
     let mut spec = p.spec.clone();
-    if p.sidecar
+    if p.sidecar()
         && let Some(containers) = spec.get_mut("containers").and_then(Value::as_array_mut)
         && !containers
             .iter()
@@ -27,10 +35,17 @@ pub fn pod_object(p: &PodPlan) -> Value {
     if let Some(o) = spec.as_object_mut() {
         o.insert("serviceAccountName".into(), json!(p.service_account));
     }
+    let mut labels = p.labels.clone();
+    if !p.network.is_empty() {
+        // What the injector writes on every pod of a networked cluster.
+        labels
+            .entry(strait_model::network::NETWORK_LABEL.to_string())
+            .or_insert_with(|| p.network.clone());
+    }
     let mut meta = json!({
         "name": p.name,
         "namespace": p.namespace,
-        "labels": p.labels,
+        "labels": labels,
         "annotations": p.annotations,
     });
     if let Some(owner) = &p.owner {
@@ -56,34 +71,133 @@ pub fn pod_object(p: &PodPlan) -> Value {
     })
 }
 
-/// Writes `pods.yaml` for every cluster (one JSON document per pod: JSON is YAML) and
-/// returns the path per cluster.
-pub fn write_pods(dir: &Path, plan: &Plan) -> Result<BTreeMap<String, PathBuf>, UpError> {
-    let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+/// The control plane of a primary as its cluster shows it: an `istiod` Pod (so Gateways can
+/// route to it, as `expose-istiod` does) and, unless the manifests have one, the `istiod`
+/// Service istioctl installs.
+fn control_plane_objects(mesh: &Mesh, c: &ClusterPlan) -> Vec<Value> {
+    let Some(cp) = c.control_plane else {
+        return Vec::new();
+    };
+    let Some(mc) = mesh.cluster_by_name(&c.name) else {
+        return Vec::new();
+    };
+    let ns = mc.istio_namespace.clone();
+    let mut out = vec![json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "istiod-strait",
+            "namespace": ns,
+            "labels": {"app": "istiod", "istio": "pilot"},
+        },
+        "spec": {"containers": [{"name": "discovery", "image": "strait"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": cp.grpc.ip().to_string(),
+            "podIPs": [{"ip": cp.grpc.ip().to_string()}],
+        },
+    })];
+    let host = format!("istiod.{ns}.svc.{}", mc.domain);
+    if mesh.registry.by_host(&host).all(|s| s.cluster != mc.id) {
+        out.push(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "istiod", "namespace": ns, "labels": {"app": "istiod"}},
+            "spec": {
+                "selector": {"app": "istiod"},
+                "ports": [
+                    {"name": "https-dns", "port": 15012},
+                    {"name": "http-monitoring", "port": 15014},
+                ],
+            },
+        }));
+    }
+    out
+}
+
+/// What to pass a control plane for one cluster: its runtime objects and its load balancers.
+#[derive(Debug, Default)]
+pub struct Runtime {
+    pub objects: BTreeMap<String, PathBuf>,
+    pub lb_status: BTreeMap<String, PathBuf>,
+}
+
+/// Writes `runtime.yaml` and `lb-status.json` for every cluster.
+pub fn write_runtime(dir: &Path, mesh: &Mesh, plan: &Plan) -> Result<Runtime, UpError> {
+    let mut docs: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    let mut status: BTreeMap<&str, LbStatus> = BTreeMap::new();
     for c in &plan.clusters {
-        by_cluster.entry(&c.name).or_default();
+        docs.entry(&c.name)
+            .or_default()
+            .extend(control_plane_objects(mesh, c));
+        status.entry(&c.name).or_default();
     }
     for p in &plan.pods {
-        let doc = serde_json::to_string_pretty(&pod_object(p))
-            .map_err(|e| UpError::Internal(e.to_string()))?;
-        by_cluster.entry(&p.cluster).or_default().push(doc);
+        docs.entry(&p.cluster).or_default().push(pod_object(p));
     }
-    let mut out = BTreeMap::new();
-    for (cluster, docs) in by_cluster {
-        let path = dir.join("clusters").join(cluster).join("pods.yaml");
-        let mut text = String::from("# Pods started by strait up (written, not read by it).\n");
-        for d in docs {
+    for lb in &plan.load_balancers {
+        if let Some(op) = &lb.from_operator {
+            let ports: Vec<Value> = op
+                .ports
+                .iter()
+                .map(|(name, port, target)| json!({"name": name, "port": port, "targetPort": target}))
+                .collect();
+            docs.entry(&lb.cluster).or_default().push(json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": lb.name, "namespace": lb.namespace, "labels": op.labels},
+                "spec": {"type": "LoadBalancer", "selector": op.selector, "ports": ports},
+            }));
+        }
+        status.entry(&lb.cluster).or_default().services.insert(
+            format!("{}/{}", lb.namespace, lb.name),
+            vec![lb.address.to_string()],
+        );
+    }
+    let mut out = Runtime::default();
+    for (cluster, objects) in docs {
+        let path = dir.join("clusters").join(cluster).join("runtime.yaml");
+        let mut text = String::from(
+            "# What the cluster runs, as its API server would show it (written by strait up).\n",
+        );
+        for o in objects {
             text.push_str("---\n");
-            text.push_str(&d);
+            text.push_str(
+                &serde_json::to_string_pretty(&o).map_err(|e| UpError::Internal(e.to_string()))?,
+            );
             text.push('\n');
         }
         write(&path, text.as_bytes())?;
-        out.insert(cluster.to_string(), path);
+        out.objects.insert(cluster.to_string(), path);
+    }
+    for (cluster, s) in status {
+        let path = dir.join("clusters").join(cluster).join("lb-status.json");
+        write(
+            &path,
+            &serde_json::to_vec_pretty(&s).map_err(|e| UpError::Internal(e.to_string()))?,
+        )?;
+        out.lb_status.insert(cluster.to_string(), path);
     }
     Ok(out)
 }
 
-/// Files written per sidecar and per control plane.
+/// The network table of each network (no source address: each part gets its own).
+pub fn write_reach(dir: &Path, plan: &Plan) -> Result<BTreeMap<String, PathBuf>, UpError> {
+    let mut out = BTreeMap::new();
+    for (k, n) in plan.networks.iter().enumerate() {
+        let mut table = plan.reach(&n.name, std::net::IpAddr::from([0, 0, 0, 0]));
+        table.source = None;
+        let path = dir.join("networks").join(format!("{k}.json"));
+        write(
+            &path,
+            &serde_json::to_vec_pretty(&table).map_err(|e| UpError::Internal(e.to_string()))?,
+        )?;
+        out.insert(n.name.clone(), path);
+    }
+    Ok(out)
+}
+
+/// Files written per proxy and per control plane.
 #[derive(Debug, Default)]
 pub struct Credentials {
     /// Bootstrap file per pod key.
@@ -92,29 +206,35 @@ pub struct Credentials {
     pub tokens: BTreeMap<String, PathBuf>,
 }
 
-/// Writes the bootstrap of every sidecar and one tokens file per control plane.
+/// Writes the bootstrap of every proxy and one tokens file per control plane. Tokens of pods
+/// that keep running are kept, so a rewrite (a Deployment scaled) never cuts a proxy off.
 pub fn write_bootstraps(
     dir: &Path,
     plan: &Plan,
     cert_ttl_seconds: u64,
-) -> Result<Credentials, UpError> {
+    previous: &BTreeMap<String, String>,
+) -> Result<(Credentials, BTreeMap<String, String>), UpError> {
     let mut tokens: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    let mut issued = BTreeMap::new();
     let mut bootstraps = BTreeMap::new();
-    for p in plan.pods.iter().filter(|p| p.sidecar) {
+    for p in plan.pods.iter().filter(|p| p.proxy) {
         let cluster = plan
-            .clusters
-            .iter()
-            .find(|c| c.name == p.cluster)
+            .cluster(&p.cluster)
             .ok_or_else(|| UpError::Internal(format!("pod {} in an unplanned cluster", p.key())))?;
-        let cp = plan
-            .clusters
-            .iter()
-            .find(|c| c.name == cluster.control_plane_of)
-            .and_then(|c| c.control_plane)
-            .ok_or_else(|| {
-                UpError::Internal(format!("cluster {} has no control plane", cluster.name))
-            })?;
-        let token = random_token();
+        let primary = plan.cluster(&cluster.control_plane_of).ok_or_else(|| {
+            UpError::Internal(format!("cluster {} has no control plane", cluster.name))
+        })?;
+        let Some(cp) = primary.control_plane else {
+            return Err(UpError::Internal(format!(
+                "cluster {} has no control plane",
+                primary.name
+            )));
+        };
+        // A cluster whose proxies cannot reach their control plane still gets bootstraps
+        // (pointing at the control plane itself): they wait, as they would in a cluster.
+        let discovery = cluster.discovery.as_ref().map_or(cp.grpc, |d| d.addr);
+        let token = previous.get(&p.key()).cloned().unwrap_or_else(random_token);
+        issued.insert(p.key(), token.clone());
         tokens.entry(cluster.control_plane_of.clone()).or_default().insert(
             token.clone(),
             json!({"cluster": p.cluster, "namespace": p.namespace, "service_account": p.service_account}),
@@ -127,12 +247,18 @@ pub fn write_bootstraps(
             trust_domain: cluster.trust_domain.clone(),
             pod_ip: p.ip,
             app_ip: p.app_ip,
-            control_plane: cp.grpc,
+            control_plane: discovery,
             control_plane_name: "istiod.istio-system.svc".into(),
             root_cert: root_cert_path(dir, &cluster.control_plane_of),
             token,
             cert_ttl_seconds,
             ports: Ports::default(),
+            role: if p.gateway {
+                ProxyRole::Gateway
+            } else {
+                ProxyRole::Sidecar
+            },
+            reach: plan.reach(&p.network, p.ip),
         };
         let path = dir
             .join("pods")
@@ -153,10 +279,13 @@ pub fn write_bootstraps(
         )?;
         token_files.insert(c.name.clone(), path);
     }
-    Ok(Credentials {
-        bootstraps,
-        tokens: token_files,
-    })
+    Ok((
+        Credentials {
+            bootstraps,
+            tokens: token_files,
+        },
+        issued,
+    ))
 }
 
 /// Where the control plane of `cluster` writes its trust bundle.

@@ -3,9 +3,14 @@
 //! and supervises the parts ([`supervise`]): control planes first, then apps, then sidecars,
 //! and restarts any that exits, as a kubelet restarts containers.
 
+mod checks;
 pub mod files;
+pub mod netns;
+mod parts;
 pub mod plan;
+mod reconcile;
 pub mod state;
+mod summary;
 mod supervise;
 
 use std::path::PathBuf;
@@ -22,6 +27,9 @@ pub struct UpOptions {
     pub state_dir: PathBuf,
     /// Second octet of the loopback range used (`127.<net>.0.0/16`).
     pub net: u8,
+    /// How networks are kept apart: address discipline on one loopback, or a network
+    /// namespace per network.
+    pub mode: plan::Mode,
     /// Lifetime of workload certificates (zero: the CA's default, 24 h).
     pub cert_ttl: Duration,
     /// Delay before restarting a part that exited; doubles on repeated failures.

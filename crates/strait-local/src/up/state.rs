@@ -15,16 +15,45 @@ pub struct State {
     pub pid: u32,
     /// What was brought up.
     pub mesh: PathBuf,
+    /// How networks are kept apart.
+    #[serde(default)]
+    pub mode: super::plan::Mode,
+    #[serde(default)]
+    pub networks: Vec<NetworkState>,
     pub clusters: Vec<ClusterState>,
     pub pods: Vec<PodState>,
+    #[serde(default)]
+    pub load_balancers: Vec<LbState>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkState {
+    pub name: String,
+    pub ranges: Vec<String>,
+    /// Namespace mode: the network's namespace.
+    pub netns: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterState {
     pub name: String,
+    #[serde(default)]
+    pub network: String,
     /// The cluster whose control plane serves this one.
     pub control_plane_of: String,
     pub control_plane: Option<ControlPlaneState>,
+}
+
+/// A load balancer and its public address.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LbState {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+    pub network: String,
+    pub address: IpAddr,
+    /// Service ports.
+    pub ports: Vec<u16>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,11 +70,19 @@ pub struct PodState {
     pub name: String,
     pub workload: String,
     pub service_account: String,
+    #[serde(default)]
+    pub network: String,
     pub ip: IpAddr,
     pub app_ip: IpAddr,
     pub app: Option<String>,
     pub ports: Vec<u16>,
+    /// The pod runs a proxy (`gateway`: the proxy is the gateway itself).
     pub sidecar: bool,
+    #[serde(default)]
+    pub gateway: bool,
+    /// Namespace mode: the namespace of the pod's network.
+    #[serde(default)]
+    pub netns: Option<String>,
     pub proxy_pid: Option<u32>,
     pub app_pids: Vec<u32>,
 }
@@ -64,6 +101,35 @@ impl PodState {
     /// The sidecar's admin endpoint.
     pub fn admin(&self) -> SocketAddr {
         SocketAddr::new(self.ip, 15000)
+    }
+
+    /// Where to open connections to the pod from: its network's namespace, if any.
+    pub fn vantage(&self) -> strait_net::netns::Vantage {
+        match &self.netns {
+            Some(ns) => strait_net::netns::Vantage::In(strait_net::netns::Netns::named(ns.clone())),
+            None => strait_net::netns::Vantage::Here,
+        }
+    }
+}
+
+impl State {
+    /// Where to reach the control plane of `cluster` from.
+    pub fn vantage_of_cluster(&self, cluster: &str) -> strait_net::netns::Vantage {
+        let network = self
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .map(|c| c.network.as_str())
+            .unwrap_or("");
+        match self
+            .networks
+            .iter()
+            .find(|n| n.name == network)
+            .and_then(|n| n.netns.clone())
+        {
+            Some(ns) => strait_net::netns::Vantage::In(strait_net::netns::Netns::named(ns)),
+            None => strait_net::netns::Vantage::Here,
+        }
     }
 }
 
@@ -217,8 +283,11 @@ mod tests {
         let state = State {
             pid: std::process::id(),
             mesh: PathBuf::from("/mesh"),
+            mode: super::super::plan::Mode::Loopback,
+            networks: Vec::new(),
             clusters: Vec::new(),
             pods: Vec::new(),
+            load_balancers: Vec::new(),
         };
         state.save(dir.path()).expect("save");
         assert_eq!(State::load(dir.path()).expect("ours").pid, state.pid);

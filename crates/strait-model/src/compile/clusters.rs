@@ -1,30 +1,54 @@
 //! Upstream clusters: one per service port and subset a route names, with the
-//! DestinationRule's policy merged the way istiod merges it, and the endpoints.
+//! DestinationRule's policy merged the way istiod merges it, and the endpoints as this proxy
+//! sees them (split horizon).
 
 use strait_api::Kind;
 use strait_api::istio::destination_rule::{
     ClientTlsMode, DestinationRuleSpec, SimpleLb, TrafficPolicy,
 };
+use strait_api::istio::security::MtlsMode;
 
 use super::routes::{ClusterKey, app_protocol};
+use super::split_horizon::{self, Gateways};
 use super::types::*;
 use super::workload_name;
 use crate::destination::{Dr, DrIndex, client_tls};
 use crate::host::ExportTo;
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;
-use crate::peer_auth::target_port;
+use crate::peer_auth::{PeerPolicies, target_port};
 use crate::selector;
 use crate::workload::Workload;
 
 /// Envoy's default connect timeout, which Istio keeps (MeshConfig `connectTimeout`).
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
 
+/// Which kind of upstream clusters to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ClusterKind {
+    /// A proxy's own upstreams: `outbound|<port>|<subset>|<fqdn>`, split horizon applied.
+    Outbound,
+    /// An AUTO_PASSTHROUGH gateway's: `outbound_.<port>_.<subset>_.<fqdn>`, named by the SNI
+    /// clients send, holding only the gateway's own network's mTLS endpoints (istiod's
+    /// SNI-DNAT clusters). The gateway relays bytes to them without terminating TLS.
+    SniDnat,
+}
+
+/// Where the proxy sits, for split horizon.
+pub(super) struct Vantage<'a> {
+    pub network: &'a str,
+    /// A gateway's requested network view: endpoints of other networks are not for it.
+    pub view: &'a [String],
+    pub gateways: &'a Gateways,
+}
+
 pub(super) fn compile(
     mesh: &Mesh,
     config: ClusterId,
     w: &Workload,
     needed: &[ClusterKey],
+    kind: ClusterKind,
+    at: &Vantage,
     out: &mut ProxyConfig,
 ) {
     let c = mesh.cluster(config);
@@ -50,12 +74,13 @@ pub(super) fn compile(
         })
         .collect();
     let index = DrIndex::new(&drs);
+    let peer_policies = PeerPolicies::of(mesh, config);
     let connect_default = c
         .mesh_config
         .connect_timeout
         .map_or(DEFAULT_CONNECT_TIMEOUT_MS, |d| d.as_millis() as u64);
     for (host, port, subset) in needed {
-        let instances = mesh.registry.resolve(host, &w.namespace);
+        let instances = super::visible_services(mesh, config, host, &w.namespace);
         let svc_ns = instances
             .first()
             .map_or(w.namespace.as_str(), |s| s.namespace.as_str());
@@ -107,14 +132,22 @@ pub(super) fn compile(
                     .and_then(|we| we.spec.weight)
                     .unwrap_or(1)
                     .max(1);
+                // Auto mTLS: endpoints with a proxy, and any labelled as accepting Istio mTLS
+                // (a VM's WorkloadEntry, as Istio's `security.istio.io/tlsMode`), unless a
+                // PeerAuthentication turns mTLS off where it listens.
+                let proxied =
+                    e.sidecar.has_proxy() || e.label("security.istio.io/tlsMode") == Some("istio");
+                let disabled = peer_policies.effective(e, Some(target)).mode == MtlsMode::Disable;
+                let mtls = match tls {
+                    UpstreamTls::IstioMutual => true,
+                    UpstreamTls::Disable | UpstreamTls::Originate => false,
+                    UpstreamTls::Auto => proxied && !disabled,
+                };
                 endpoints.push(Endpoint {
                     address: address.clone(),
                     port: target,
                     weight,
-                    // Auto mTLS: endpoints with a proxy, and any labelled as accepting Istio
-                    // mTLS (a VM's WorkloadEntry), as Istio's `security.istio.io/tlsMode`.
-                    mtls: e.sidecar.has_proxy()
-                        || e.label("security.istio.io/tlsMode") == Some("istio"),
+                    mtls,
                     workload: EndpointMeta {
                         pod: e.name.clone(),
                         workload: workload_name(mesh, e),
@@ -125,13 +158,32 @@ pub(super) fn compile(
                         version: e.version().unwrap_or("").to_string(),
                         identity: mesh.identity(e),
                     },
+                    via_gateway: false,
+                    unhealthy: false,
                 });
             }
         }
         endpoints.sort_by(|a, b| (&a.address, a.port).cmp(&(&b.address, b.port)));
+        let endpoints = match kind {
+            ClusterKind::Outbound => {
+                split_horizon::translate(at.network, at.view, endpoints, at.gateways)
+            }
+            ClusterKind::SniDnat => endpoints
+                .into_iter()
+                .filter(|e| {
+                    e.mtls
+                        && (at.view.is_empty()
+                            || e.workload.network.is_empty()
+                            || at.view.contains(&e.workload.network))
+                })
+                .collect(),
+        };
         identities.sort();
         identities.dedup();
-        let name = cluster_name(*port, subset, host);
+        let name = match kind {
+            ClusterKind::Outbound => cluster_name(*port, subset, host),
+            ClusterKind::SniDnat => sni(*port, subset, host),
+        };
         let mut limits = policy.limits;
         if limits.connect_timeout_ms == 0 {
             limits.connect_timeout_ms = connect_default;

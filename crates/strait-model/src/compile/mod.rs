@@ -6,17 +6,35 @@
 //! composition). It is pure: same mesh and proxy in, same config out.
 
 mod clusters;
+mod gateway;
+pub mod gateway_types;
 mod inbound;
 mod routes;
+pub mod split_horizon;
 pub mod types;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub use gateway_types::*;
 pub use types::*;
 
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;
+use crate::service::{ServiceInstance, ServiceSource};
 use crate::workload::Workload;
+use split_horizon::{GatewayAddr, Gateways};
+
+/// What the control plane learns while it runs, which compiling takes besides the mesh:
+/// addresses it resolved for gateways known by hostname (cloud load balancers), and gateway
+/// addresses that stopped answering.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Runtime {
+    /// Hostname → the addresses it resolved to, last good answer.
+    pub resolved: BTreeMap<String, Vec<String>>,
+    /// `(address, port)` of network gateways found not answering.
+    pub unhealthy: BTreeSet<(String, u32)>,
+}
 
 /// Which proxy to compile for: a running pod (or WorkloadEntry) of the mesh.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -52,8 +70,9 @@ impl fmt::Display for CompileError {
 
 impl std::error::Error for CompileError {}
 
-/// Compiles the configuration of `proxy`.
-pub fn compile(mesh: &Mesh, proxy: &ProxyRef) -> Result<ProxyConfig, CompileError> {
+/// Compiles the configuration of `proxy`: a sidecar's outbound services, upstream clusters
+/// (endpoints as its network sees them) and inbound ports, or a gateway's listeners.
+pub fn compile(mesh: &Mesh, rt: &Runtime, proxy: &ProxyRef) -> Result<ProxyConfig, CompileError> {
     let cluster = mesh
         .cluster_by_name(&proxy.cluster)
         .ok_or_else(|| CompileError::UnknownCluster(proxy.cluster.clone()))?;
@@ -61,15 +80,117 @@ pub fn compile(mesh: &Mesh, proxy: &ProxyRef) -> Result<ProxyConfig, CompileErro
         .ok_or_else(|| CompileError::UnknownProxy(proxy.clone()))?;
     let config_cluster = mesh.config_cluster(cluster.id);
     let mut out = ProxyConfig {
-        mesh: mesh_settings(mesh, w),
+        mesh: mesh_settings(mesh, config_cluster, w),
         ..ProxyConfig::default()
     };
-    let mut needed = routes::compile(mesh, config_cluster, w, &mut out);
+    let gateways = network_gateways(mesh, rt);
+    let view = network_view(mesh, w);
+    let at = clusters::Vantage {
+        network: &w.network,
+        view: &view,
+        gateways: &gateways,
+    };
+    let mut needed = if w.gateway.is_some() {
+        out.mesh.node.role = ProxyRole::Gateway;
+        let (needed, sni_dnat) = gateway::compile(mesh, config_cluster, w, &mut out);
+        clusters::compile(
+            mesh,
+            config_cluster,
+            w,
+            &sni_dnat,
+            clusters::ClusterKind::SniDnat,
+            &at,
+            &mut out,
+        );
+        needed
+    } else {
+        routes::compile(mesh, config_cluster, w, &mut out)
+    };
     needed.sort();
     needed.dedup();
-    clusters::compile(mesh, config_cluster, w, &needed, &mut out);
-    inbound::compile(mesh, config_cluster, w, &mut out);
+    clusters::compile(
+        mesh,
+        config_cluster,
+        w,
+        &needed,
+        clusters::ClusterKind::Outbound,
+        &at,
+        &mut out,
+    );
+    if w.gateway.is_none() {
+        inbound::compile(mesh, config_cluster, w, &mut out);
+    }
     Ok(out)
+}
+
+/// The service instances `host` resolves to for a proxy in `viewer`: Kubernetes Services of
+/// every cluster the control plane reads (namespace sameness), but ServiceEntries only from
+/// the config cluster, as istiod reads Istio resources from its config cluster alone.
+pub(crate) fn visible_services<'m>(
+    mesh: &'m Mesh,
+    config: ClusterId,
+    host: &str,
+    viewer: &str,
+) -> Vec<&'m ServiceInstance> {
+    mesh.registry
+        .resolve(host, viewer)
+        .into_iter()
+        .filter(|s| from_config_cluster(s, config))
+        .collect()
+}
+
+/// Whether a service instance is one the config cluster's control plane uses.
+pub(crate) fn from_config_cluster(s: &ServiceInstance, config: ClusterId) -> bool {
+    s.source != ServiceSource::ServiceEntry || s.cluster == config
+}
+
+/// Every network gateway address the control plane knows, hostnames resolved.
+fn network_gateways(mesh: &Mesh, rt: &Runtime) -> Gateways {
+    let mut all = Vec::new();
+    for net in mesh.networks.values() {
+        for g in &net.gateways {
+            let cluster = mesh.cluster(g.cluster).name.clone();
+            for a in &g.addresses {
+                let ips: Vec<String> = if a.parse::<std::net::IpAddr>().is_ok() {
+                    vec![a.clone()]
+                } else {
+                    rt.resolved.get(a).cloned().unwrap_or_default()
+                };
+                for ip in ips {
+                    all.push(GatewayAddr {
+                        network: g.network.clone(),
+                        cluster: cluster.clone(),
+                        unhealthy: rt.unhealthy.contains(&(ip.clone(), g.port)),
+                        address: ip,
+                        port: g.port,
+                    });
+                }
+            }
+        }
+    }
+    Gateways::new(all)
+}
+
+/// A proxy's requested network view (`ISTIO_META_REQUESTED_NETWORK_VIEW` in its container's
+/// environment, comma-separated): an east-west gateway asks for its own network so it only
+/// ever forwards to pods there.
+pub fn network_view(mesh: &Mesh, w: &Workload) -> Vec<String> {
+    let obj = mesh.object(w.object);
+    let Some(spec) = w.pod_spec(obj) else {
+        return Vec::new();
+    };
+    spec.containers
+        .iter()
+        .flat_map(|c| c.env.iter().flatten())
+        .find(|e| e.name == "ISTIO_META_REQUESTED_NETWORK_VIEW")
+        .and_then(|e| e.value.as_deref())
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn find_proxy<'m>(mesh: &'m Mesh, cluster: ClusterId, p: &ProxyRef) -> Option<&'m Workload> {
@@ -78,8 +199,11 @@ fn find_proxy<'m>(mesh: &'m Mesh, cluster: ClusterId, p: &ProxyRef) -> Option<&'
         .find(|w| w.address.is_some())
 }
 
-fn mesh_settings(mesh: &Mesh, w: &Workload) -> MeshSettings {
-    let c = mesh.cluster(w.cluster);
+/// Mesh-wide settings come from the config cluster's mesh config: a remote's proxies run with
+/// their primary's (its trust domain, access logging, outbound policy), as istiod serves them.
+fn mesh_settings(mesh: &Mesh, config: ClusterId, w: &Workload) -> MeshSettings {
+    let own = mesh.cluster(w.cluster);
+    let c = mesh.cluster(config);
     let mc = &c.mesh_config;
     let allow_any = mc
         .outbound_traffic_policy
@@ -89,11 +213,12 @@ fn mesh_settings(mesh: &Mesh, w: &Workload) -> MeshSettings {
     MeshSettings {
         trust_domain: c.trust_domain().to_string(),
         trust_domain_aliases: mc.trust_domain_aliases.clone(),
-        domain: c.domain.clone(),
+        domain: own.domain.clone(),
         allow_any_outbound: allow_any,
         access_log: mc.access_log_file.as_deref().is_some_and(|f| !f.is_empty()),
         node: NodeMeta {
-            cluster: c.name.clone(),
+            role: ProxyRole::Sidecar,
+            cluster: own.name.clone(),
             network: w.network.clone(),
             namespace: w.namespace.clone(),
             pod: w.name.clone(),

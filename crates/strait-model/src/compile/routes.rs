@@ -34,11 +34,54 @@ pub(super) fn app_protocol(p: Protocol) -> AppProtocol {
 }
 
 /// A VirtualService a proxy may apply, with its hosts expanded.
-struct Vs<'m> {
-    id: ObjId,
-    obj: &'m Object,
-    spec: &'m VirtualServiceSpec,
-    hosts: Vec<String>,
+pub(super) struct Vs<'m> {
+    pub id: ObjId,
+    pub obj: &'m Object,
+    pub spec: &'m VirtualServiceSpec,
+    pub hosts: Vec<String>,
+}
+
+impl<'m> Vs<'m> {
+    pub fn new(mesh: &Mesh, id: ObjId, obj: &'m Object, spec: &'m VirtualServiceSpec) -> Self {
+        let domain = &mesh.cluster(id.cluster).domain;
+        Vs {
+            id,
+            obj,
+            spec,
+            hosts: spec
+                .hosts
+                .iter()
+                .map(|h| host::fqdn(h, obj.namespace(), domain))
+                .collect(),
+        }
+    }
+
+    /// `namespace/name`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.obj.namespace(), self.obj.name())
+    }
+}
+
+/// Where routes are applied: the sidecars (`mesh`), or one Gateway's proxies.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Bind<'a> {
+    Mesh,
+    Gateway { namespace: &'a str, name: &'a str },
+}
+
+impl Bind<'_> {
+    /// Whether a match-level `gateways` list (empty: inherit the VirtualService's) admits it.
+    fn admits(&self, refs: &[String], vs_ns: &str) -> bool {
+        if refs.is_empty() {
+            return true;
+        }
+        match self {
+            Bind::Mesh => refs.iter().any(|g| g == "mesh"),
+            Bind::Gateway { namespace, name } => {
+                crate::gateway::names_gateway(refs, vs_ns, namespace, name)
+            }
+        }
+    }
 }
 
 /// Builds the services the proxy sees and returns the clusters their rules reference.
@@ -53,7 +96,9 @@ pub(super) fn compile(
     // host -> port -> (protocol, service namespace)
     let mut ports: BTreeMap<&str, BTreeMap<u32, (Protocol, &str)>> = BTreeMap::new();
     for s in mesh.registry.all() {
-        if !(s.export_to.visible_to(ns) || s.namespace == ns) {
+        if !super::from_config_cluster(s, config)
+            || !(s.export_to.visible_to(ns) || s.namespace == ns)
+        {
             continue;
         }
         let entry = ports.entry(s.hostname.as_str()).or_default();
@@ -79,9 +124,9 @@ pub(super) fn compile(
             };
             if let Some(v) = vs {
                 if protocol == AppProtocol::Tcp || protocol == AppProtocol::Tls {
-                    sp.tcp = tcp_routes(mesh, v, *port, hostname, w, &mut needed);
+                    sp.tcp = tcp_routes(mesh, v, *port, hostname, w, Bind::Mesh, &mut needed);
                 } else {
-                    sp.http = http_rules(mesh, v, *port, hostname, w, &mut needed);
+                    sp.http = http_rules(mesh, v, *port, hostname, w, Bind::Mesh, &mut needed);
                 }
             }
             if sp.http.is_empty() && !matches!(protocol, AppProtocol::Tcp | AppProtocol::Tls) {
@@ -125,20 +170,7 @@ fn visible_virtual_services<'m>(mesh: &'m Mesh, config: ClusterId, ns: &str) -> 
                 && (ExportTo::parse(&v.spec.export_to, o.namespace(), true).visible_to(ns)
                     || o.namespace() == ns)
         })
-        .map(|(id, o, v)| {
-            let domain = &mesh.cluster(id.cluster).domain;
-            Vs {
-                id,
-                obj: o,
-                spec: &v.spec,
-                hosts: v
-                    .spec
-                    .hosts
-                    .iter()
-                    .map(|h| host::fqdn(h, o.namespace(), domain))
-                    .collect(),
-            }
-        })
+        .map(|(id, o, v)| Vs::new(mesh, id, o, &v.spec))
         .collect();
     // Istio applies the oldest VirtualService for a host; without timestamps, name order.
     out.sort_by(|a, b| {
@@ -185,12 +217,18 @@ fn str_match(m: &StringMatch) -> Option<StrMatch> {
 }
 
 /// A VirtualService match as the proxy evaluates it, or `None` when it cannot apply to this
-/// proxy and port (another port, other source labels or namespace, gateways only).
-fn request_match(m: &HttpMatchRequest, port: u32, w: &Workload) -> Option<RequestMatch> {
+/// proxy and port (another port, other source labels or namespace, other gateways).
+fn request_match(
+    m: &HttpMatchRequest,
+    port: u32,
+    w: &Workload,
+    bind: Bind,
+    vs_ns: &str,
+) -> Option<RequestMatch> {
     if m.port.is_some_and(|p| p != port) {
         return None;
     }
-    if !m.gateways.is_empty() && !m.gateways.iter().any(|g| g == "mesh") {
+    if !bind.admits(&m.gateways, vs_ns) {
         return None;
     }
     if !m.source_labels.is_empty() && !selector::map_selects(&m.source_labels, &w.labels) {
@@ -273,12 +311,13 @@ fn weights(raw: &[Option<i32>]) -> Vec<u32> {
     raw.iter().map(|w| w.unwrap_or(0).max(0) as u32).collect()
 }
 
-fn http_rules(
+pub(super) fn http_rules(
     mesh: &Mesh,
     vs: &Vs,
     port: u32,
     hostname: &str,
     w: &Workload,
+    bind: Bind,
     needed: &mut Vec<ClusterKey>,
 ) -> Vec<HttpRule> {
     let mut out = Vec::new();
@@ -286,7 +325,7 @@ fn http_rules(
         let matches: Vec<RequestMatch> = r
             .matches
             .iter()
-            .filter_map(|m| request_match(m, port, w))
+            .filter_map(|m| request_match(m, port, w, bind, vs.obj.namespace()))
             .collect();
         if !r.matches.is_empty() && matches.is_empty() {
             continue;
@@ -421,14 +460,16 @@ fn http_action(
     )
 }
 
-fn tcp_routes(
+pub(super) fn tcp_routes(
     mesh: &Mesh,
     vs: &Vs,
     port: u32,
     hostname: &str,
     w: &Workload,
+    bind: Bind,
     needed: &mut Vec<ClusterKey>,
 ) -> Vec<WeightedCluster> {
+    let ns = vs.obj.namespace();
     for r in &vs.spec.tcp {
         let applies = r.matches.is_empty()
             || r.matches.iter().any(|m| {
@@ -436,25 +477,68 @@ fn tcp_routes(
                     && (m.source_labels.is_empty()
                         || selector::map_selects(&m.source_labels, &w.labels))
                     && (m.source_namespace.is_empty() || m.source_namespace == w.namespace)
-                    && (m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
+                    && bind.admits(&m.gateways, ns)
             });
-        if !applies {
-            continue;
+        if applies {
+            return route_destinations(mesh, vs, &r.route, port, hostname, needed);
         }
-        let ws = weights(&r.route.iter().map(|d| d.weight).collect::<Vec<_>>());
-        return r
-            .route
-            .iter()
-            .zip(ws)
-            .filter_map(|(d, weight)| {
-                let dest = d.destination.as_ref()?;
-                Some(WeightedCluster {
-                    cluster: destination_cluster(mesh, vs, dest, port, hostname, needed),
-                    weight,
-                    ..WeightedCluster::default()
-                })
-            })
-            .collect();
     }
     Vec::new()
+}
+
+/// The TLS routes of a VirtualService bound to a gateway, for server `port`: each matching
+/// route's SNI hosts, and where its connections go (first match wins, as Envoy's filter
+/// chains).
+pub(super) fn tls_routes(
+    mesh: &Mesh,
+    vs: &Vs,
+    port: u32,
+    w: &Workload,
+    bind: Bind,
+    needed: &mut Vec<ClusterKey>,
+) -> Vec<(Vec<String>, Vec<WeightedCluster>)> {
+    let ns = vs.obj.namespace();
+    let mut out = Vec::new();
+    for r in &vs.spec.tls {
+        let snis: Vec<String> = r
+            .matches
+            .iter()
+            .filter(|m| {
+                m.port.is_none_or(|p| p == port)
+                    && (m.source_labels.is_empty()
+                        || selector::map_selects(&m.source_labels, &w.labels))
+                    && bind.admits(&m.gateways, ns)
+            })
+            .flat_map(|m| m.sni_hosts.iter().map(|h| h.to_ascii_lowercase()))
+            .collect();
+        if snis.is_empty() {
+            continue;
+        }
+        let route = route_destinations(mesh, vs, &r.route, port, "", needed);
+        out.push((snis, route));
+    }
+    out
+}
+
+fn route_destinations(
+    mesh: &Mesh,
+    vs: &Vs,
+    route: &[strait_api::istio::virtual_service::RouteDestination],
+    port: u32,
+    hostname: &str,
+    needed: &mut Vec<ClusterKey>,
+) -> Vec<WeightedCluster> {
+    let ws = weights(&route.iter().map(|d| d.weight).collect::<Vec<_>>());
+    route
+        .iter()
+        .zip(ws)
+        .filter_map(|(d, weight)| {
+            let dest = d.destination.as_ref()?;
+            Some(WeightedCluster {
+                cluster: destination_cluster(mesh, vs, dest, port, hostname, needed),
+                weight,
+                ..WeightedCluster::default()
+            })
+        })
+        .collect()
 }

@@ -94,7 +94,7 @@ const HW: &str = "helloworld.sample.svc.cluster.local";
 #[test]
 fn default_routes_and_endpoints() {
     let (_d, mesh) = mesh_with("");
-    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let cfg = compile(&mesh, &Runtime::default(), &sleep_proxy()).expect("compile");
     assert_eq!(cfg.mesh.node.workload, "sleep");
     assert_eq!(
         cfg.mesh.node.identity,
@@ -170,7 +170,7 @@ spec:
   - {name: v2, labels: {version: v2}, trafficPolicy: {loadBalancer: {simple: RANDOM}}}
 ",
     );
-    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let cfg = compile(&mesh, &Runtime::default(), &sleep_proxy()).expect("compile");
     let sp = &cfg.services[&format!("{HW}:5000")];
     assert_eq!(sp.virtual_service.as_deref(), Some("sample/helloworld"));
     assert_eq!(sp.http.len(), 2);
@@ -212,10 +212,10 @@ spec:
         namespace: "sample".into(),
         pod: "helloworld-v1-aaaaa".into(),
     };
-    let cfg = compile(&mesh, &hw).expect("compile");
+    let cfg = compile(&mesh, &Runtime::default(), &hw).expect("compile");
     assert_eq!(cfg.inbound["5000"].mtls, InboundMtls::Strict);
     assert_eq!(cfg.inbound["5000"].services, [format!("{HW}:5000")]);
-    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let cfg = compile(&mesh, &Runtime::default(), &sleep_proxy()).expect("compile");
     assert_eq!(
         cfg.clusters[&format!("outbound|5000||{HW}")].tls,
         UpstreamTls::IstioMutual
@@ -231,7 +231,7 @@ fn unknown_proxy_is_an_error() {
         pod: "nope".into(),
     };
     assert!(matches!(
-        compile(&mesh, &p),
+        compile(&mesh, &Runtime::default(), &p),
         Err(CompileError::UnknownProxy(_))
     ));
 }
@@ -239,7 +239,7 @@ fn unknown_proxy_is_an_error() {
 #[test]
 fn resources_round_trip() {
     let (_d, mesh) = mesh_with("");
-    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let cfg = compile(&mesh, &Runtime::default(), &sleep_proxy()).expect("compile");
     let mut back = ProxyConfig::default();
     for (kind, name, body) in cfg.resources() {
         back.apply(kind, &name, &body).expect("apply");
@@ -272,7 +272,7 @@ spec:
     route: [{destination: {host: helloworld}}]
 ",
     );
-    let cfg = compile(&mesh, &sleep_proxy()).expect("compile");
+    let cfg = compile(&mesh, &Runtime::default(), &sleep_proxy()).expect("compile");
     let sp = &cfg.services[&format!("{HW}:5000")];
     let p = &sp.http[0].policy;
     let rw = p.rewrite.as_ref().expect("rewrite");

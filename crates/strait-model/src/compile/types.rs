@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::gateway_types::{GatewayListener, TlsSecret};
+
 /// The protocol a port speaks, as the proxy treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,9 +56,21 @@ pub struct MeshSettings {
     pub node: NodeMeta,
 }
 
+/// What a proxy is: a workload's sidecar, or a gateway whose own pod is the proxy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyRole {
+    #[default]
+    Sidecar,
+    /// Istio's `router`: serves the Gateway resources that select it, nothing else.
+    Gateway,
+}
+
 /// The proxy's own workload, for telemetry labels and the metadata it sends peers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeMeta {
+    #[serde(default)]
+    pub role: ProxyRole,
     pub cluster: String,
     pub network: String,
     pub namespace: String,
@@ -296,6 +310,15 @@ pub struct Endpoint {
     /// The endpoint runs a proxy that accepts Istio mTLS.
     pub mtls: bool,
     pub workload: EndpointMeta,
+    /// The endpoint is another network's east-west gateway standing in for the pods behind it
+    /// (split horizon): mTLS to it is end to end with one of those pods, routed on the SNI.
+    /// `workload` then names only the gateway's cluster and network.
+    #[serde(default)]
+    pub via_gateway: bool,
+    /// The control plane found it not answering (a network's gateway that stopped): traffic
+    /// avoids it while any healthy endpoint is left.
+    #[serde(default)]
+    pub unhealthy: bool,
 }
 
 /// Who an endpoint is, for telemetry labels.
@@ -338,6 +361,12 @@ pub struct ProxyConfig {
     pub services: std::collections::BTreeMap<String, ServicePort>,
     pub clusters: std::collections::BTreeMap<String, Cluster>,
     pub inbound: std::collections::BTreeMap<String, InboundPort>,
+    /// A gateway's listeners, by server port.
+    #[serde(default)]
+    pub listeners: std::collections::BTreeMap<String, GatewayListener>,
+    /// TLS material a gateway terminates with, by `<namespace>/<credentialName>`.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, TlsSecret>,
 }
 
 /// Resource type names on the wire.
@@ -346,6 +375,8 @@ pub mod kinds {
     pub const SERVICE: &str = "service";
     pub const CLUSTER: &str = "cluster";
     pub const INBOUND: &str = "inbound";
+    pub const LISTENER: &str = "listener";
+    pub const SECRET: &str = "secret";
 }
 
 impl ProxyConfig {
@@ -361,6 +392,12 @@ impl ProxyConfig {
         }
         for (k, v) in &self.inbound {
             out.push((kinds::INBOUND, k.clone(), to_json(v)));
+        }
+        for (k, v) in &self.listeners {
+            out.push((kinds::LISTENER, k.clone(), to_json(v)));
+        }
+        for (k, v) in &self.secrets {
+            out.push((kinds::SECRET, k.clone(), to_json(v)));
         }
         out
     }
@@ -378,9 +415,24 @@ impl ProxyConfig {
             kinds::INBOUND => {
                 self.inbound.insert(name.to_string(), from_json(body)?);
             }
+            kinds::LISTENER => {
+                self.listeners.insert(name.to_string(), from_json(body)?);
+            }
+            kinds::SECRET => {
+                self.secrets.insert(name.to_string(), from_json(body)?);
+            }
             other => return Err(format!("unknown resource type \"{other}\"")),
         }
         Ok(())
+    }
+
+    /// The configuration as dumps show it: private keys of TLS secrets redacted.
+    pub fn redacted(&self) -> ProxyConfig {
+        let mut c = self.clone();
+        for s in c.secrets.values_mut() {
+            *s = s.redacted();
+        }
+        c
     }
 
     /// Removes one resource; unknown names are ignored.
@@ -394,6 +446,12 @@ impl ProxyConfig {
             }
             kinds::INBOUND => {
                 self.inbound.remove(name);
+            }
+            kinds::LISTENER => {
+                self.listeners.remove(name);
+            }
+            kinds::SECRET => {
+                self.secrets.remove(name);
             }
             _ => {}
         }

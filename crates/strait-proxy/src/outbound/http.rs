@@ -50,14 +50,26 @@ pub(super) async fn handle(
     host: String,
     port: u16,
 ) -> Response<Body> {
-    let started = Instant::now();
     let snap = px.snapshot.load_full();
     let Some(sp) = snap.resolve(&host, port) else {
         return passthrough(&px, &snap, req, &host, port).await;
     };
+    serve(&px, &snap, sp, req, format!("{host}:{port}")).await
+}
+
+/// Routes a request by the rules of `sp` (a service port of a sidecar, or a virtual host of
+/// a gateway) and sends it: rule, faults, cluster, endpoint, retries, timeouts, metrics.
+pub(crate) async fn serve(
+    px: &Shared,
+    snap: &Snapshot,
+    sp: &ServicePort,
+    req: Request<Incoming>,
+    authority: String,
+) -> Response<Body> {
+    let started = Instant::now();
+    let px = px.clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
-    let authority = format!("{host}:{port}");
     let rule = {
         let view = RequestView {
             method: req.method().as_str(),
@@ -140,7 +152,7 @@ pub(super) async fn handle(
         Some(sem) => match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
-                let mut call = call_for(&px, sp, None, false);
+                let mut call = call_for(&px, sp, Some(&cluster), None, false);
                 call.destination.workload.clear();
                 px.metrics.request(
                     &call,
@@ -223,7 +235,7 @@ pub(super) async fn handle(
             strip_hop_by_hop(&mut rparts.headers);
             policy::apply_headers(&mut rparts.headers, &rule.policy.headers.response);
             policy::apply_headers(&mut rparts.headers, &dest_headers.response);
-            let call = call_for(&px, sp, cluster.endpoints.get(ep), mtls);
+            let call = call_for(&px, sp, Some(&cluster), cluster.endpoints.get(ep), mtls);
             let upstream = cluster
                 .endpoints
                 .get(ep)
@@ -260,6 +272,7 @@ pub(super) async fn handle(
             let call = call_for(
                 &px,
                 sp,
+                Some(&cluster),
                 f.endpoint.and_then(|i| cluster.endpoints.get(i)),
                 false,
             );
@@ -297,7 +310,7 @@ fn local(
     resp: Response<Body>,
 ) -> Response<Body> {
     px.metrics.request(
-        &call_for(px, sp, None, false),
+        &call_for(px, sp, None, None, false),
         &Outcome {
             code: resp.status().as_u16(),
             flags,
@@ -317,9 +330,12 @@ fn ensure_request_id(h: &mut http::HeaderMap) {
     }
 }
 
+/// The metrics of a call. `destination_service` is the service of the cluster the request
+/// was routed to (Istio's label), else the host the request was for.
 fn call_for(
     px: &Shared,
     sp: &ServicePort,
+    cluster: Option<&Cluster>,
     ep: Option<&strait_model::compile::Endpoint>,
     mtls: bool,
 ) -> Call {
@@ -329,7 +345,7 @@ fn call_for(
         source: px.me(),
         destination,
         service: ServiceRef {
-            host: sp.host.clone(),
+            host: cluster.map_or_else(|| sp.host.clone(), |c| c.host.clone()),
         },
         protocol: if sp.protocol == strait_model::compile::AppProtocol::Grpc {
             "grpc"

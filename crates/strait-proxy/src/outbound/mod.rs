@@ -6,6 +6,8 @@ mod http;
 pub mod policy;
 mod tcp;
 
+pub(crate) use http::serve as serve_routes;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use strait_net::Door;
 use tokio::net::TcpListener;
 
 use crate::body::{self, Body};
@@ -29,15 +32,21 @@ pub(crate) const TLS_ORIGINATION: &str = "the DestinationRule asks for TLS origi
 /// How long a client may take to send a request's headers.
 pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The HTTP/1.1 and HTTP/2 server every listener of the proxy uses, with timers and the
+/// header-read deadline a slow client must not exceed.
+pub(crate) fn http_server() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
 pub async fn serve(px: Shared, listener: TcpListener) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                crate::accept_error("outbound", &e).await;
-                continue;
-            }
-        };
+        let (stream, peer) = px.reach.accept(&listener, Door::Operator, "outbound").await;
         let _ = stream.set_nodelay(true);
         let px = px.clone();
         tokio::spawn(async move {
@@ -45,13 +54,7 @@ pub async fn serve(px: Shared, listener: TcpListener) {
                 let px = px.clone();
                 async move { Ok::<_, Infallible>(route(px, req).await) }
             });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            builder.http2().timer(TokioTimer::new());
-            if let Err(e) = builder
+            if let Err(e) = http_server()
                 .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                 .await
             {
@@ -103,7 +106,12 @@ pub(crate) fn endpoint_addr(e: &Endpoint) -> Option<SocketAddr> {
 }
 
 /// Whether traffic to `e` of `cluster` goes over Istio mTLS (auto mTLS: when it has a proxy).
+/// An endpoint that is another network's gateway is always reached over mTLS: the gateway
+/// routes on the SNI of that handshake, which ends at the pod behind it.
 pub(crate) fn endpoint_mtls(cluster: &Cluster, e: &Endpoint) -> bool {
+    if e.via_gateway {
+        return true;
+    }
     match cluster.tls {
         UpstreamTls::IstioMutual => true,
         UpstreamTls::Disable | UpstreamTls::Originate => false,

@@ -157,6 +157,8 @@ fn cluster(lb: LbPolicy, n: usize) -> Cluster {
                 weight: 1,
                 mtls: true,
                 workload: EndpointMeta::default(),
+                via_gateway: false,
+                unhealthy: false,
             })
             .collect(),
         destination_rule: None,
@@ -186,4 +188,21 @@ fn round_robin_least_request_and_exclusion() {
         Balancer::new(0).choose(&cluster(LbPolicy::Random, 0), &[], &mut rng),
         None
     );
+}
+
+#[test]
+fn weights_and_health_steer_the_choice() {
+    let mut c = cluster(LbPolicy::RoundRobin, 3);
+    c.endpoints[0].weight = 2;
+    c.endpoints[2].unhealthy = true;
+    let b = Balancer::new(3);
+    let mut rng = StdRng::seed_from_u64(1);
+    let picks: Vec<usize> = (0..6).filter_map(|_| b.choose(&c, &[], &mut rng)).collect();
+    // Weight 2 takes two turns in three; the unhealthy endpoint none.
+    assert_eq!(picks, [0, 0, 1, 0, 0, 1]);
+    // When every endpoint is unhealthy, all are used (Envoy's panic mode).
+    for e in &mut c.endpoints {
+        e.unhealthy = true;
+    }
+    assert!(b.choose(&c, &[], &mut rng).is_some());
 }

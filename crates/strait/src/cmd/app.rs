@@ -18,6 +18,7 @@ pub fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
         version: args.version,
         service_account: args.service_account,
         trust_domain: args.trust_domain,
+        reach: super::reach(args.reach.as_deref(), args.source)?,
     };
     // One thread: a local mesh runs dozens of these, and a sample app needs no more.
     let runtime = tokio::runtime::Builder::new_current_thread()

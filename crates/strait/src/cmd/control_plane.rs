@@ -2,29 +2,41 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use strait_control::Options;
-use strait_control::source::Source;
+use strait_control::source::{Files, Source};
 use strait_local::process::process_stop;
 
 use crate::cli::ControlPlaneArgs;
 
 pub fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
     super::logging::init();
-    let mut extra = Vec::new();
-    for e in &args.extra {
-        let Some((cluster, path)) = e.split_once('=') else {
-            bail!("--extra {e}: expected CLUSTER=PATH");
-        };
-        extra.push((cluster.to_string(), PathBuf::from(path)));
-    }
+    let pairs = |flag: &str, values: &[String]| -> anyhow::Result<Vec<(String, PathBuf)>> {
+        values
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((cluster, path)) if !cluster.is_empty() && !path.is_empty() => {
+                    Ok((cluster.to_string(), PathBuf::from(path)))
+                }
+                _ => bail!("--{flag} {e}: expected CLUSTER=PATH"),
+            })
+            .collect()
+    };
+    let files = Files {
+        paths: args.paths,
+        extra: pairs("extra", &args.extra)?,
+        status: pairs("lb-status", &args.lb_status)?,
+    };
+    let reach = super::reach(args.reach.as_deref(), args.source)?;
     let opts = Options {
         source: Source {
-            paths: args.paths,
-            extra,
+            clusters: Arc::new(files),
+            own: None,
         },
+        reach,
         cluster: args.cluster,
         grpc: args.listen,
         debug: args.debug,

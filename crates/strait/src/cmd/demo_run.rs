@@ -90,6 +90,7 @@ async fn act(dir: &Path) -> anyhow::Result<String> {
             mesh: dir.to_path_buf(),
             state_dir: state_dir.clone(),
             net,
+            mode: up::plan::Mode::Loopback,
             cert_ttl: Duration::ZERO,
             restart_delay: Duration::from_secs(1),
             program: std::env::current_exe().context("locating the strait executable")?,

@@ -17,12 +17,28 @@ pub fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
             args.target
         );
     }
+    if pod.gateway {
+        bail!(
+            "{}: a gateway's pod is its proxy; there is nothing to run commands from (use a workload with a sidecar)",
+            args.target
+        );
+    }
     let proxy = format!("http://{}", pod.outbound());
     let (program, rest) = args
         .command
         .split_first()
         .context("no command given after --")?;
-    let status = std::process::Command::new(program)
+    // The command runs "in the pod": in namespace mode, inside its network's namespace, so
+    // it sees what the pod sees and nothing else.
+    let mut cmd = match &pod.netns {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(program);
+            c
+        }
+        None => std::process::Command::new(program),
+    };
+    let status = cmd
         .args(rest)
         .env("HTTP_PROXY", &proxy)
         .env("http_proxy", &proxy)

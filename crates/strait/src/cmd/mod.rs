@@ -31,3 +31,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ProxyStatus(args) => proxy_status::run(&args),
     }
 }
+
+/// The network table of a part (`--reach FILE`, `--source IP`); none: unrestricted.
+pub(crate) fn reach(
+    file: Option<&std::path::Path>,
+    source: Option<std::net::IpAddr>,
+) -> anyhow::Result<strait_net::Reach> {
+    let mut r = match file {
+        Some(path) => strait_net::Reach::load(path)?,
+        None => strait_net::Reach::default(),
+    };
+    if let Some(ip) = source {
+        r.source = Some(ip);
+    }
+    Ok(r)
+}

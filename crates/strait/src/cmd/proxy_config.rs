@@ -15,9 +15,9 @@ pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
     let st = State::load(&dir)?;
     let pod = st.find_pod(&args.target)?;
     if !pod.sidecar {
-        bail!("{}: the pod has no sidecar", args.target);
+        bail!("{}: the pod has no proxy", args.target);
     }
-    let dump = fetch_dump(pod.admin())?;
+    let dump = fetch_dump(&pod.vantage(), pod.admin())?;
     let config: ProxyConfig =
         serde_json::from_value(dump.get("config").cloned().unwrap_or_default())
             .with_context(|| format!("{}: unexpected config dump", pod.admin()))?;
@@ -29,6 +29,7 @@ pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
         (ConfigSection::Clusters, TableFormat::Table) => clusters_table(&config, &filter),
         (ConfigSection::Endpoints, TableFormat::Table) => endpoints_table(&config, &filter),
         (ConfigSection::Routes, TableFormat::Table) => routes_table(&config, &filter),
+        (ConfigSection::Listeners, TableFormat::Table) => listeners_table(&config),
         (section, TableFormat::Json) => {
             let v = section_json(&config, section, &filter);
             serde_json::to_string_pretty(&v)? + "\n"
@@ -38,11 +39,15 @@ pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn fetch_dump(admin: std::net::SocketAddr) -> anyhow::Result<serde_json::Value> {
+fn fetch_dump(
+    vantage: &strait_net::netns::Vantage,
+    admin: std::net::SocketAddr,
+) -> anyhow::Result<serde_json::Value> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (status, body) = runtime.block_on(strait_local::fetch::get(
+    let (status, body) = runtime.block_on(strait_local::fetch::get_from(
+        vantage,
         admin,
         "/config_dump",
         Duration::from_secs(5),
@@ -128,17 +133,121 @@ pub fn endpoints_table(c: &ProxyConfig, f: &Filter<'_>) -> String {
         .into_iter()
         .flat_map(|cl| {
             cl.endpoints.iter().map(|e| {
+                let dash = |v: &str| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
                 vec![
                     format!("{}:{}", e.address, e.port),
-                    // Only ready endpoints are sent; no active health checking runs.
-                    "HEALTHY".into(),
+                    // Only ready endpoints are sent; gateways that stop answering are marked.
+                    if e.unhealthy { "UNHEALTHY" } else { "HEALTHY" }.into(),
                     "OK".into(),
                     cl.name.clone(),
+                    dash(&e.workload.cluster),
+                    dash(&e.workload.network),
+                    if e.via_gateway {
+                        format!("gateway of {}", dash(&e.workload.network))
+                    } else if e.workload.pod.is_empty() {
+                        "-".into()
+                    } else {
+                        e.workload.pod.clone()
+                    },
                 ]
             })
         })
         .collect();
-    crate::out::table(&["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"], &rows)
+    crate::out::table(
+        &[
+            "ENDPOINT",
+            "STATUS",
+            "OUTLIER CHECK",
+            "CLUSTER",
+            "CLUSTER ID",
+            "NETWORK",
+            "VIA",
+        ],
+        &rows,
+    )
+}
+
+/// A gateway's listeners: port, where it binds, what serves it.
+pub fn listeners_table(c: &ProxyConfig) -> String {
+    use strait_model::compile::{ListenerKind, TlsAction};
+    let mut rows = Vec::new();
+    for l in c.listeners.values() {
+        let mut addrs = vec![format!("pod:{}", l.bind_port)];
+        addrs.extend(l.public.iter().map(|a| format!("{a}:{}", l.port)));
+        let what: Vec<String> = match &l.kind {
+            ListenerKind::Health => vec!["health (/healthz/ready)".into()],
+            ListenerKind::Http { vhosts } => vhosts
+                .iter()
+                .map(|v| format!("HTTP {}", v.domains.join(",")))
+                .collect(),
+            ListenerKind::Tcp { route } => vec![format!(
+                "TCP -> {}",
+                route
+                    .iter()
+                    .map(|w| w.cluster.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+            ListenerKind::Tls { chains } => chains
+                .iter()
+                .map(|ch| {
+                    let sni = if ch.server_names.is_empty() {
+                        "*".to_string()
+                    } else {
+                        ch.server_names.join(",")
+                    };
+                    match &ch.action {
+                        TlsAction::AutoPassthrough => format!("SNI {sni}: AUTO_PASSTHROUGH"),
+                        TlsAction::Passthrough { route } => format!(
+                            "SNI {sni}: PASSTHROUGH -> {}",
+                            route
+                                .iter()
+                                .map(|w| w.cluster.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        TlsAction::TerminateHttp { tls, .. } => format!(
+                            "SNI {sni}: {} ({}) -> HTTP",
+                            if tls.mutual { "MUTUAL" } else { "SIMPLE" },
+                            tls.secret
+                        ),
+                        TlsAction::TerminateTcp { tls, .. } => format!(
+                            "SNI {sni}: {} ({}) -> TCP",
+                            if tls.mutual { "MUTUAL" } else { "SIMPLE" },
+                            tls.secret
+                        ),
+                    }
+                })
+                .collect(),
+        };
+        for (i, w) in what.iter().enumerate() {
+            rows.push(vec![
+                if i == 0 {
+                    l.port.to_string()
+                } else {
+                    String::new()
+                },
+                if i == 0 {
+                    addrs.join(" ")
+                } else {
+                    String::new()
+                },
+                w.clone(),
+                if i == 0 {
+                    l.gateways.join(",")
+                } else {
+                    String::new()
+                },
+            ]);
+        }
+    }
+    crate::out::table(&["PORT", "ADDRESSES", "SERVES", "GATEWAY"], &rows)
 }
 
 pub fn routes_table(c: &ProxyConfig, f: &Filter<'_>) -> String {
@@ -274,9 +383,11 @@ fn section_json(c: &ProxyConfig, s: ConfigSection, f: &Filter<'_>) -> serde_json
                     cl.endpoints.iter().map(|e| {
                         serde_json::json!({
                             "endpoint": format!("{}:{}", e.address, e.port),
-                            "status": "HEALTHY",
+                            "status": if e.unhealthy { "UNHEALTHY" } else { "HEALTHY" },
                             "cluster": cl.name,
                             "mtls": e.mtls,
+                            "weight": e.weight,
+                            "via_gateway": e.via_gateway,
                             "workload": e.workload,
                         })
                     })
@@ -289,5 +400,6 @@ fn section_json(c: &ProxyConfig, s: ConfigSection, f: &Filter<'_>) -> serde_json
                 .filter(|sp| f.keeps(&sp.host, sp.port))
                 .collect::<Vec<_>>()
         ),
+        ConfigSection::Listeners => serde_json::json!(c.listeners.values().collect::<Vec<_>>()),
     }
 }

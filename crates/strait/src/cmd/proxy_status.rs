@@ -25,7 +25,8 @@ pub fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
     let mut unreachable = false;
     for c in &st.clusters {
         let Some(cp) = &c.control_plane else { continue };
-        match runtime.block_on(strait_local::fetch::get(
+        match runtime.block_on(strait_local::fetch::get_from(
+            &st.vantage_of_cluster(&c.name),
             cp.debug,
             "/debug/syncz",
             Duration::from_secs(5),

@@ -15,6 +15,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         mesh: args.mesh,
         state_dir: args.state.unwrap_or_else(state::default_dir),
         net: args.net,
+        mode: if args.netns {
+            strait_local::up::plan::Mode::Netns
+        } else {
+            strait_local::up::plan::Mode::Loopback
+        },
         cert_ttl: args.cert_ttl,
         restart_delay: args.restart_delay,
         program: std::env::current_exe().context("locating the strait executable")?,

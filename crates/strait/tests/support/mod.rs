@@ -260,6 +260,47 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// Ports a pod serves to the operator (admin, outbound, health, stats, control-plane debug).
+const OPERATOR_PORTS: [u16; 5] = [15000, 15001, 15021, 15090, 15014];
+
+/// An unused address in the network of `addr`: where a test stands to act as another pod of
+/// that network (a local mesh admits only its own network's addresses on mesh ports).
+pub fn neighbour(addr: std::net::IpAddr) -> std::net::IpAddr {
+    match addr {
+        std::net::IpAddr::V4(v) => {
+            let [a, b, c, _] = v.octets();
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(a, b, (c % 128) & 0xf0, 250))
+        }
+        v6 => v6,
+    }
+}
+
+/// Connects to `addr`: to a mesh port from a neighbour in its network, to an operator port as
+/// the operator.
+pub fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    connect_from(
+        (!OPERATOR_PORTS.contains(&addr.port())).then(|| neighbour(addr.ip())),
+        addr,
+    )
+}
+
+/// Connects to `addr` from `source` (any address when `None`).
+pub fn connect_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+) -> std::io::Result<TcpStream> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if let Some(src) = source {
+        s.bind(&SocketAddr::new(src, 0).into())?;
+    }
+    s.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+    Ok(s.into())
+}
+
 /// A blocking HTTP/1.1 GET: to `addr` as a proxy when `url` is absolute, else as origin.
 pub fn http_get(addr: SocketAddr, url: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
     http_request(addr, "GET", url, headers)
@@ -272,7 +313,7 @@ pub fn http_request(
     url: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Reply> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    let mut s = connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let host = url
         .strip_prefix("http://")

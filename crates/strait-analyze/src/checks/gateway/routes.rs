@@ -4,18 +4,11 @@
 
 use strait_api::Kind;
 use strait_api::istio::gateway::ServerTlsMode;
-use strait_model::{ClusterId, ObjId, host};
+use strait_model::{ClusterId, ObjId, gateway, host};
 
 use crate::catalog::STR0205;
 use crate::checks::util;
 use crate::context::Ctx;
-
-/// Whether `gateways` (of a VirtualService in `vs_ns`) names the Gateway `gw_ns/gw_name`.
-fn names_gateway(gateways: &[String], vs_ns: &str, gw_ns: &str, gw_name: &str) -> bool {
-    gateways
-        .iter()
-        .any(|g| util::split_ref(g, vs_ns) == (gw_ns, gw_name))
-}
 
 pub(super) fn check(ctx: &mut Ctx, cluster: ClusterId) {
     let mesh = ctx.mesh;
@@ -46,7 +39,7 @@ pub(super) fn check(ctx: &mut Ctx, cluster: ClusterId) {
                     &str,
                     &strait_api::istio::virtual_service::VirtualServiceSpec,
                 )| {
-                    names_gateway(&vs.gateways, ns, gw_ns, gw_name)
+                    gateway::names_gateway(&vs.gateways, ns, gw_ns, gw_name)
                         && scoped.allows_namespace(ns, gw_ns)
                         && vs.hosts.iter().any(|h| host::matches(h, &scoped.host))
                 };
@@ -56,7 +49,7 @@ pub(super) fn check(ctx: &mut Ctx, cluster: ClusterId) {
                 let unbound: Vec<String> =
                     vss.iter()
                         .filter(|(_, ns, vs)| {
-                            !names_gateway(&vs.gateways, ns, gw_ns, gw_name)
+                            !gateway::names_gateway(&vs.gateways, ns, gw_ns, gw_name)
                                 && vs.hosts.iter().any(|h| {
                                     host::matches(h, &scoped.host) && !host::is_wildcard(h)
                                 })

@@ -1,0 +1,25 @@
+//! The network edge of every strait process: which peers a listener admits, which address
+//! an outgoing connection leaves from, and network namespaces.
+//!
+//! Local mode runs a whole multi-network mesh on one machine. For that to be a faithful model
+//! of clusters in separate VPCs, what could not happen between two real networks must not
+//! happen locally either: a pod of one network must not reach a pod address of another.
+//! Two mechanisms give that, and both go through this crate:
+//!
+//! - **Address discipline** ([`Reach`]), always on: every outgoing connection of a proxy,
+//!   app, gateway or control plane is made *from* the pod's own address, and every listener
+//!   checks the peer's address against the table of its network's ranges. A peer from another
+//!   network's range is refused and logged; only a gateway's public address admits anyone.
+//! - **Network namespaces** ([`netns`]), opt-in (`strait up --netns`, root): each network is a
+//!   namespace of its own, joined to the others only through the gateways' public addresses,
+//!   so the kernel itself refuses what the table would.
+//!
+//! Processes started without a table (a proxy run by hand, tests of one part) admit every
+//! peer and bind nothing: [`Reach::default`] is unrestricted.
+
+mod cidr;
+pub mod netns;
+mod reach;
+
+pub use cidr::{Cidr, CidrError};
+pub use reach::{Door, NetworkRanges, Reach, Refused};
