@@ -45,7 +45,7 @@ ISTIO = {
  'IST0176': ('GatewayAPICRDVersionBelowMinimum', 'Warning'), 'IST0177': ('ConflictingServiceEntryProtocol', 'Warning'),
 }
 NOT_DONE = {
- 'IST0001': 'not applicable: istioctl reserves it for failures inside its own toolchain; strait reports its own input problems as STR0001–STR0014.',
+ 'IST0001': 'not applicable: istioctl reserves it for failures inside its own toolchain; strait reports its own input problems as STR0001–STR0015.',
  'IST0136': 'not applicable: emitted only by `istioctl x precheck` (feature maturity of annotations), not by analyze.',
  'IST0141': 'not applicable: precheck of the installing user\'s RBAC against a live API server.',
  'IST0142': 'not applicable: precheck of a live cluster\'s Kubernetes version.',

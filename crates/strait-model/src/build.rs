@@ -62,6 +62,7 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
                 .and_then(|p| names.iter().position(|n| n == p))
                 .map(|p| ClusterId(p as u16)),
             network: String::new(),
+            istio_network: String::new(),
             domain: decl
                 .domain
                 .clone()
@@ -88,17 +89,17 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
             &mut diags,
         );
         read_namespace_facts(&mut c);
+        c.istio_network = c
+            .facts
+            .istio_ns_network_label
+            .as_ref()
+            .map(|f| f.value.clone())
+            .or_else(|| c.facts.network.first().map(|f| f.value.clone()))
+            .unwrap_or_default();
         c.network = decl
             .network
             .clone()
-            .or_else(|| {
-                c.facts
-                    .istio_ns_network_label
-                    .as_ref()
-                    .map(|f| f.value.clone())
-            })
-            .or_else(|| c.facts.network.first().map(|f| f.value.clone()))
-            .unwrap_or_default();
+            .unwrap_or_else(|| c.istio_network.clone());
         if layout == Layout::Files
             && let Some(name) = c.facts.cluster_name.first()
         {
@@ -174,6 +175,7 @@ fn empty_cluster() -> Cluster {
         role: Role::Primary,
         primary: None,
         network: String::new(),
+        istio_network: String::new(),
         domain: "cluster.local".into(),
         decl_pos: None,
         dir: None,
@@ -496,7 +498,7 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
             let network = labels
                 .get(NETWORK_LABEL)
                 .cloned()
-                .unwrap_or_else(|| c.network.clone());
+                .unwrap_or_else(|| c.istio_network.clone());
             let service_account = t
                 .spec
                 .and_then(|s| {
@@ -547,7 +549,7 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
                 sidecar: Injection::External,
                 gateway: None,
                 network: if we.spec.network.is_empty() {
-                    c.network.clone()
+                    c.istio_network.clone()
                 } else {
                     we.spec.network.clone()
                 },
@@ -569,7 +571,7 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
                 let network = labels
                     .get(NETWORK_LABEL)
                     .cloned()
-                    .unwrap_or_else(|| c.network.clone());
+                    .unwrap_or_else(|| c.istio_network.clone());
                 let gateway = workload::gateway_role(&labels, &BTreeMap::new(), None)
                     .or(Some(GatewayRole::Ingress));
                 out.push(Workload {

@@ -42,8 +42,14 @@ pub struct Cluster {
     pub role: Role,
     /// A remote's primary.
     pub primary: Option<ClusterId>,
-    /// Effective network ("" = none).
+    /// The network the cluster is on ("" = none): `mesh.yaml`'s declaration, else what the
+    /// manifests say (Istio namespace label, install values).
     pub network: String,
+    /// The network istiod knows for the cluster's pods, from the manifests only (the Istio
+    /// namespace's `topology.istio.io/network` label, else the install's `global.network`).
+    /// When `mesh.yaml` places a cluster on a network its manifests never state, Istio gives
+    /// its pods no network, and other networks dial their pod addresses directly.
+    pub istio_network: String,
     /// DNS domain (`cluster.local`).
     pub domain: String,
     /// Where `mesh.yaml` declares it.

@@ -25,6 +25,7 @@ pub mod protocol;
 pub mod selector;
 pub mod service;
 pub mod trust;
+pub mod unsupported;
 pub mod workload;
 
 pub use build::{BuildOptions, build};

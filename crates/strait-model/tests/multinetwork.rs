@@ -24,6 +24,10 @@ kind: Namespace
 metadata: {{name: sample, labels: {{istio-injection: enabled}}}}
 ---
 apiVersion: v1
+kind: Namespace
+metadata: {{name: istio-system, labels: {{topology.istio.io/network: network{n}}}}}
+---
+apiVersion: v1
 kind: Service
 metadata: {{name: helloworld, namespace: sample}}
 spec:

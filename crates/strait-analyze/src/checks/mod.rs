@@ -11,6 +11,7 @@ pub mod input;
 mod mtls;
 mod multicluster;
 mod network_policy;
+mod not_applied;
 mod resources;
 mod schema;
 mod service;
@@ -41,6 +42,12 @@ impl std::fmt::Debug for Analyzer {
 }
 
 pub const ANALYZERS: &[Analyzer] = &[
+    Analyzer {
+        name: "notapplied",
+        description: "Valid Istio fields strait accepts but does not act on, and what happens instead",
+        codes: &[STR0015],
+        run: not_applied::run,
+    },
     Analyzer {
         name: "multicluster",
         description: "Networks and east-west gateways, shared roots, remote secrets, mesh ID, trust domain, drift between primaries",

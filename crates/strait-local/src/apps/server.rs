@@ -47,7 +47,7 @@ where
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.wait() => break,
-            accepted = reach.accept(&listener, strait_net::Door::Operator, "app") => accepted,
+            accepted = reach.accept(&listener, strait_net::Door::Mesh, "app") => accepted,
         };
         let handler = handler.clone();
         let service = service_fn(move |req| {

@@ -36,11 +36,11 @@ pub fn pod_object(p: &PodPlan) -> Value {
         o.insert("serviceAccountName".into(), json!(p.service_account));
     }
     let mut labels = p.labels.clone();
-    if !p.network.is_empty() {
-        // What the injector writes on every pod of a networked cluster.
+    if !p.istio_network.is_empty() {
+        // What the injector writes on every pod of a cluster whose network Istio knows.
         labels
             .entry(strait_model::network::NETWORK_LABEL.to_string())
-            .or_insert_with(|| p.network.clone());
+            .or_insert_with(|| p.istio_network.clone());
     }
     let mut meta = json!({
         "name": p.name,

@@ -93,7 +93,10 @@ impl Topology {
     pub fn create(plan: &Plan) -> Result<Topology, UpError> {
         check_privileges()?;
         let n = plan.net;
-        let public = format!("strait{n}-pub");
+        let public = plan
+            .public_netns
+            .clone()
+            .unwrap_or_else(|| format!("strait{n}-pub"));
         let networks: Vec<String> = plan
             .networks
             .iter()
@@ -179,12 +182,13 @@ impl Topology {
             .output()
             .map_err(|e| UpError::Start(format!("ip: {e}")))?;
         // Already there (a load balancer kept across a re-plan) is fine.
-        if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("File exists") {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || err.contains("File exists") || err.contains("already assigned") {
             Ok(())
         } else {
             Err(UpError::Start(format!(
                 "adding {addr} to {ns}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                err.trim()
             )))
         }
     }

@@ -24,6 +24,9 @@ pub struct State {
     pub pods: Vec<PodState>,
     #[serde(default)]
     pub load_balancers: Vec<LbState>,
+    /// Namespace mode: where clients outside the mesh stand (the link between networks).
+    #[serde(default)]
+    pub public_netns: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -113,6 +116,15 @@ impl PodState {
 }
 
 impl State {
+    /// Where a client outside the mesh connects from: the link between the networks in
+    /// namespace mode, this host otherwise.
+    pub fn outside(&self) -> strait_net::netns::Vantage {
+        match &self.public_netns {
+            Some(ns) => strait_net::netns::Vantage::In(strait_net::netns::Netns::named(ns.clone())),
+            None => strait_net::netns::Vantage::Here,
+        }
+    }
+
     /// Where to reach the control plane of `cluster` from.
     pub fn vantage_of_cluster(&self, cluster: &str) -> strait_net::netns::Vantage {
         let network = self
@@ -288,6 +300,7 @@ mod tests {
             clusters: Vec::new(),
             pods: Vec::new(),
             load_balancers: Vec::new(),
+            public_netns: None,
         };
         state.save(dir.path()).expect("save");
         assert_eq!(State::load(dir.path()).expect("ours").pid, state.pid);

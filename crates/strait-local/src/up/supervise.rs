@@ -335,6 +335,7 @@ pub(super) fn state_of(opts: &UpOptions, plan: &Plan) -> State {
                 ports: l.ports.iter().map(|(p, _)| *p).collect(),
             })
             .collect(),
+        public_netns: plan.public_netns.clone(),
     }
 }
 

@@ -449,6 +449,14 @@ fn termination(
         // Certificates from files mounted into the gateway pod: nothing to read them from.
         return None;
     }
+    // Checks strait cannot make would let in clients the server means to refuse: the
+    // server is not served at all (see `unsupported`).
+    if !tls.ca_crl.is_empty()
+        || !tls.verify_certificate_spki.is_empty()
+        || !tls.verify_certificate_hash.is_empty()
+    {
+        return None;
+    }
     // Istio reads credentials from the gateway workload's namespace, in its cluster.
     let secret = credential(mesh, w.cluster, &w.namespace, &tls.credential_name)?;
     let name = format!("{}/{}", w.namespace, tls.credential_name);

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -56,12 +58,24 @@ impl Mesh {
     /// Copies `example` (plus `extra` files, relative path → content) and brings it up on
     /// `127.<net>.0.0/16`.
     pub fn up(example_name: &str, net: u8, extra: &[(&str, &str)], args: &[&str]) -> Mesh {
+        Mesh::up_with(
+            example_name,
+            net,
+            |dir| {
+                for (path, content) in extra {
+                    std::fs::write(dir.join(path), content).expect("write extra file");
+                }
+            },
+            args,
+        )
+    }
+
+    /// Copies `example`, lets `edit` change the copy (break it, say), and brings it up.
+    pub fn up_with(example_name: &str, net: u8, edit: impl FnOnce(&Path), args: &[&str]) -> Mesh {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("mesh");
         copy_dir(&example(example_name), &dir);
-        for (path, content) in extra {
-            std::fs::write(dir.join(path), content).expect("write extra file");
-        }
+        edit(&dir);
         let state_dir = tmp.path().join("state");
         let log = tmp.path().join("up.log");
         let log_file = std::fs::File::create(&log).expect("log file");

@@ -31,6 +31,9 @@ pub struct Plan {
     pub clusters: Vec<ClusterPlan>,
     pub pods: Vec<PodPlan>,
     pub load_balancers: Vec<LbPlan>,
+    /// Namespace mode: the namespace of the link between networks, where clients outside the
+    /// mesh (the internet) stand.
+    pub public_netns: Option<String>,
     /// Workloads not started, with the reason (WorkloadEntries, the Istio control plane).
     pub skipped: Vec<String>,
     /// What will not work as written, said before anything starts.
@@ -180,12 +183,7 @@ pub fn plan(mesh: &Mesh, net: u8, mode: Mode, previous: Option<&Plan>) -> Result
             }
         }
     }
-    let nets = mesh
-        .clusters
-        .iter()
-        .map(|c| c.network.clone())
-        .chain(planned.iter().map(|w| w.network.clone()));
-    for n in nets {
+    for n in mesh.clusters.iter().map(|c| c.network.clone()) {
         if !network_names.contains(&n) {
             network_names.push(n);
         }
@@ -252,9 +250,9 @@ pub fn plan(mesh: &Mesh, net: u8, mode: Mode, previous: Option<&Plan>) -> Result
             let ip = match kept_pods.get(&p.key()) {
                 Some(ip) => *ip,
                 None => alloc
-                    .pod(index(&w.network))
+                    .pod(index(&p.network))
                     .ok_or_else(|| PlanError::TooManyPods {
-                        network: w.network.clone(),
+                        network: p.network.clone(),
                     })?,
             };
             p.ip = ip;
@@ -277,6 +275,7 @@ pub fn plan(mesh: &Mesh, net: u8, mode: Mode, previous: Option<&Plan>) -> Result
         clusters,
         pods: pod_plans,
         load_balancers,
+        public_netns: (mode == Mode::Netns).then(|| format!("strait{net}-pub")),
         skipped,
         warnings: Vec::new(),
     };

@@ -26,8 +26,12 @@ pub struct PodPlan {
     /// The pod spec, as JSON (the manifest's; a gateway component's proxy container for an
     /// IstioOperator gateway), to which the sidecar container is added.
     pub spec: serde_json::Value,
-    /// The network the pod is on.
+    /// The network the pod is physically on: its cluster's (a pod label naming another
+    /// network changes what the control plane believes, not where the pod runs).
     pub network: String,
+    /// The network Istio gives the pod (what the injector labels it with): the pod's label,
+    /// else what the cluster's manifests state; empty when they state none.
+    pub istio_network: String,
     pub ip: IpAddr,
     pub app_ip: IpAddr,
     pub app: Option<AppKind>,
@@ -265,7 +269,8 @@ pub(super) fn pod(
         labels,
         annotations: w.annotations.clone(),
         spec,
-        network: w.network.clone(),
+        network: mesh.cluster(w.cluster).network.clone(),
+        istio_network: w.network.clone(),
         ip: unset,
         app_ip: unset,
         app,

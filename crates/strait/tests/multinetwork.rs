@@ -1,0 +1,322 @@
+//! Meshes of several clusters on several networks, run for real: each network in its own
+//! network namespace (see `support::net::isolation_args`), joined only through the east-west
+//! gateways' public addresses. What crosses, crosses through a gateway; what should not
+//! cross, cannot.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use support::Mesh;
+use support::net::{dial, eventually, isolation_args, tls_answered};
+
+/// Removes the YAML document of `file` that contains `needle`.
+fn remove_doc(dir: &Path, file: &str, needle: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let kept: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|d| !d.contains(needle))
+        .collect();
+    assert!(
+        kept.len() < text.split("\n---\n").count(),
+        "{needle} not in {file}"
+    );
+    std::fs::write(&path, kept.join("\n---\n")).expect("write");
+}
+
+fn replace_in(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{from:?} not in {file}");
+    std::fs::write(&path, text.replace(from, to)).expect("write");
+}
+
+fn up(net: u8, edit: impl FnOnce(&Path)) -> Mesh {
+    Mesh::up_with("multicluster", net, edit, &isolation_args())
+}
+
+fn analyze(dir: &Path) -> String {
+    let out = std::process::Command::new(support::STRAIT)
+        .arg("analyze")
+        .arg(dir)
+        .output()
+        .expect("analyze");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn multi_primary_across_networks_goes_through_the_gateways() {
+    let mesh = up(61, |_| {});
+    // Both versions answer from both clusters: each cluster's own, and the other network's
+    // through its east-west gateway.
+    for from in ["cluster1/sample/sleep", "cluster2/sample/sleep"] {
+        let seen = mesh.hello_versions(from, 24);
+        assert!(
+            seen.get("v1").copied().unwrap_or(0) > 0 && seen.get("v2").copied().unwrap_or(0) > 0,
+            "{from}: {seen:?}\n{}",
+            mesh.log()
+        );
+        assert_eq!(seen.get("error"), None, "{from}: {seen:?}");
+    }
+    // Split horizon: cluster1's sleep holds its local pod and cluster2's gateway on 15443.
+    let gw2 = mesh.load_balancer("cluster2/istio-system/istio-eastwestgateway");
+    let eps = mesh.endpoints("cluster1/sample/sleep", "helloworld");
+    let v1 = mesh.pod("cluster1/sample/helloworld-v1");
+    let v2 = mesh.pod("cluster2/sample/helloworld-v2");
+    let addrs: Vec<&str> = eps.iter().filter_map(|e| e["endpoint"].as_str()).collect();
+    assert_eq!(
+        addrs,
+        vec![format!("{}:5000", v1.ip), format!("{gw2}:15443")],
+        "{eps:#?}"
+    );
+    assert_eq!(eps[1]["via_gateway"], true);
+    assert_eq!(eps[1]["workload"]["network"], "network2");
+
+    // A pod of network1 cannot reach a pod of network2 directly.
+    let from1 = mesh.in_network("network1");
+    let direct = SocketAddr::new(v2.ip, 15021);
+    let source = matches!(from1, strait_net::netns::Vantage::Here)
+        .then(|| mesh.pod("cluster1/sample/sleep").ip);
+    assert!(
+        dial(&from1, source, direct).is_err(),
+        "a network1 pod reached {direct} directly"
+    );
+    // Only the gateway's public address is reachable from other networks, and it is not an
+    // open relay: an SNI naming no service it exposes gets no handshake.
+    let gw = SocketAddr::new(gw2, 15443);
+    assert!(tls_answered(
+        &mesh.outside(),
+        gw,
+        "outbound_.5000_._.helloworld.sample.svc.cluster.local",
+        b"istio-h2"
+    ));
+    assert!(!tls_answered(
+        &mesh.outside(),
+        gw,
+        "outbound_.5000_._.nothing.sample.svc.cluster.local",
+        b"istio-h2"
+    ));
+    assert!(!tls_answered(&mesh.outside(), gw, "example.com", b"h2"));
+
+    // proxy-status covers the gateways, each configured by its cluster's control plane.
+    let status = mesh.strait(&["proxy-status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let gateways: Vec<&serde_json::Value> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| {
+            r["proxy"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("istio-eastwestgateway"))
+        })
+        .collect();
+    assert_eq!(gateways.len(), 2, "{rows:#}");
+    assert!(gateways.iter().all(|g| g["state"] == "SYNCED"), "{rows:#}");
+}
+
+#[test]
+fn primary_remote_gets_its_config_through_the_primarys_gateway() {
+    let mesh = Mesh::up("seeds/eks-aks", 62, &[], &isolation_args());
+    // The remote's proxies are configured by the primary's control plane, which they reach
+    // through the primary's east-west gateway (15012, TLS passed through).
+    eventually(Duration::from_secs(30), "remote proxies synced", || {
+        let out = mesh.strait(&["proxy-status", "-o", "json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let remote: Vec<&serde_json::Value> = rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["cluster"] == "cluster-aks")
+            .collect();
+        remote.len() == 2
+            && remote
+                .iter()
+                .all(|r| r["state"] == "SYNCED" && r["control_plane"] == "cluster-eks")
+    });
+    // profile runs in both clusters: a call from the primary reaches both networks.
+    let mut clusters = std::collections::BTreeSet::new();
+    for _ in 0..24 {
+        let (code, body) = mesh.curl(
+            "cluster-eks/multicluster/sleep",
+            "http://profile.multicluster/",
+        );
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("echo json");
+        clusters.insert(v["cluster"].as_str().unwrap_or("").to_string());
+    }
+    assert_eq!(
+        clusters.into_iter().collect::<Vec<_>>(),
+        vec!["cluster-aks".to_string(), "cluster-eks".to_string()]
+    );
+}
+
+#[test]
+fn a_remote_secret_added_or_removed_changes_what_a_primary_sees() {
+    let mesh = up(63, |_| {});
+    let gateway_rows = |m: &Mesh| {
+        m.endpoints("cluster1/sample/sleep", "helloworld")
+            .iter()
+            .filter(|e| e["via_gateway"] == true)
+            .count()
+    };
+    assert_eq!(gateway_rows(&mesh), 1);
+    // Without the remote secret for cluster2, cluster1's control plane no longer reads it.
+    let file = mesh.dir.join("cluster1/istio-system.yaml");
+    let original = std::fs::read_to_string(&file).expect("read");
+    let without: String = original
+        .split("\n---\n")
+        .filter(|d| !d.contains("istio-remote-secret-cluster2"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    mesh.write("cluster1/istio-system.yaml", &without);
+    eventually(
+        Duration::from_secs(15),
+        "cluster2 gone from cluster1's view",
+        || gateway_rows(&mesh) == 0,
+    );
+    let seen = mesh.hello_versions("cluster1/sample/sleep", 8);
+    assert_eq!(seen.get("v2"), None, "{seen:?}");
+    mesh.write("cluster1/istio-system.yaml", &original);
+    eventually(
+        Duration::from_secs(15),
+        "cluster2 back in cluster1's view",
+        || gateway_rows(&mesh) == 1,
+    );
+}
+
+#[test]
+fn deployments_added_scaled_and_deleted_start_and_stop_pods() {
+    let mesh = up(64, |_| {});
+    let file = "cluster1/sample.yaml";
+    let sample = std::fs::read_to_string(mesh.dir.join(file)).expect("read");
+    let scaled = sample.replacen("replicas: 1", "replicas: 2", 1);
+    assert_ne!(scaled, sample);
+    mesh.write(file, &scaled);
+    eventually(
+        Duration::from_secs(20),
+        "a second helloworld-v1 pod",
+        || {
+            mesh.state()
+                .pods
+                .iter()
+                .filter(|p| p.workload == "helloworld-v1")
+                .count()
+                == 2
+        },
+    );
+    eventually(
+        Duration::from_secs(20),
+        "cluster2 sends to it through the gateway",
+        || {
+            mesh.endpoints("cluster1/sample/sleep", "helloworld")
+                .iter()
+                .filter(|e| e["via_gateway"] == false)
+                .count()
+                == 2
+        },
+    );
+    // Deleting cluster2's helloworld stops its pod, and cluster1 stops sending there.
+    remove_doc(&mesh.dir, "cluster2/sample.yaml", "name: helloworld-v2");
+    eventually(Duration::from_secs(20), "helloworld-v2 stopped", || {
+        !mesh
+            .state()
+            .pods
+            .iter()
+            .any(|p| p.workload == "helloworld-v2")
+    });
+    eventually(Duration::from_secs(20), "no gateway endpoint left", || {
+        mesh.endpoints("cluster1/sample/sleep", "helloworld")
+            .iter()
+            .all(|e| e["via_gateway"] == false)
+    });
+    let seen = mesh.hello_versions("cluster1/sample/sleep", 6);
+    assert_eq!(seen.get("error"), None, "{seen:?}");
+}
+
+/// Seed mistake: cluster2 never applied the cross-network Gateway. The analyzer flags it; run,
+/// cluster2's gateway refuses cross-network traffic, so cluster1 sees v1 only.
+#[test]
+fn no_cross_network_gateway_is_flagged_and_cluster2_is_unreachable() {
+    let mesh = up(65, |dir| {
+        remove_doc(
+            dir,
+            "cluster2/istio-system.yaml",
+            "name: cross-network-gateway",
+        );
+        let report = analyze(dir);
+        assert!(report.contains("STR0102"), "{report}");
+    });
+    let seen = mesh.hello_versions("cluster1/sample/sleep", 12);
+    assert_eq!(seen.get("v2"), None, "{seen:?}");
+    assert!(seen.get("v1").copied().unwrap_or(0) > 0, "{seen:?}");
+    // cluster2's own traffic is unaffected; it still reaches cluster1's v1.
+    let seen = mesh.hello_versions("cluster2/sample/sleep", 16);
+    assert!(
+        seen.contains_key("v1") && seen.contains_key("v2"),
+        "{seen:?}"
+    );
+}
+
+/// Seed mistake: cluster2's plug-in CA comes from another root. The analyzer flags it; run,
+/// cluster1's proxy refuses cluster2's certificates, so cross-network requests fail over to v1.
+#[test]
+fn a_different_root_is_flagged_and_cross_cluster_mtls_fails() {
+    let mesh = up(66, |dir| {
+        let certs = dir.join("../other-root");
+        let out = std::process::Command::new(support::STRAIT)
+            .args(["ca", "init", "--clusters", "cluster2", "--out"])
+            .arg(&certs)
+            .output()
+            .expect("ca init");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cacerts =
+            std::fs::read_to_string(certs.join("cluster2/cacerts.yaml")).expect("cacerts");
+        remove_doc(dir, "cluster2/istio-system.yaml", "name: cacerts");
+        std::fs::write(dir.join("cluster2/cacerts.yaml"), cacerts).expect("write");
+        let report = analyze(dir);
+        assert!(report.contains("STR0103"), "{report}");
+    });
+    let seen = mesh.hello_versions("cluster1/sample/sleep", 12);
+    assert_eq!(seen.get("v2"), None, "{seen:?}");
+    assert!(seen.get("v1").copied().unwrap_or(0) > 0, "{seen:?}");
+}
+
+/// Seed mistake: cluster2 is on network2 (mesh.yaml says where it runs), but neither its Istio
+/// namespace label nor its install tells Istio so. The analyzer flags it; run, cluster1 gets
+/// cluster2's pod address as if it were on its own network, and a dial to it reaches nothing.
+#[test]
+fn a_missing_network_label_is_flagged_and_sends_raw_pod_addresses() {
+    let mesh = up(67, |dir| {
+        replace_in(
+            dir,
+            "cluster2/istio-system.yaml",
+            "  name: istio-system\n  labels:\n    topology.istio.io/network: network2\n",
+            "  name: istio-system\n",
+        );
+        replace_in(
+            dir,
+            "cluster2/istio-system.yaml",
+            "        clusterName: cluster2\n      network: network2\n",
+            "        clusterName: cluster2\n",
+        );
+        let report = analyze(dir);
+        assert!(report.contains("STR0110"), "{report}");
+    });
+    let v2 = mesh.pod("cluster2/sample/helloworld-v2");
+    let eps = mesh.endpoints("cluster1/sample/sleep", "helloworld");
+    assert!(
+        eps.iter()
+            .any(|e| e["endpoint"] == format!("{}:5000", v2.ip) && e["via_gateway"] == false),
+        "cluster1 should hold cluster2's raw pod address: {eps:#?}"
+    );
+    let seen = mesh.hello_versions("cluster1/sample/sleep", 12);
+    assert_eq!(seen.get("v2"), None, "{seen:?}");
+}
