@@ -19,8 +19,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// A tour: a two-cluster, two-network mesh analyzed clean and with common mistakes, then
-    /// one cluster running on this machine with real traffic.
+    /// A tour: the seed scenario (two clusters on two networks) analyzed clean and with the
+    /// mistakes people make, then running on this machine: gateways, endpoints, requests.
+    #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
     /// Find misconfigurations across every cluster of a mesh, from files.
     #[command(after_help = ANALYZE_EXAMPLES)]
@@ -230,6 +231,15 @@ pub struct ProxyArgs {
     pub lifeline: bool,
 }
 
+const DEMO_EXAMPLES: &str = "Examples:
+  strait demo                      # two primaries on two networks; keeps running until Ctrl-C
+  strait demo --once               # the same, then stops and exits
+  strait demo primary-remote       # a primary and a remote on another network
+  sudo strait demo --netns         # each network in its own network namespace
+
+Exit codes: 0 shown; 1 the running mesh did not behave as shown (the message says how);
+2 usage error.";
+
 const ANALYZE_EXAMPLES: &str = "Examples:
   strait analyze examples/multicluster              # a mesh directory (mesh.yaml + one dir per cluster)
   strait analyze manifests/ extra.yaml              # plain files: one cluster
@@ -262,6 +272,9 @@ pub enum Threshold {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// Which seed scenario: two primaries on two networks, or a primary and a remote.
+    #[arg(value_enum, default_value_t = DemoTopology::MultiPrimary)]
+    pub topology: DemoTopology,
     /// Where to write the demo mesh (default: a new directory under the system temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -271,6 +284,21 @@ pub struct DemoArgs {
     /// Only the analysis; do not bring a mesh up.
     #[arg(long)]
     pub no_run: bool,
+    /// Show the running mesh, then stop it and exit (without it, it keeps running until
+    /// Ctrl-C).
+    #[arg(long)]
+    pub once: bool,
+    /// Run each network in its own network namespace (Linux, root), as `strait up --netns`.
+    #[arg(long)]
+    pub netns: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoTopology {
+    /// cluster1 and cluster2 both primaries, on network1 and network2 (the EKS seed).
+    MultiPrimary,
+    /// cluster1 the primary, cluster2 a remote on another network (the EKS and AKS seed).
+    PrimaryRemote,
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +368,9 @@ pub struct AppArgs {
     /// The address the app's own connections leave from (its pod's).
     #[arg(long, value_name = "IP")]
     pub source: Option<std::net::IpAddr>,
+    /// A URL the echo app calls on every request (repeatable).
+    #[arg(long = "call", value_name = "URL")]
+    pub calls: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

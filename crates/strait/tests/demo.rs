@@ -1,31 +1,68 @@
-//! `strait demo` as README's first command runs it: analysis of a clean and a broken
-//! two-cluster mesh, then one cluster running with real traffic.
+//! `strait demo` as README's first command runs it (with `--once`): the seed scenario
+//! analyzed clean and with its mistakes, then running, shown the way the seed's scripts show a
+//! real mesh; and the primary-remote variant.
 
-#[test]
-fn demo_analyzes_then_runs_a_mesh() {
+fn demo(args: &[&str]) -> String {
     let dir = tempfile::tempdir().expect("tmp");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_strait"))
-        .args(["demo", "--color", "never", "--dir"])
+        .arg("demo")
+        .args(args)
+        .args(["--once", "--color", "never", "--dir"])
         .arg(dir.path().join("demo"))
         .output()
         .expect("run demo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let clean = stdout.split("2. After").next().unwrap_or_default();
+    stdout
+}
+
+#[test]
+fn demo_shows_both_versions_answering_through_the_gateways() {
+    let stdout = demo(&[]);
+    let clean = stdout.split("The mistakes").next().unwrap_or_default();
     assert!(clean.contains("no findings"), "{stdout}");
-    for code in ["STR0102", "IST0102"] {
+    for code in ["STR0102", "STR0103", "STR0110"] {
         assert!(stdout.contains(code), "{code} missing:\n{stdout}");
     }
-    assert!(
-        stdout.contains("3. One cluster running on this machine"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("20 requests: v1 0, v2 20"),
-        "the live edit must apply:\n{stdout}"
-    );
+    // Each gateway ready at its public address.
+    let ready = stdout
+        .lines()
+        .filter(|l| l.contains("istio-eastwestgateway") && l.contains(" ready "))
+        .count();
+    assert_eq!(ready, 2, "{stdout}");
+    // Each sleep holds its own pod and the other network's gateway on 15443.
+    assert!(stdout.contains("east-west gateway of network2"), "{stdout}");
+    assert!(stdout.contains("east-west gateway of network1"), "{stdout}");
+    // Both versions answer from both clusters (the demo fails otherwise).
+    for (from, to) in [("cluster1", "cluster2"), ("cluster2", "cluster1")] {
+        let section = stdout
+            .split(&format!("--context={from}"))
+            .nth(1)
+            .unwrap_or_default();
+        let section = section.split("--context=").next().unwrap_or_default();
+        assert!(
+            section.contains("Hello version: v1") && section.contains("Hello version: v2"),
+            "{from} did not reach {to}:\n{stdout}"
+        );
+    }
+    // The mistake made live: cluster2 unreachable, then back.
+    assert!(stdout.contains(", v2 0 "), "{stdout}");
+    assert!(stdout.contains("put back:"), "{stdout}");
+}
+
+#[test]
+fn demo_primary_remote_balances_two_hops_deep_across_networks() {
+    let stdout = demo(&["primary-remote"]);
+    assert!(stdout.contains("no findings"), "{stdout}");
+    let remote_synced = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("cluster2 ") && l.ends_with("SYNCED"))
+        .count();
+    assert!(remote_synced >= 2, "{stdout}");
+    assert!(stdout.contains("profile-v1 (cluster1)"), "{stdout}");
+    assert!(stdout.contains("profile-v2 (cluster2)"), "{stdout}");
 }

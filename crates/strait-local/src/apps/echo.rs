@@ -85,6 +85,26 @@ impl Echo {
             };
             body["upstream"] = upstream;
         }
+        // The calls the workload always makes (a dashboard calling its backends), one after
+        // the other so the answer shows every hop in order.
+        if !self.cfg.calls.is_empty() {
+            let mut calls = Vec::with_capacity(self.cfg.calls.len());
+            for url in &self.cfg.calls {
+                calls.push(match self.onward.get(url, propagated(req.headers())).await {
+                    Ok(reply) => {
+                        if !reply.status.is_success() {
+                            status = StatusCode::BAD_GATEWAY;
+                        }
+                        json!({"url": url, "status": reply.status.as_u16(), "body": body_value(&reply.body)})
+                    }
+                    Err(e) => {
+                        status = StatusCode::BAD_GATEWAY;
+                        json!({"url": url, "error": e.to_string()})
+                    }
+                });
+            }
+            body["calls"] = Value::Array(calls);
+        }
         server::json(status, &body)
     }
 

@@ -6,6 +6,9 @@ use std::str::FromStr;
 
 /// Pod annotation that picks the app regardless of the image, e.g. `strait.dev/app: echo`.
 pub const APP_ANNOTATION: &str = "strait.dev/app";
+/// Pod annotation listing URLs (comma-separated) the echo app calls on every request, e.g.
+/// `strait.dev/calls: http://profile.shop/,http://accounts.shop/`: a front end and its backends.
+pub const CALLS_ANNOTATION: &str = "strait.dev/calls";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AppKind {

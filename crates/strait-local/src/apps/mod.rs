@@ -7,8 +7,8 @@
 //!
 //! - `helloworld`: Istio's `samples/helloworld`: `GET /hello` says version and pod.
 //! - `echo`: answers any request with JSON describing itself and the request, and can call
-//!   onward (`?call=URL`) through its sidecar, embedding the answer, so a multi-hop request
-//!   shows every hop.
+//!   onward (`?call=URL`, or always the URLs of the pod's `strait.dev/calls` annotation)
+//!   through its sidecar, embedding the answers, so a multi-hop request shows every hop.
 //! - `sleep`: no server; a pod to run commands in, like Istio's `samples/sleep`.
 
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ mod kind;
 mod onward;
 mod server;
 
-pub use kind::{APP_ANNOTATION, AppKind, UnknownApp, image_version};
+pub use kind::{APP_ANNOTATION, AppKind, CALLS_ANNOTATION, UnknownApp, image_version};
 
 /// Who an app is. Every field is reported by `echo`; `helloworld` uses `version` and `pod`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub struct AppConfig {
     pub trust_domain: String,
     /// Who may connect, and the address the app's own connections leave from (its pod's).
     pub reach: strait_net::Reach,
+    /// URLs `echo` calls on every request, through its sidecar, embedding the answers (the
+    /// [`CALLS_ANNOTATION`]).
+    pub calls: Vec<String>,
 }
 
 impl AppConfig {

@@ -23,6 +23,7 @@ fn config(listen: SocketAddr) -> AppConfig {
         service_account: "echo".into(),
         trust_domain: "cluster.local".into(),
         reach: strait_net::Reach::default(),
+        calls: Vec::new(),
     }
 }
 

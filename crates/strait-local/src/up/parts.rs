@@ -211,6 +211,14 @@ pub(super) fn add_pod(
             if let Some(file) = reach_files.get(&p.network) {
                 args.extend(["--reach".into(), path_arg(file)]);
             }
+            let calls = p
+                .annotations
+                .get(crate::apps::CALLS_ANNOTATION)
+                .map(String::as_str)
+                .unwrap_or("");
+            for url in calls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                args.extend(["--call".into(), url.to_string()]);
+            }
             // An app reaches the mesh through its sidecar, as curl does through a proxy.
             let mut env = vec![
                 ("NO_PROXY".to_string(), String::new()),

@@ -8,16 +8,30 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use strait_model::compile::ListenerKind;
 use strait_net::Door;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::context::Shared;
 
 /// Ports the proxy itself serves on the pod address: a listener never takes them.
 const OWN_PORTS: [u16; 3] = [15000, 15021, 15090];
+
+/// How long the connections of a listener that went away may live on. Envoy drains a removed
+/// listener for its drain time (Istio's `drainDuration`, 45 s); a local mesh follows edits in
+/// seconds, so a removed Gateway server stops carrying traffic in seconds too.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// A bound listener: its accept loop, and the signal its connections watch to close.
+#[derive(Debug)]
+struct Running {
+    accept: JoinHandle<()>,
+    close: watch::Sender<bool>,
+}
 
 /// One socket to hold: where, which listener it serves, and who may knock.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -30,7 +44,7 @@ struct Want {
 /// The running sockets.
 #[derive(Debug, Default)]
 pub struct Listeners {
-    running: HashMap<Want, JoinHandle<()>>,
+    running: HashMap<Want, Running>,
 }
 
 impl Listeners {
@@ -69,11 +83,16 @@ impl Listeners {
                 });
             }
         }
-        self.running.retain(|w, task| {
+        self.running.retain(|w, r| {
             let keep = wanted.contains(w);
             if !keep {
-                tracing::info!(addr = %w.addr, listener = %w.listener, "gateway listener closed");
-                task.abort();
+                tracing::info!(addr = %w.addr, listener = %w.listener, "gateway listener closed; draining its connections");
+                r.accept.abort();
+                let close = r.close.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(DRAIN).await;
+                    let _ = close.send(true);
+                });
             }
             keep
         });
@@ -84,8 +103,9 @@ impl Listeners {
             match bind(w.addr, w.public) {
                 Ok(l) => {
                     tracing::info!(addr = %w.addr, listener = %w.listener, public = w.public, "gateway listener up");
-                    let task = tokio::spawn(accept_loop(px.clone(), l, w.clone()));
-                    self.running.insert(w, task);
+                    let (close, closing) = watch::channel(false);
+                    let accept = tokio::spawn(accept_loop(px.clone(), l, w.clone(), closing));
+                    self.running.insert(w, Running { accept, close });
                 }
                 Err(e) => {
                     tracing::error!(addr = %w.addr, listener = %w.listener, error = %e, "cannot bind gateway listener");
@@ -109,13 +129,14 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     s.listen(1024)
 }
 
-async fn accept_loop(px: Shared, l: TcpListener, w: Want) {
+async fn accept_loop(px: Shared, l: TcpListener, w: Want, closing: watch::Receiver<bool>) {
     let door = if w.public { Door::Public } else { Door::Mesh };
     loop {
         let (stream, peer) = px.reach.accept(&l, door, "gateway").await;
         let _ = stream.set_nodelay(true);
         let (px, key) = (px.clone(), w.listener.clone());
-        tokio::spawn(async move {
+        let mut closing = closing.clone();
+        let serve = async move {
             let kind = px
                 .snapshot
                 .load()
@@ -138,6 +159,12 @@ async fn accept_loop(px: Shared, l: TcpListener, w: Want) {
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, listener = %key, error = %e, "gateway connection ended");
+            }
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                () = serve => {}
+                _ = closing.wait_for(|c| *c) => {}
             }
         });
     }

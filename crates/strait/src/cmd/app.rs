@@ -19,6 +19,7 @@ pub fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
         service_account: args.service_account,
         trust_domain: args.trust_domain,
         reach: super::reach(args.reach.as_deref(), args.source)?,
+        calls: args.calls,
     };
     // One thread: a local mesh runs dozens of these, and a sample app needs no more.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -9,7 +9,7 @@ mod app;
 mod ca;
 mod control_plane;
 mod demo;
-mod demo_run;
+
 mod exec;
 mod logging;
 mod proxy;
