@@ -426,7 +426,7 @@ async fn live_mistake(show: &Show, sleep: &PodState) -> anyhow::Result<()> {
         seen.get("v2").copied().unwrap_or(0)
     ));
     out::print(&s)?;
-    if seen.get("v2").is_none() {
+    if !seen.contains_key("v2") {
         bail!("v2 did not answer again after the Gateway was put back");
     }
     Ok(())
