@@ -320,3 +320,28 @@ fn a_missing_network_label_is_flagged_and_sends_raw_pod_addresses() {
     let seen = mesh.hello_versions("cluster1/sample/sleep", 12);
     assert_eq!(seen.get("v2"), None, "{seen:?}");
 }
+
+/// Both clusters on one network: pods reach each other directly, without a gateway hop.
+#[test]
+fn on_one_network_pods_talk_directly() {
+    let mesh = up(69, |dir| {
+        replace_in(dir, "mesh.yaml", "network: network2", "network: network1");
+        let file = dir.join("cluster2/istio-system.yaml");
+        let text = std::fs::read_to_string(&file).expect("read");
+        std::fs::write(&file, text.replace("network2", "network1")).expect("write");
+    });
+    let v2 = mesh.pod("cluster2/sample/helloworld-v2");
+    let eps = mesh.endpoints("cluster1/sample/sleep", "helloworld");
+    assert!(eps.iter().all(|e| e["via_gateway"] == false), "{eps:#?}");
+    assert!(
+        eps.iter()
+            .any(|e| e["endpoint"] == format!("{}:5000", v2.ip)),
+        "{eps:#?}"
+    );
+    let seen = mesh.hello_versions("cluster1/sample/sleep", 24);
+    assert!(
+        seen.contains_key("v1") && seen.contains_key("v2"),
+        "{seen:?}"
+    );
+    assert_eq!(seen.get("error"), None, "{seen:?}");
+}
