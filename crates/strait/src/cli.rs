@@ -32,39 +32,47 @@ pub enum Command {
     /// Certificates: one shared root and a plug-in CA (`cacerts`) per cluster.
     #[command(subcommand)]
     Ca(CaCommand),
-    /// Run a mesh on this machine: control plane, sidecars and apps, each its own process.
+    /// Run a mesh on this machine: control planes, gateways, sidecars and apps, each its own
+    /// process, each network apart.
     #[command(after_help = UP_EXAMPLES)]
     Up(UpArgs),
     /// Run a command as a workload of the running mesh: its HTTP_PROXY is that workload's sidecar.
     #[command(after_help = EXEC_EXAMPLES)]
     Exec(ExecArgs),
-    /// Show the configuration a sidecar of the running mesh holds.
+    /// Show the configuration a proxy (sidecar or gateway) of the running mesh holds.
     #[command(name = "proxy-config", after_help = PROXY_CONFIG_EXAMPLES)]
     ProxyConfig(ProxyConfigArgs),
-    /// Show whether each sidecar of the running mesh has the latest configuration.
+    /// Show whether each proxy (sidecars, gateways, remote clusters' proxies) of the running
+    /// mesh has the latest configuration.
     #[command(name = "proxy-status")]
     ProxyStatus(ProxyStatusArgs),
     /// Run a control plane: config from files, pushed to proxies; workload certificates.
     #[command(name = "control-plane", after_help = CONTROL_PLANE_EXAMPLES)]
     ControlPlane(ControlPlaneArgs),
-    /// Run a sidecar proxy for one pod, from a bootstrap file.
+    /// Run a proxy (a pod's sidecar, or a gateway) from a bootstrap file.
     Proxy(ProxyArgs),
 }
 
 const UP_EXAMPLES: &str = "Examples:
-  strait up examples/single-cluster
+  strait up examples/multicluster                   # two clusters on two networks
   strait up mesh/ --state /tmp/mesh-a --net 20      # a second mesh beside the first
+  sudo strait up --netns examples/multicluster      # a network namespace per network
 
-Each pod gets a loopback address 127.<net>.x.y; its sidecar listens there (15001 outbound,
-15000 admin, 15021 health, 15090 stats) and its app on the pod's private address. Parts that
-exit are restarted. Ctrl-C stops everything. Linux only (all of 127.0.0.0/8 is local).";
+Each network gets a block of loopback addresses 127.<net>.x.y, each pod an address in it: its
+sidecar listens there (15001 outbound, 15000 admin, 15021 health, 15090 stats) and its app on
+the pod's private address. Connections leave from the pod's address and listeners refuse other
+networks' pods: only load balancers' public addresses (127.<net>.112.x, gateways behind them)
+are reachable from every network. Deployments added, deleted or scaled in the files start and
+stop pods. Parts that exit are restarted. Ctrl-C stops everything. Linux only (all of
+127.0.0.0/8 is local).";
 
 const EXEC_EXAMPLES: &str = "Examples:
   strait exec cluster1/sample/sleep -- curl -sS helloworld.sample:5000/hello
   strait exec cluster1/sample/sleep -- sh -c 'for i in $(seq 10); do curl -s helloworld.sample:5000/hello; done'
 
-The command runs here with HTTP_PROXY/http_proxy (and HTTPS_PROXY for CONNECT) set to the
-workload's sidecar, so plain HTTP clients go through the mesh. Its exit code is passed on.";
+The command runs with HTTP_PROXY/http_proxy (and HTTPS_PROXY for CONNECT) set to the
+workload's sidecar, so plain HTTP clients go through the mesh; with `strait up --netns` it runs
+inside the pod's network namespace. Its exit code is passed on.";
 
 const PROXY_CONFIG_EXAMPLES: &str = "Examples:
   strait proxy-config clusters cluster1/sample/sleep
