@@ -120,7 +120,115 @@ pub fn report(mesh: &Mesh) -> Vec<NotApplied> {
         }
     }
     gateways(mesh, &mut out);
+    kinds(mesh, &mut out);
+    destination_rules(mesh, &mut out);
+    service_entries(mesh, &mut out);
     out
+}
+
+/// Kinds whose objects are accepted and not acted on at all.
+fn kinds(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    let table: [(Kind, &str); 6] = [
+        (
+            Kind::AuthorizationPolicy,
+            "not enforced: requests are not checked against this policy",
+        ),
+        (
+            Kind::RequestAuthentication,
+            "not enforced: tokens are not verified",
+        ),
+        (
+            Kind::Sidecar,
+            "not applied: every proxy sees every service it may (exportTo), not only this resource's egress hosts",
+        ),
+        (
+            Kind::EnvoyFilter,
+            "not applied: strait's proxy is not Envoy",
+        ),
+        (
+            Kind::Telemetry,
+            "not applied: metrics are Istio's standard set, access logs follow meshConfig.accessLogFile",
+        ),
+        (
+            Kind::WorkloadGroup,
+            "not applied: no WorkloadEntries are created from it",
+        ),
+    ];
+    for c in mesh.primaries() {
+        for (kind, what) in table {
+            for (id, _) in c.of_kind(kind) {
+                out.push(NotApplied::new(id, "spec".into(), what));
+            }
+        }
+    }
+}
+
+/// DestinationRule traffic-policy settings the proxy does not act on.
+fn destination_rules(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in mesh.primaries() {
+        for (id, o) in c.of_kind(Kind::DestinationRule) {
+            let Some(dr) = o.destination_rule() else {
+                continue;
+            };
+            for (path, tp) in dr.spec.traffic_policies() {
+                let mut note = |field: &str, what: &str| {
+                    out.push(NotApplied::new(id, format!("{path}.{field}"), what))
+                };
+                if tp.outlier_detection.is_some() {
+                    note(
+                        "outlierDetection",
+                        "not applied: endpoints are not ejected on errors",
+                    );
+                }
+                if let Some(lb) = &tp.load_balancer {
+                    if lb.consistent_hash.is_some() {
+                        note(
+                            "loadBalancer.consistentHash",
+                            "not applied: requests are balanced by the simple policy (LEAST_REQUEST by default)",
+                        );
+                    }
+                    if lb.locality_lb_setting.is_some() {
+                        note(
+                            "loadBalancer.localityLbSetting",
+                            "not applied: endpoints are used regardless of locality",
+                        );
+                    }
+                }
+                if let Some(http) = tp.connection_pool.as_ref().and_then(|p| p.http.as_ref()) {
+                    if http.http1_max_pending_requests.is_some() {
+                        note(
+                            "connectionPool.http.http1MaxPendingRequests",
+                            "not enforced: requests are not queued against a limit",
+                        );
+                    }
+                    if http.max_retries.is_some() {
+                        note(
+                            "connectionPool.http.maxRetries",
+                            "not enforced: retries follow each route's policy without a cluster-wide budget",
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ServiceEntry features the proxy does not act on.
+fn service_entries(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in mesh.primaries() {
+        for (id, o) in c.of_kind(Kind::ServiceEntry) {
+            let Some(se) = o.service_entry() else {
+                continue;
+            };
+            if !se.spec.endpoints.is_empty() {
+                out.push(NotApplied::new(
+                    id,
+                    "spec.endpoints".into(),
+                    "not applied: only workloads its workloadSelector selects are endpoints; requests to its hosts find none (503)",
+                ));
+            }
+        }
+    }
 }
 
 /// Gateway server settings strait does not serve: the server is left out, so its port refuses

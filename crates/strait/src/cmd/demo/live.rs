@@ -167,7 +167,7 @@ async fn scenes(show: &Show, state_dir: &Path, started: Instant) -> anyhow::Resu
     out::print(&s)?;
     match show.topology {
         DemoTopology::MultiPrimary => multi_primary(show, &st).await,
-        DemoTopology::PrimaryRemote => primary_remote(&st, state_dir).await,
+        DemoTopology::PrimaryRemote => primary_remote(&st).await,
     }
 }
 
@@ -447,7 +447,7 @@ where
     Ok(())
 }
 
-async fn primary_remote(st: &State, state_dir: &Path) -> anyhow::Result<()> {
+async fn primary_remote(st: &State) -> anyhow::Result<()> {
     let mut s = String::from(
         "   Every proxy and the control plane it syncs with (strait proxy-status): cluster2's reach cluster1's\n   through cluster1's east-west gateway, port 15012, TLS passed through\n",
     );
@@ -479,7 +479,6 @@ async fn primary_remote(st: &State, state_dir: &Path) -> anyhow::Result<()> {
     for (cluster, proxy, state) in &rows {
         s.push_str(&format!("     {cluster:<9} {proxy:<52} {state}\n"));
     }
-    let _ = state_dir;
     let sleep = st.find_pod("cluster1/multicluster/sleep")?.clone();
     s.push_str("\n   Cross-cluster sync: sleep's endpoints for profile\n");
     s.push_str(&endpoint_rows(
