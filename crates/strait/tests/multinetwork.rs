@@ -345,3 +345,30 @@ fn on_one_network_pods_talk_directly() {
     );
     assert_eq!(seen.get("error"), None, "{seen:?}");
 }
+
+/// On one loopback (the default, no root needed) networks are kept apart by address
+/// discipline: a connection from a network1 pod's address to a network2 pod is refused by the
+/// listener, while the same workload's traffic through the gateway goes through.
+#[test]
+fn on_one_loopback_a_direct_dial_across_networks_is_refused() {
+    let mesh = Mesh::up("multicluster", 60, &[], &[]);
+    let sleep1 = mesh.pod("cluster1/sample/sleep");
+    let v2 = mesh.pod("cluster2/sample/helloworld-v2");
+    let here = strait_net::netns::Vantage::Here;
+    for port in [5000, 15021] {
+        let target = SocketAddr::new(v2.ip, port);
+        assert!(
+            dial(&here, Some(sleep1.ip), target).is_err(),
+            "network1's {} reached {target}",
+            sleep1.ip
+        );
+    }
+    // A neighbour on network2 is admitted where network1 is not.
+    let sleep2 = mesh.pod("cluster2/sample/sleep");
+    assert!(dial(&here, Some(sleep2.ip), SocketAddr::new(v2.ip, 15021)).is_ok());
+    let seen = mesh.hello_versions("cluster1/sample/sleep", 24);
+    assert!(
+        seen.contains_key("v1") && seen.contains_key("v2"),
+        "{seen:?}"
+    );
+}
