@@ -130,6 +130,9 @@ fn route(hub: &Hub, registry: &Registry, req: &Request<Incoming>) -> Response<Fu
 
 /// Serves the debug port on an already bound listener.
 pub async fn serve(listener: TcpListener, reach: Reach, hub: Arc<Hub>, registry: Arc<Registry>) {
-    strait_protocol::http_admin::serve(listener, reach, move |req| route(&hub, &registry, req))
-        .await;
+    // Every proxy's configuration and the mesh's topology: the mesh's owner only.
+    strait_protocol::http_admin::serve(listener, reach, strait_net::Door::Admin, move |req| {
+        route(&hub, &registry, req)
+    })
+    .await;
 }

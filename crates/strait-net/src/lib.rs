@@ -19,7 +19,9 @@
 
 mod cidr;
 pub mod netns;
+mod owner;
 mod reach;
+mod refusals;
 
 pub use cidr::{Cidr, CidrError};
-pub use reach::{Door, NetworkRanges, Reach, Refused};
+pub use reach::{Door, NetworkRanges, Reach, Refused, Why};

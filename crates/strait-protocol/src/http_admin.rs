@@ -12,8 +12,10 @@ use hyper_util::server::conn::auto;
 use strait_net::{Door, Reach};
 use tokio::net::TcpListener;
 
-/// Serves `handler` on `listener` forever, to the peers `reach` admits on an operator port.
-pub async fn serve<F, B>(listener: TcpListener, reach: Reach, handler: F)
+/// Serves `handler` on `listener` forever, to the peers `reach` admits at `door`
+/// ([`Door::Operator`] for health and stats, [`Door::Admin`] for what only the pod and the
+/// mesh's owner may read).
+pub async fn serve<F, B>(listener: TcpListener, reach: Reach, door: Door, handler: F)
 where
     F: Fn(&Request<Incoming>) -> Response<B> + Send + Sync + 'static,
     B: http_body::Body + Send + 'static,
@@ -22,7 +24,7 @@ where
 {
     let handler = Arc::new(handler);
     loop {
-        let (stream, _) = reach.accept(&listener, Door::Operator, "admin").await;
+        let (stream, _) = reach.accept(&listener, door, "admin").await;
         let handler = handler.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {

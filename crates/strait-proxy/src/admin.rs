@@ -9,6 +9,7 @@ use std::time::UNIX_EPOCH;
 use http::{Response, StatusCode};
 use prometheus_client::registry::Registry;
 use serde_json::json;
+use strait_net::Door;
 use strait_protocol::http_admin;
 use tokio::net::TcpListener;
 
@@ -70,9 +71,12 @@ pub async fn spawn(
         bind(ip, stats).await?,
     );
     let (a, r) = (px.clone(), registry.clone());
+    // The config dump names every service and endpoint the pod may reach: the pod itself and
+    // the mesh's owner only.
     tokio::spawn(http_admin::serve(
         admin,
         px.reach.clone(),
+        Door::Admin,
         move |req| match req.uri().path() {
             "/config_dump" => json_response(&config_dump(&a)),
             "/ready" if ready(&a) => body::text(StatusCode::OK, "LIVE\n"),
@@ -88,6 +92,7 @@ pub async fn spawn(
     tokio::spawn(http_admin::serve(
         health,
         px.reach.clone(),
+        Door::Operator,
         move |req| match req.uri().path() {
             "/healthz/ready" if ready(&h) => body::text(StatusCode::OK, ""),
             "/healthz/ready" => body::text(
@@ -100,6 +105,7 @@ pub async fn spawn(
     tokio::spawn(http_admin::serve(
         stats,
         px.reach.clone(),
+        Door::Operator,
         move |req| match req.uri().path() {
             "/stats/prometheus" | "/metrics" => {
                 let mut r = body::text(StatusCode::OK, crate::metrics::render(&registry));

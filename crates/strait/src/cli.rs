@@ -376,6 +376,9 @@ pub struct AppArgs {
     /// The address the app's own connections leave from (its pod's).
     #[arg(long, value_name = "IP")]
     pub source: Option<std::net::IpAddr>,
+    /// The app's sidecar: the only peer it admits (with --reach).
+    #[arg(long, value_name = "IP")]
+    pub sidecar: Option<std::net::IpAddr>,
     /// A URL the echo app calls on every request (repeatable).
     #[arg(long = "call", value_name = "URL")]
     pub calls: Vec<String>,

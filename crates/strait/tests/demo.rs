@@ -66,3 +66,56 @@ fn demo_primary_remote_balances_two_hops_deep_across_networks() {
     assert!(stdout.contains("profile-v1 (cluster1)"), "{stdout}");
     assert!(stdout.contains("profile-v2 (cluster2)"), "{stdout}");
 }
+
+/// Every file holding a private key, under `dir`.
+fn key_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            key_files(&path, out);
+        } else if std::fs::read_to_string(&path).is_ok_and(|t| t.contains("PRIVATE KEY")) {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn demo_keeps_its_keys_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("demo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(["demo", "--no-run", "--color", "never", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("run demo");
+    assert!(out.status.success(), "{out:?}");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let mut keys = Vec::new();
+    key_files(&dir, &mut keys);
+    // The cacerts Secrets of both clusters (and the other root of the seeded mistake).
+    assert!(keys.len() >= 3, "{keys:?}");
+    for k in &keys {
+        assert_eq!(mode(k), 0o600, "{}", k.display());
+    }
+    // Without --dir, a fresh directory with a name nobody could create in advance.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(["demo", "--no-run", "--color", "never"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("run demo");
+    assert!(out.status.success(), "{out:?}");
+    let made: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read tmp")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("strait-demo-"))
+        })
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(mode(&made[0]), 0o700);
+}

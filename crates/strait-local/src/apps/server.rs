@@ -42,12 +42,18 @@ where
             addr: listen,
             source,
         })?;
+    // An app behind a sidecar admits its own pod only; without one, its network.
+    let door = if reach.pod.is_empty() {
+        strait_net::Door::Mesh
+    } else {
+        strait_net::Door::Pod
+    };
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.wait() => break,
-            accepted = reach.accept(&listener, strait_net::Door::Mesh, "app") => accepted,
+            accepted = reach.accept(&listener, door, "app") => accepted,
         };
         let handler = handler.clone();
         let service = service_fn(move |req| {

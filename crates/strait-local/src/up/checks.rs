@@ -75,8 +75,7 @@ pub(super) fn clean(dir: &Path) -> Result<std::fs::File, UpError> {
         let path = path.to_path_buf();
         move |source| UpError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    check_private(dir)?;
+    private_dir(dir)?;
     let lock_path = dir.join("lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -104,10 +103,17 @@ pub(super) fn clean(dir: &Path) -> Result<std::fs::File, UpError> {
     Ok(lock)
 }
 
-/// The state directory holds keys and tokens, and often sits in a shared temporary
-/// directory under a predictable name: it must be a real directory of this user's, closed to
-/// others. One created in advance by another user is refused, not used.
-fn check_private(dir: &Path) -> Result<(), UpError> {
+/// Creates `dir` (and its parents) if needed, and makes sure it is a real directory of this
+/// user's, closed to others (0700).
+///
+/// A state or demo directory holds keys and tokens, and often sits in a shared temporary
+/// directory under a predictable name: one created in advance by another user is refused,
+/// not used.
+pub fn private_dir(dir: &Path) -> Result<(), UpError> {
+    std::fs::create_dir_all(dir).map_err(|source| UpError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};

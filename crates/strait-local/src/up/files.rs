@@ -187,6 +187,7 @@ pub fn write_reach(dir: &Path, plan: &Plan) -> Result<BTreeMap<String, PathBuf>,
     for (k, n) in plan.networks.iter().enumerate() {
         let mut table = plan.reach(&n.name, std::net::IpAddr::from([0, 0, 0, 0]));
         table.source = None;
+        table.pod.clear();
         let path = dir.join("networks").join(format!("{k}.json"));
         write(
             &path,
@@ -258,7 +259,13 @@ pub fn write_bootstraps(
             } else {
                 ProxyRole::Sidecar
             },
-            reach: plan.reach(&p.network, p.ip),
+            reach: {
+                let mut r = plan.reach(&p.network, p.ip);
+                if p.app_ip != p.ip {
+                    r.pod.push(p.app_ip);
+                }
+                r
+            },
         };
         let path = dir
             .join("pods")

@@ -16,6 +16,7 @@ mod supervise;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use checks::private_dir;
 pub use supervise::{Say, run};
 
 /// How to bring a mesh up.

@@ -211,6 +211,11 @@ pub(super) fn add_pod(
             if let Some(file) = reach_files.get(&p.network) {
                 args.extend(["--reach".into(), path_arg(file)]);
             }
+            if p.sidecar() {
+                // Behind its sidecar, the app answers the sidecar only: nobody reaches it
+                // around the mesh's mTLS and policy.
+                args.extend(["--sidecar".into(), p.ip.to_string()]);
+            }
             let calls = p
                 .annotations
                 .get(crate::apps::CALLS_ANNOTATION)

@@ -46,7 +46,7 @@ pub(crate) fn http_server() -> auto::Builder<TokioExecutor> {
 
 pub async fn serve(px: Shared, listener: TcpListener) {
     loop {
-        let (stream, peer) = px.reach.accept(&listener, Door::Operator, "outbound").await;
+        let (stream, peer) = px.reach.accept(&listener, Door::Admin, "outbound").await;
         let _ = stream.set_nodelay(true);
         let px = px.clone();
         tokio::spawn(async move {

@@ -18,7 +18,15 @@ pub fn run(args: AppArgs) -> anyhow::Result<ExitCode> {
         version: args.version,
         service_account: args.service_account,
         trust_domain: args.trust_domain,
-        reach: super::reach(args.reach.as_deref(), args.source)?,
+        reach: {
+            let mut r = super::reach(args.reach.as_deref(), args.source)?;
+            // Behind a sidecar the app admits its pod only; without one, its whole network.
+            r.pod = match args.sidecar {
+                Some(sidecar) => std::iter::once(sidecar).chain(args.source).collect(),
+                None => Vec::new(),
+            };
+            r
+        },
         calls: args.calls,
     };
     // One thread: a local mesh runs dozens of these, and a sample app needs no more.

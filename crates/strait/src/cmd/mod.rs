@@ -43,6 +43,9 @@ pub(crate) fn reach(
     };
     if let Some(ip) = source {
         r.source = Some(ip);
+        if r.pod.is_empty() {
+            r.pod.push(ip);
+        }
     }
     Ok(r)
 }

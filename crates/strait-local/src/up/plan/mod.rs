@@ -127,7 +127,8 @@ impl Plan {
         self.clusters.iter().find(|c| c.name == name)
     }
 
-    /// The network table of a part in network `name` whose connections leave from `source`.
+    /// The network table of a part in network `name` whose connections leave from `source`
+    /// (its pod's address), private listeners open to the processes of whoever runs the mesh.
     pub fn reach(&self, name: &str, source: IpAddr) -> Reach {
         let own = self.network(name);
         Reach {
@@ -143,6 +144,8 @@ impl Plan {
                 })
                 .collect(),
             operator: vec![IpAddr::from([127, 0, 0, 1])],
+            pod: vec![source],
+            owner: Some(nix::unistd::getuid().as_raw()),
             source: Some(source),
             bind_outside: self.mode == Mode::Loopback,
         }

@@ -14,6 +14,8 @@
 mod live;
 
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use std::process::ExitCode;
 
 use strait_analyze::{Options, output};
@@ -64,13 +66,29 @@ fn files(topology: DemoTopology) -> Files {
     }
 }
 
+/// Writes the demo's files: they hold CA keys (the `cacerts` Secrets), so every directory is
+/// 0700 and every file 0600, whatever the umask.
 pub(super) fn write(dir: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     for (rel, text) in files {
         let p = dir.join(rel);
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&p, text)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&p)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())
 }
@@ -162,10 +180,17 @@ fn mistakes(dir: &Path) -> anyhow::Result<Vec<(&'static str, Files, &'static str
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let color = out::use_color(args.color, true);
+    // The demo's directory holds CA keys: the user's own, closed to others. A new one gets a
+    // name nobody can guess in advance.
     let dir: PathBuf = match &args.dir {
         Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("strait-demo-{}", std::process::id())),
+        None => tempfile::Builder::new()
+            .prefix("strait-demo-")
+            .tempdir()
+            .context("cannot create the demo's directory")?
+            .keep(),
     };
+    strait_local::up::private_dir(&dir)?;
     let mesh_dir = dir.join("mesh");
     let files = files(args.topology);
     write(&mesh_dir, &files)?;
