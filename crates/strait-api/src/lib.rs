@@ -15,6 +15,7 @@ pub mod yaml;
 pub use source::{FileId, Pos, SourceFile, SourceMap};
 pub mod diag;
 pub mod embedded;
+pub mod fields;
 pub mod fuzzing;
 pub mod kind;
 pub mod layout;

@@ -29,6 +29,8 @@ pub struct Hub {
     generation: watch::Sender<u64>,
     rejected: Mutex<Option<Rejected>>,
     proxies: Mutex<BTreeMap<String, ProxyStatus>>,
+    /// Serialises run-time updates, so two learners never overwrite each other's part.
+    runtime_writes: Mutex<()>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -147,6 +149,7 @@ impl Hub {
             generation: watch::channel(1).0,
             rejected: Mutex::new(None),
             proxies: Mutex::new(BTreeMap::new()),
+            runtime_writes: Mutex::new(()),
             metrics,
         })
     }
@@ -170,10 +173,13 @@ impl Hub {
         self.current.load_full()
     }
 
-    /// Replaces what was learned at run time; a change is a new generation, pushed to every
-    /// proxy like an edit.
-    pub fn set_runtime(&self, runtime: Runtime) {
+    /// Changes what was learned at run time; a change is a new generation, pushed to every
+    /// proxy like an edit. (Each learner changes its own part: gateways, JWKS.)
+    pub fn update_runtime(&self, f: impl FnOnce(&mut Runtime)) {
+        let _one_at_a_time = lock(&self.runtime_writes);
         let c = self.current.load();
+        let mut runtime = (*c.runtime).clone();
+        f(&mut runtime);
         if *c.runtime == runtime {
             return;
         }
@@ -216,6 +222,9 @@ impl Hub {
             Ok(Loaded { mesh, clusters }) => {
                 warn_unsupported(&mesh);
                 log_clusters(&clusters);
+                // Publishing takes the run-time lock too: a learner updating at the same
+                // moment must not have its update replaced by the previous run-time state.
+                let _one_at_a_time = lock(&self.runtime_writes);
                 let c = self.current.load();
                 let generation = c.generation + 1;
                 self.publish(Current {

@@ -21,6 +21,7 @@ pub mod debug;
 pub mod discovery;
 pub mod hub;
 pub mod identify;
+pub mod jwks;
 pub mod lb_status;
 pub mod metrics;
 pub mod networks;
@@ -178,6 +179,7 @@ pub async fn run(
     ));
     let watcher = source::Watcher::spawn(opts.poll, hub.clone());
     let runtime = tokio::spawn(networks::maintain(hub.clone(), opts.reach.clone()));
+    let keys = tokio::spawn(jwks::maintain(hub.clone(), opts.reach.clone()));
 
     let identify = Identify {
         tokens: Arc::new(StaticTokens::load(&opts.tokens)?),
@@ -216,6 +218,7 @@ pub async fn run(
     };
     watcher.stop();
     runtime.abort();
+    keys.abort();
     tracing::info!("control plane stopped");
     Ok(result?)
 }

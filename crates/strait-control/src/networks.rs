@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use strait_model::Mesh;
-use strait_model::compile::Runtime;
 use strait_net::Reach;
 
 use crate::hub::{Current, Hub};
@@ -125,9 +124,9 @@ pub async fn maintain(hub: Arc<Hub>, reach: Reach) {
                 unhealthy.insert(target);
             }
         }
-        hub.set_runtime(Runtime {
-            resolved: resolved.clone(),
-            unhealthy,
+        hub.update_runtime(|rt| {
+            rt.resolved.clone_from(&resolved);
+            rt.unhealthy = unhealthy;
         });
         tokio::time::sleep(PROBE_EVERY).await;
     }

@@ -2,12 +2,13 @@
 //! SNI-DNAT clusters for east-west gateways, control-plane exposure through a PASSTHROUGH
 //! server, and config read from the config cluster only.
 
-use std::path::Path;
+mod support;
 
+use strait_model::Mesh;
 use strait_model::compile::{
     ListenerKind, ProxyConfig, ProxyRef, ProxyRole, Runtime, TlsAction, compile,
 };
-use strait_model::{BuildOptions, Mesh, build};
+use support::mesh;
 
 const MESH: &str = "meshID: mesh1
 clusters:
@@ -99,25 +100,6 @@ spec:
 status: {{phase: Running, podIP: 10.{n}.0.3}}
 "
     )
-}
-
-fn mesh(files: &[(&str, &str)]) -> (tempfile::TempDir, Mesh) {
-    let dir = tempfile::tempdir().expect("tmp");
-    for (path, text) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap_or(Path::new("."))).expect("mkdir");
-        std::fs::write(p, text).expect("write");
-    }
-    let (mesh, diags) = build(
-        strait_api::read_input(&[dir.path().to_path_buf()]),
-        &BuildOptions::default(),
-    );
-    let errors: Vec<_> = diags
-        .iter()
-        .filter(|d| d.severity == strait_api::Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    (dir, mesh)
 }
 
 fn proxy(cluster: &str, namespace: &str, pod: &str) -> ProxyRef {

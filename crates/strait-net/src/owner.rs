@@ -99,13 +99,21 @@ mod tests {
         assert_eq!(find_uid(&table, server, client), Some(1000));
         let stranger: SocketAddr = "127.10.1.3:50000".parse().expect("addr");
         assert_eq!(find_uid(&table, stranger, server), None);
-        assert_eq!(find_uid("garbage\nnot a table at all", client, server), None);
+        assert_eq!(
+            find_uid("garbage\nnot a table at all", client, server),
+            None
+        );
     }
 
     #[test]
     fn reads_mapped_and_plain_ipv6() {
         // ::ffff:127.0.0.1, words in native order as the kernel prints them.
-        let words = [0u32, 0, u32::from_ne_bytes([0, 0, 0xff, 0xff]), u32::from_ne_bytes([127, 0, 0, 1])];
+        let words = [
+            0u32,
+            0,
+            u32::from_ne_bytes([0, 0, 0xff, 0xff]),
+            u32::from_ne_bytes([127, 0, 0, 1]),
+        ];
         let printed: String = words.iter().map(|w| format!("{w:08X}")).collect();
         assert_eq!(
             parse_endpoint(&format!("{printed}:0050")),

@@ -43,7 +43,9 @@ pub(crate) fn log(listener: &str, peer: SocketAddr, refused: &Refused) {
 /// Whether a refusal at `now` may be logged, and how many went unlogged in the window that
 /// just ended.
 fn spend(now: Instant) -> (bool, Option<u64>) {
-    let mut b = BUDGET.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut b = BUDGET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     take(&mut b, now)
 }
 

@@ -30,7 +30,7 @@ use crate::body::{self, Body};
 use crate::context::Shared;
 use crate::forward::{Report, reported, request_authority, strip_hop_by_hop};
 use crate::metrics::{Call, Outcome, Peer, ServiceRef};
-use crate::{peer, tls};
+use crate::{enforce, peer, tls};
 
 /// How long a client may take to send its first bytes.
 const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,7 +88,7 @@ async fn accept_loop(px: Shared, server: Arc<ArcSwap<ServerConfig>>, l: TcpListe
         let _ = s.set_nodelay(true);
         let (px, cfg) = (px.clone(), server.load_full());
         tokio::spawn(async move {
-            if let Err(e) = connection(px, cfg, s, port).await {
+            if let Err(e) = connection(px, cfg, s, peer, port).await {
                 tracing::debug!(%peer, port, error = %e, "inbound connection ended");
             }
         });
@@ -96,16 +96,39 @@ async fn accept_loop(px: Shared, server: Arc<ArcSwap<ServerConfig>>, l: TcpListe
 }
 
 /// What the proxy learned about the caller.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Caller {
+    peer: SocketAddr,
     principal: Option<String>,
     alpn: Option<Vec<u8>>,
+    sni: Option<String>,
+}
+
+impl Caller {
+    fn plain(peer: SocketAddr) -> Caller {
+        Caller {
+            peer,
+            principal: None,
+            alpn: None,
+            sni: None,
+        }
+    }
+
+    fn connection(&self, px: &Shared, port: u16) -> enforce::Connection<'_> {
+        enforce::Connection {
+            peer: self.peer,
+            destination: SocketAddr::new(px.pod_ip, port),
+            principal: self.principal.as_deref(),
+            sni: self.sni.as_deref(),
+        }
+    }
 }
 
 async fn connection(
     px: Shared,
     server: Arc<ServerConfig>,
     s: TcpStream,
+    peer: SocketAddr,
     port: u32,
 ) -> std::io::Result<()> {
     let mut first = [0u8; 1];
@@ -135,7 +158,7 @@ async fn connection(
             );
             Ok(())
         }
-        (true, InboundMtls::Disable) => tcp(px, s, &cfg, Caller::default()).await,
+        (true, InboundMtls::Disable) => tcp(px, s, &cfg, Caller::plain(peer)).await,
         (true, _) => {
             let tls =
                 tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, TlsAcceptor::from(server).accept(s))
@@ -145,8 +168,10 @@ async fn connection(
                     })??;
             let (_, conn) = tls.get_ref();
             let caller = Caller {
+                peer,
                 principal: tls::peer_identity(conn.peer_certificates()),
                 alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+                sni: conn.server_name().map(str::to_string),
             };
             if caller.principal.is_none() && cfg.mtls == InboundMtls::Strict {
                 // A certificate from the mesh roots that names no workload is no identity.
@@ -174,9 +199,9 @@ async fn connection(
                 _ => true,
             };
             if http {
-                serve_http(px, s, cfg, Caller::default()).await
+                serve_http(px, s, cfg, Caller::plain(peer)).await
             } else {
-                tcp(px, s, &cfg, Caller::default()).await
+                tcp(px, s, &cfg, Caller::plain(peer)).await
             }
         }
     }
@@ -225,6 +250,10 @@ async fn handle(
     let authority = request_authority(&req).unwrap_or_else(|| app.to_string());
     let request_line = format!("{} {} {:?}", req.method(), req.uri().path(), req.version());
     let (mut parts, b) = req.into_parts();
+    let mode = px.snapshot.load().config.mesh.path_normalization;
+    if let Err(e) = normalize_path(&mut parts.uri, mode) {
+        return body::text(StatusCode::BAD_REQUEST, format!("{e}\n"));
+    }
     strip_hop_by_hop(&mut parts.headers);
     let mut source =
         peer::take(&mut parts.headers, caller.principal.as_deref()).unwrap_or_default();
@@ -266,13 +295,17 @@ async fn handle(
         },
         mutual_tls: caller.principal.is_some(),
     };
-    let access_log = px
-        .snapshot
-        .load()
-        .config
-        .mesh
-        .access_log
-        .then_some(request_line);
+    let snap = px.snapshot.load_full();
+    let access_log = snap.config.mesh.access_log.then_some(request_line);
+    if let Err(refused) = enforce::http(
+        &px,
+        &snap,
+        &caller.connection(&px, port),
+        &mut parts,
+        &authority,
+    ) {
+        return refuse(&px, &call, started, request_bytes, access_log, &refused);
+    }
     let req = Request::from_parts(parts, body::boxed(b));
     match px
         .upstreams
@@ -317,6 +350,64 @@ async fn handle(
     }
 }
 
+/// Replaces the path of `uri` by its normalized form under `mode` (query kept).
+pub(crate) fn normalize_path(
+    uri: &mut Uri,
+    mode: strait_model::compile::PathNormalization,
+) -> Result<(), crate::path::BadPath> {
+    let normalized = match crate::path::normalize(uri.path(), mode)? {
+        std::borrow::Cow::Borrowed(_) => return Ok(()),
+        std::borrow::Cow::Owned(p) => p,
+    };
+    let target = match uri.query() {
+        Some(q) => format!("{normalized}?{q}"),
+        None => normalized,
+    };
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = Some(
+        target
+            .parse()
+            .map_err(|_| crate::path::BadPath(target.clone()))?,
+    );
+    *uri = Uri::from_parts(parts).map_err(|_| crate::path::BadPath(target))?;
+    Ok(())
+}
+
+/// Answers a request the policy refused, recording it as Istio does (the request counted
+/// with its status; the access log with Envoy's response code details).
+pub(crate) fn refuse(
+    px: &Shared,
+    call: &Call,
+    started: Instant,
+    request_bytes: u64,
+    access_log: Option<String>,
+    refused: &enforce::Refused,
+) -> Response<Body> {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    px.metrics.request(
+        call,
+        &Outcome {
+            code: refused.status.as_u16(),
+            flags: refused.flags,
+            ms,
+            request_bytes,
+            ..Outcome::default()
+        },
+    );
+    if let Some(req) = access_log {
+        tracing::info!(
+            target: "access",
+            "\"{req}\" {} {} 0 {ms:.0}ms {} {} {}",
+            refused.status.as_u16(),
+            if refused.flags.is_empty() { "-" } else { refused.flags },
+            if call.reporter == "source" { "outbound" } else { "inbound" },
+            call.service.host,
+            refused.details,
+        );
+    }
+    refused.response()
+}
+
 /// The service a request was for: the one whose host the authority names, else the port's
 /// first service.
 fn service_host(cfg: &InboundPort, authority: &str) -> String {
@@ -355,6 +446,13 @@ where
         mutual_tls: caller.principal.is_some(),
     };
     px.metrics.tcp_opened(&call);
+    let snap = px.snapshot.load_full();
+    if let Err(refused) = enforce::tcp(&px, &snap, &caller.connection(&px, port)) {
+        // Istio's network RBAC filter: the connection is closed before any byte reaches the app.
+        tracing::debug!(peer = %caller.peer, port, details = %refused.details, "TCP connection denied");
+        px.metrics.tcp_closed(&call, refused.flags, 0, 0);
+        return Ok(());
+    }
     let mut upstream = match px.reach.connect(app).await {
         Ok(u) => u,
         Err(e) => {

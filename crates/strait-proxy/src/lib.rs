@@ -14,17 +14,21 @@
 //! the current one without locks. A lost control plane costs nothing but updates.
 
 pub mod admin;
+pub mod authz;
 pub mod body;
 pub mod bootstrap;
 pub mod context;
 pub mod control;
+pub mod enforce;
 pub mod forward;
 pub mod fuzzing;
 pub mod gateway;
 pub mod gateway_tls;
 pub mod inbound;
+pub mod jwt;
 pub mod metrics;
 pub mod outbound;
+pub mod path;
 pub mod peer;
 pub mod routing;
 pub mod snapshot;

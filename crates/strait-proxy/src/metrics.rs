@@ -187,6 +187,30 @@ pub struct Metrics {
     tcp_closed: Family<TcpLabels, Counter>,
     tcp_sent: Family<TcpLabels, Counter>,
     tcp_received: Family<TcpLabels, Counter>,
+    authz: Family<AuthzLabels, Counter>,
+    jwt_rejected: Family<JwtLabels, Counter>,
+}
+
+/// One authorization decision (Envoy's `rbac.allowed` / `rbac.denied`, with the policy).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthzLabels {
+    /// `http` or `tcp`.
+    protocol: String,
+    /// `allowed`, `denied` or `audited`.
+    decision: String,
+    /// The policy that decided (`namespace/name`), empty when nothing denied.
+    policy: String,
+    /// Why a request was denied (`deny_rule`, `no_allow_matched`, `custom`).
+    reason: String,
+}
+
+/// A request refused by RequestAuthentication.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JwtLabels {
+    /// The RequestAuthentication and issuer, when the token's issuer was known.
+    provider: String,
+    /// Envoy's wording of the failure (`Jwt is expired`, ...).
+    reason: String,
 }
 
 /// How one HTTP request ended, as the request metrics record it.
@@ -213,7 +237,19 @@ impl Metrics {
             tcp_closed: Family::default(),
             tcp_sent: Family::default(),
             tcp_received: Family::default(),
+            authz: Family::default(),
+            jwt_rejected: Family::default(),
         };
+        registry.register(
+            "strait_authz_decisions",
+            "AuthorizationPolicy decisions, by protocol, decision, deciding policy and reason",
+            m.authz.clone(),
+        );
+        registry.register(
+            "strait_jwt_rejected_requests",
+            "Requests refused by RequestAuthentication, by provider and reason",
+            m.jwt_rejected.clone(),
+        );
         registry.register(
             "istio_requests",
             "Requests, by Istio's standard labels",
@@ -276,6 +312,28 @@ impl Metrics {
         self.response_bytes
             .get_or_create(&l)
             .observe(o.response_bytes as f64);
+    }
+
+    /// Records an authorization decision.
+    pub fn authz(&self, protocol: &str, decision: &str, policy: &str, reason: &str) {
+        self.authz
+            .get_or_create(&AuthzLabels {
+                protocol: protocol.into(),
+                decision: decision.into(),
+                policy: policy.into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Records a request refused for its token.
+    pub fn jwt_rejected(&self, provider: &str, reason: &str) {
+        self.jwt_rejected
+            .get_or_create(&JwtLabels {
+                provider: provider.into(),
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     pub fn tcp_opened(&self, call: &Call) {

@@ -20,6 +20,9 @@ pub struct RequestView<'a> {
     pub authority: &'a str,
     pub scheme: &'a str,
     pub headers: &'a HeaderMap,
+    /// The claims of the request's verified JWT (a gateway's RequestAuthentication), for
+    /// `@request.auth.claims` matches.
+    pub claims: Option<&'a crate::jwt::Claims>,
 }
 
 /// Regular expressions of a config, compiled once when the config is accepted (an invalid one
@@ -151,11 +154,20 @@ pub fn matches(m: &RequestMatch, req: &RequestView<'_>, re: &Regexes) -> bool {
         return false;
     }
     for h in &m.headers {
-        let value = req.headers.get(&h.name).and_then(|v| v.to_str().ok());
-        let hit = match (&h.value, value) {
-            (None, v) => v.is_some(),
-            (Some(sm), Some(v)) => str_match(sm, v, re, false),
-            (Some(_), None) => false,
+        let hit = if h.claim.is_empty() {
+            let value = req.headers.get(&h.name).and_then(|v| v.to_str().ok());
+            match (&h.value, value) {
+                (None, v) => v.is_some(),
+                (Some(sm), Some(v)) => str_match(sm, v, re, false),
+                (Some(_), None) => false,
+            }
+        } else {
+            // A claim holding a list matches when one of its elements does.
+            let values = req.claims.map(|c| c.claim(&h.claim)).unwrap_or_default();
+            match &h.value {
+                None => !values.is_empty(),
+                Some(sm) => values.iter().any(|v| str_match(sm, v, re, false)),
+            }
         };
         if hit == h.invert {
             return false;

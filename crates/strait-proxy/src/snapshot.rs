@@ -33,6 +33,10 @@ pub struct Snapshot {
     /// A gateway's listeners, ready to serve: virtual hosts as routable service ports and
     /// TLS acceptors built once per configuration (see [`crate::gateway`]).
     pub gateway: crate::gateway::Prepared,
+    /// The AuthorizationPolicies that apply to this proxy, prepared for checks.
+    pub authz: crate::authz::Policy,
+    /// The RequestAuthentications' issuers, with their key sets parsed.
+    pub jwt: crate::jwt::Verifier,
 }
 
 fn fingerprint(c: &Cluster) -> String {
@@ -59,6 +63,8 @@ impl Snapshot {
             regexes: Regexes::default(),
             clusters: HashMap::new(),
             gateway: crate::gateway::Prepared::default(),
+            authz: crate::authz::Policy::default(),
+            jwt: crate::jwt::Verifier::default(),
         }
     }
 
@@ -155,12 +161,16 @@ impl Snapshot {
                 (c.name.clone(), state)
             })
             .collect();
+        let authz = crate::authz::Policy::new(&config.authz);
+        let jwt = crate::jwt::Verifier::new(&config.authz.jwt);
         Ok(Snapshot {
             version,
             config,
             regexes,
             clusters,
             gateway,
+            authz,
+            jwt,
         })
     }
 

@@ -97,6 +97,13 @@ fn apply(px: &Shared, resp: &DiscoveryResponse) -> Result<(), String> {
             .map_err(|e| format!("{} {}: {e}", r.r#type, r.name))?;
     }
     let snap = Snapshot::build(resp.version.clone(), next, &current)?;
+    // A key set that cannot be used refuses its issuer's tokens: say so once per change.
+    let problems = snap.jwt.problems();
+    if problems != current.jwt.problems() {
+        for p in &problems {
+            tracing::warn!("RequestAuthentication: {p}; tokens it would verify are refused");
+        }
+    }
     px.snapshot.store(Arc::new(snap));
     Ok(())
 }

@@ -151,3 +151,457 @@ proptest! {
         strait_proxy::fuzzing::client_hello(&data);
     }
 }
+
+/// Random authorization policies (over the compiled types, from small alphabets so that
+/// patterns and requests often meet) checked against random requests and connections.
+mod authz_policies {
+    use std::net::{IpAddr, SocketAddr};
+
+    use http::{HeaderMap, HeaderName, HeaderValue};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use strait_model::compile::{
+        Authz, AuthzPolicy, AuthzRule, ConditionKey, ConditionMatch, OperationMatch, SourceMatch,
+        StringMatch,
+    };
+    use strait_proxy::authz::{
+        Attributes, AuthAttributes, Decision, DenyReason, HttpAttributes, Policy,
+    };
+
+    fn text() -> impl Strategy<Value = String> {
+        "[ab/.:]{0,4}"
+    }
+
+    fn pattern() -> impl Strategy<Value = StringMatch> {
+        prop_oneof![
+            text().prop_map(StringMatch::Exact),
+            text().prop_map(StringMatch::Prefix),
+            text().prop_map(StringMatch::Suffix),
+            Just(StringMatch::Presence),
+            address().prop_map(StringMatch::Exact),
+            (0u16..6).prop_map(|p| StringMatch::Exact((p * 1000).to_string())),
+        ]
+    }
+
+    fn patterns() -> impl Strategy<Value = Vec<StringMatch>> {
+        proptest::collection::vec(pattern(), 0..3)
+    }
+
+    /// Addresses and ranges, valid and not.
+    fn address() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("10.0.0.0/8".to_string()),
+            Just("10.0.0.1".to_string()),
+            Just("fd00::/8".to_string()),
+            Just("::ffff:10.0.0.1".to_string()),
+            Just("0.0.0.0/0".to_string()),
+            Just("10.0.0.0/33".to_string()),
+            "[0-9a-f.:/]{0,10}",
+        ]
+    }
+
+    fn addresses() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec(address(), 0..2)
+    }
+
+    fn key() -> impl Strategy<Value = ConditionKey> {
+        use ConditionKey as K;
+        prop_oneof![
+            "x-[ab]".prop_map(K::RequestHeader),
+            proptest::collection::vec("[ab]", 0..3).prop_map(K::RequestAuthClaim),
+            prop_oneof![
+                Just(K::SourceIp),
+                Just(K::RemoteIp),
+                Just(K::DestinationIp),
+                Just(K::DestinationPort),
+                Just(K::SourceNamespace),
+                Just(K::SourcePrincipal),
+                Just(K::SourceServiceAccount),
+                Just(K::RequestAuthPrincipal),
+                Just(K::RequestAuthAudiences),
+                Just(K::RequestAuthPresenter),
+                Just(K::ConnectionSni),
+            ],
+        ]
+    }
+
+    fn source() -> impl Strategy<Value = SourceMatch> {
+        (
+            (patterns(), patterns(), patterns(), patterns()),
+            (patterns(), patterns(), patterns(), patterns()),
+            (addresses(), addresses(), addresses(), addresses()),
+        )
+            .prop_map(
+                |((p, np, rp, nrp), (ns, nns, sa, nsa), (ip, nip, rip, nrip))| SourceMatch {
+                    principals: p,
+                    not_principals: np,
+                    request_principals: rp,
+                    not_request_principals: nrp,
+                    namespaces: ns,
+                    not_namespaces: nns,
+                    service_accounts: sa,
+                    not_service_accounts: nsa,
+                    ip_blocks: ip,
+                    not_ip_blocks: nip,
+                    remote_ip_blocks: rip,
+                    not_remote_ip_blocks: nrip,
+                },
+            )
+    }
+
+    fn ports() -> impl Strategy<Value = Vec<u32>> {
+        proptest::collection::vec(prop_oneof![Just(5000u32), Just(9000), any::<u32>()], 0..2)
+    }
+
+    fn operation() -> impl Strategy<Value = OperationMatch> {
+        (
+            (patterns(), patterns(), ports(), ports()),
+            (patterns(), patterns(), patterns(), patterns()),
+        )
+            .prop_map(|((h, nh, p, np), (m, nm, pa, npa))| OperationMatch {
+                hosts: h,
+                not_hosts: nh,
+                ports: p,
+                not_ports: np,
+                methods: m,
+                not_methods: nm,
+                paths: pa,
+                not_paths: npa,
+            })
+    }
+
+    fn rule() -> impl Strategy<Value = AuthzRule> {
+        let condition =
+            (key(), patterns(), patterns()).prop_map(|(key, values, not_values)| ConditionMatch {
+                key,
+                values,
+                not_values,
+            });
+        (
+            proptest::collection::vec(source(), 0..2),
+            proptest::collection::vec(operation(), 0..2),
+            proptest::collection::vec(condition, 0..2),
+            proptest::collection::vec(text(), 0..2),
+        )
+            .prop_map(|(from, to, when, unsupported)| AuthzRule {
+                from,
+                to,
+                when,
+                unsupported,
+            })
+    }
+
+    fn policies() -> impl Strategy<Value = Vec<AuthzPolicy>> {
+        let policy = ("[a-c]", proptest::collection::vec(rule(), 0..3))
+            .prop_map(|(name, rules)| AuthzPolicy { name, rules });
+        proptest::collection::vec(policy, 0..3)
+    }
+
+    fn authz() -> impl Strategy<Value = Authz> {
+        (
+            proptest::collection::vec("[a-c]", 0..2),
+            policies(),
+            policies(),
+            policies(),
+        )
+            .prop_map(|(custom, deny, allow, audit)| Authz {
+                // Mostly without CUSTOM, or nothing else would ever be decided.
+                custom: custom.into_iter().filter(|c| c == "c").collect(),
+                deny,
+                allow,
+                audit,
+                jwt: Vec::new(),
+            })
+    }
+
+    /// An owned request, borrowed as `Attributes`.
+    #[derive(Clone, Debug)]
+    struct Req {
+        source: IpAddr,
+        remote: IpAddr,
+        principal: Option<String>,
+        destination: SocketAddr,
+        sni: Option<String>,
+        http: Option<(String, String, String, HeaderMap, Option<Jwt>)>,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Jwt {
+        principal: String,
+        audiences: Vec<String>,
+        presenter: Option<String>,
+        claims: Value,
+    }
+
+    impl Req {
+        fn attrs(&self) -> Attributes<'_> {
+            Attributes {
+                source_ip: self.source,
+                remote_ip: self.remote,
+                principal: self.principal.as_deref(),
+                destination: self.destination,
+                sni: self.sni.as_deref(),
+                http: self
+                    .http
+                    .as_ref()
+                    .map(|(method, path, host, headers, jwt)| HttpAttributes {
+                        method,
+                        path,
+                        host,
+                        headers,
+                        auth: jwt.as_ref().map(|j| AuthAttributes {
+                            principal: &j.principal,
+                            audiences: &j.audiences,
+                            presenter: j.presenter.as_deref(),
+                            claims: &j.claims,
+                        }),
+                    }),
+            }
+        }
+    }
+
+    fn ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            Just("10.0.0.1".parse().expect("ip")),
+            Just("192.168.1.1".parse().expect("ip")),
+            Just("fd00::1".parse().expect("ip")),
+            Just("::ffff:10.0.0.1".parse().expect("ip")),
+            any::<IpAddr>(),
+        ]
+    }
+
+    fn claims() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!({})),
+            text().prop_map(|t| json!({"a": t})),
+            text().prop_map(|t| json!({"a": {"b": [t, 1, true, null]}})),
+            any::<i64>().prop_map(|n| json!({"b": n, "a": {"a": false}})),
+        ]
+    }
+
+    fn jwt() -> impl Strategy<Value = Jwt> {
+        (
+            text(),
+            proptest::collection::vec(text(), 0..3),
+            proptest::option::of(text()),
+            claims(),
+        )
+            .prop_map(|(principal, audiences, presenter, claims)| Jwt {
+                principal,
+                audiences,
+                presenter,
+                claims,
+            })
+    }
+
+    fn headers() -> impl Strategy<Value = HeaderMap> {
+        proptest::collection::vec(("x-[ab]", text()), 0..3).prop_map(|pairs| {
+            let mut h = HeaderMap::new();
+            for (name, value) in pairs {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    h.append(n, v);
+                }
+            }
+            h
+        })
+    }
+
+    fn req() -> impl Strategy<Value = Req> {
+        let principal = prop_oneof![
+            Just("spiffe://cluster.local/ns/a/sa/b".to_string()),
+            Just("spiffe://td/ns/a".to_string()),
+            Just(String::new()),
+            text(),
+        ];
+        let http = (
+            prop_oneof![Just("GET".to_string()), text()],
+            text(),
+            text(),
+            headers(),
+            proptest::option::of(jwt()),
+        );
+        (
+            (ip(), ip(), ip()),
+            proptest::option::of(principal),
+            prop_oneof![Just(5000u16), Just(9000), any::<u16>()],
+            proptest::option::of(text()),
+            proptest::option::of(http),
+        )
+            .prop_map(|((source, remote, dest), principal, port, sni, http)| Req {
+                source,
+                remote,
+                principal,
+                destination: SocketAddr::new(dest, port),
+                sni,
+                http,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn random_policies_and_requests(authz in authz(), req in req()) {
+            let attrs = req.attrs();
+            let policy = Policy::new(&authz);
+            let decision = policy.check(&attrs);
+            let _ = policy.audited(&attrs);
+            prop_assert_eq!(Policy::new(&Authz::default()).check(&attrs), Decision::Allow);
+            if !authz.custom.is_empty() {
+                let custom = matches!(decision, Decision::Deny { reason: DenyReason::Custom, .. });
+                prop_assert!(custom, "{:?}", decision);
+            }
+            // An allow-all policy allows whatever no DENY rule denies.
+            let open = Authz {
+                custom: Vec::new(),
+                deny: Vec::new(),
+                allow: [authz.allow.clone(), vec![AuthzPolicy {
+                    name: "all".into(),
+                    rules: vec![AuthzRule::default()],
+                }]]
+                .concat(),
+                ..authz.clone()
+            };
+            prop_assert_eq!(Policy::new(&open).check(&attrs), Decision::Allow);
+        }
+
+        /// The fuzz entry point, with a policy it can parse ahead of random request bytes.
+        #[test]
+        fn fuzz_entry_with_a_valid_policy(
+            authz in authz(),
+            rest in proptest::collection::vec(any::<u8>(), 0..128),
+        ) {
+            let mut data = serde_json::to_vec(&authz).expect("json");
+            data.push(0xff);
+            data.extend_from_slice(&rest);
+            strait_proxy::fuzzing::authz(&data);
+        }
+
+        #[test]
+        fn fuzz_entry_with_random_bytes(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            strait_proxy::fuzzing::authz(&data);
+        }
+    }
+}
+
+/// JWT verification (RequestAuthentication): random bytes in every place a token is looked
+/// for, and the seed token with random edits, must be refused or found absent, never panic,
+/// and only the untouched seed may verify.
+mod jwt {
+    use http::{HeaderMap, HeaderValue};
+    use proptest::prelude::*;
+    use strait_proxy::fuzzing::{JWT_ISSUER, JWT_SEED, jwt, jwt_now, jwt_verifier};
+    use strait_proxy::jwt::Authn;
+
+    fn bearer(token: &[u8]) -> Option<HeaderMap> {
+        let mut value = b"Bearer ".to_vec();
+        value.extend_from_slice(token);
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_bytes(&value).ok()?);
+        Some(h)
+    }
+
+    #[test]
+    fn the_jwt_seed_verifies() {
+        // Mutations of a refused seed would only test the first check.
+        assert!(
+            jwt_verifier().problems().is_empty(),
+            "{:?}",
+            jwt_verifier().problems()
+        );
+        let mut h = bearer(JWT_SEED.as_bytes()).expect("header");
+        h.insert("x-jwt-sub", HeaderValue::from_static("forged"));
+        match jwt_verifier().authenticate(&mut h, None, jwt_now()) {
+            Authn::Verified(c) => {
+                assert_eq!(c.principal(), format!("{JWT_ISSUER}/fuzzer"));
+                assert_eq!(c.claim(&["scope".to_string()]), ["read", "write"]);
+                assert_eq!(
+                    c.claim(&["nested".to_string(), "key".to_string()]),
+                    ["value"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            h.get("x-jwt-sub").map(|v| v.as_bytes()),
+            Some(&b"fuzzer"[..])
+        );
+        assert!(h.get("authorization").is_none());
+        jwt(format!("Bearer {JWT_SEED}").as_bytes());
+        jwt(format!("access_token={JWT_SEED}").as_bytes());
+    }
+
+    /// A token-shaped string: three sections of base64url characters.
+    fn sections() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_=-]{0,40}\\.[A-Za-z0-9_=-]{0,80}\\.[A-Za-z0-9_=-]{0,90}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_jwt_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            jwt(&data);
+        }
+
+        #[test]
+        fn random_token_shapes(tok in sections(), place in 0..4usize) {
+            let framed = ["Bearer ", "Token ", "access_token=", "jwt="][place];
+            jwt(format!("{framed}{tok}").as_bytes());
+        }
+
+        #[test]
+        fn edited_jwts(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            cut in any::<usize>(),
+            place in 0..4usize,
+        ) {
+            let mut tok = JWT_SEED.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let i = at % tok.len();
+                tok[i] = byte;
+            }
+            tok.truncate(tok.len() - cut % (tok.len() / 8 + 1));
+            let mut framed = [&b"Bearer "[..], b"Token ", b"access_token=", b"jwt="][place].to_vec();
+            framed.extend_from_slice(&tok);
+            jwt(&framed);
+            if let Some(mut h) = bearer(&tok) {
+                let outcome = jwt_verifier().authenticate(&mut h, None, jwt_now());
+                if tok != JWT_SEED.as_bytes() {
+                    prop_assert!(
+                        !matches!(outcome, Authn::Verified(_)),
+                        "an edited token verified: {}",
+                        String::from_utf8_lossy(&tok)
+                    );
+                }
+            }
+        }
+    }
+}
+
+mod paths {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn random_paths(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            strait_proxy::fuzzing::path(&data);
+        }
+
+        #[test]
+        fn paths_made_of_what_normalization_touches(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("/"), Just("."), Just(".."), Just("%2e"), Just("%2F"), Just("%5c"),
+                    Just("%61"), Just("%"), Just("%zz"), Just("a"), Just("\u{e9}"),
+                ],
+                0..24,
+            )
+        ) {
+            strait_proxy::fuzzing::path(parts.concat().as_bytes());
+        }
+    }
+}

@@ -24,11 +24,20 @@ fn is_root() -> bool {
 /// `None`): the HTTP status, 0 when no response came.
 fn curl(uid: Option<u32>, source: std::net::IpAddr, args: &[&str]) -> u16 {
     let mut cmd = Command::new("curl");
-    cmd.args(["-q", "-sS", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}"])
-        .args(["--interface", &source.to_string()])
-        .args(args)
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy");
+    cmd.args([
+        "-q",
+        "-sS",
+        "-m",
+        "5",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+    ])
+    .args(["--interface", &source.to_string()])
+    .args(args)
+    .env_remove("HTTP_PROXY")
+    .env_remove("http_proxy");
     if let Some(uid) = uid {
         cmd.uid(uid).gid(uid);
     }
@@ -52,7 +61,10 @@ fn private_ports_answer_the_pod_and_the_owner_only() {
     let neighbour = support::neighbour(sleep.ip);
     let outbound = format!("http://{}", sleep.outbound());
     let hello = "http://helloworld.sample:5000/hello";
-    let app = format!("http://{}/hello", std::net::SocketAddr::new(v1.app_ip, 5000));
+    let app = format!(
+        "http://{}/hello",
+        std::net::SocketAddr::new(v1.app_ip, 5000)
+    );
     let dump = format!("http://{}/config_dump", sleep.admin());
     let cp = mesh.state().clusters[0]
         .control_plane
@@ -71,7 +83,11 @@ fn private_ports_answer_the_pod_and_the_owner_only() {
     // Another pod of the network, even the owner's: not through this pod's sidecar, not to
     // another pod's app, not into this pod's admin.
     assert_eq!(curl(None, neighbour, &["-x", &outbound, hello]), 0);
-    assert_eq!(curl(None, sleep.ip, &[&app]), 0, "an app answers its sidecar only");
+    assert_eq!(
+        curl(None, sleep.ip, &[&app]),
+        0,
+        "an app answers its sidecar only"
+    );
     assert_eq!(curl(None, operator, &[&app]), 0);
     assert_eq!(curl(None, neighbour, &[&dump]), 0);
 
@@ -84,7 +100,10 @@ fn private_ports_answer_the_pod_and_the_owner_only() {
     assert_eq!(curl(stranger, operator, &[&dump]), 0);
     assert_eq!(curl(stranger, operator, &[&syncz]), 0);
     // What a cluster lets anyone probe stays open: readiness.
-    let health = format!("http://{}/healthz/ready", std::net::SocketAddr::new(sleep.ip, 15021));
+    let health = format!(
+        "http://{}/healthz/ready",
+        std::net::SocketAddr::new(sleep.ip, 15021)
+    );
     assert_eq!(curl(stranger, operator, &[&health]), 200);
 
     // Each refusal is logged by the listener that made it, naming the user.

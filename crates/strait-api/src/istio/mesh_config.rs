@@ -64,7 +64,8 @@ spec! {
         pub extension_providers: Vec<ExtensionProvider>,
         pub default_providers: Option<DefaultProviders>,
         pub discovery_selectors: Vec<K8sLabelSelector>,
-        pub path_normalization: Option<Opaque>,
+        /// How proxies normalize request paths before policy and routing (default BASE).
+        pub path_normalization: Option<PathNormalization>,
         pub default_http_retry_policy: Option<HttpRetry>,
         #[serde(rename = "meshMTLS")]
         pub mesh_mtls: Option<Opaque>,
@@ -108,7 +109,8 @@ impl MeshConfig {
             default_providers,
             locality_lb_setting,
             enable_prometheus_merge,
-            enable_tracing
+            enable_tracing,
+            path_normalization
         );
         if let Some(dc) = &other.default_config {
             match &mut self.default_config {
@@ -339,5 +341,27 @@ spec! {
         pub address: Option<String>,
         pub port: u32,
         pub locality: String,
+    }
+}
+
+spec! {
+    pub struct PathNormalization {
+        pub normalization: Option<PathNormalizationMode>,
+    }
+}
+
+istio_enum! {
+    pub enum PathNormalizationMode {
+        /// BASE.
+        Default,
+        /// No normalization at all.
+        #[serde(rename = "NONE")]
+        Off,
+        /// RFC 3986: dot segments resolved, unreserved escapes decoded.
+        Base,
+        /// BASE, and `//` merged into `/`.
+        MergeSlashes,
+        /// MERGE_SLASHES, after decoding `%2F` and `%5C` into `/` and `\`.
+        DecodeAndMergeSlashes,
     }
 }

@@ -5,6 +5,8 @@
 //! rules (host resolution, VirtualService selection, DestinationRule merging, PeerAuthentication
 //! composition). It is pure: same mesh and proxy in, same config out.
 
+mod authz;
+pub mod authz_types;
 mod clusters;
 mod gateway;
 pub mod gateway_types;
@@ -16,6 +18,11 @@ pub mod types;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub use authz::{
+    GATEWAY_CLASS_LABEL, GATEWAY_NAME_LABEL, applies as policy_applies, condition_key, target_refs,
+    targets,
+};
+pub use authz_types::*;
 pub use gateway_types::*;
 pub use types::*;
 
@@ -34,6 +41,9 @@ pub struct Runtime {
     pub resolved: BTreeMap<String, Vec<String>>,
     /// `(address, port)` of network gateways found not answering.
     pub unhealthy: BTreeSet<(String, u32)>,
+    /// JWKS documents fetched from RequestAuthentication `jwksUri`s, by URI; a URI not here
+    /// has not been fetched (yet), and its issuer's tokens are refused.
+    pub jwks: BTreeMap<String, String>,
 }
 
 /// Which proxy to compile for: a running pod (or WorkloadEntry) of the mesh.
@@ -120,6 +130,7 @@ pub fn compile(mesh: &Mesh, rt: &Runtime, proxy: &ProxyRef) -> Result<ProxyConfi
     if w.gateway.is_none() {
         inbound::compile(mesh, config_cluster, w, &mut out);
     }
+    authz::compile(mesh, config_cluster, rt, w, &mut out);
     Ok(out)
 }
 
@@ -216,6 +227,7 @@ fn mesh_settings(mesh: &Mesh, config: ClusterId, w: &Workload) -> MeshSettings {
         domain: own.domain.clone(),
         allow_any_outbound: allow_any,
         access_log: mc.access_log_file.as_deref().is_some_and(|f| !f.is_empty()),
+        path_normalization: path_normalization(mc),
         node: NodeMeta {
             role: ProxyRole::Sidecar,
             cluster: own.name.clone(),
@@ -256,3 +268,13 @@ pub fn workload_name(mesh: &Mesh, w: &Workload) -> String {
 
 #[cfg(test)]
 mod tests;
+
+fn path_normalization(mc: &strait_api::istio::mesh_config::MeshConfig) -> PathNormalization {
+    use strait_api::istio::mesh_config::PathNormalizationMode as M;
+    match mc.path_normalization.as_ref().and_then(|p| p.normalization) {
+        Some(M::Off) => PathNormalization::None,
+        None | Some(M::Default | M::Base) => PathNormalization::Base,
+        Some(M::MergeSlashes) => PathNormalization::MergeSlashes,
+        Some(M::DecodeAndMergeSlashes) => PathNormalization::DecodeAndMergeSlashes,
+    }
+}

@@ -237,20 +237,23 @@ fn request_match(
     if !m.source_namespace.is_empty() && m.source_namespace != w.namespace {
         return None;
     }
-    let mut headers: Vec<HeaderMatch> = m
-        .headers
-        .iter()
-        .map(|(k, v)| HeaderMatch {
-            name: k.to_ascii_lowercase(),
+    let header = |k: &String, v, invert| {
+        let claim = jwt_claim(k).unwrap_or_default();
+        HeaderMatch {
+            // A claim's name keeps its case; a header's does not matter.
+            name: if claim.is_empty() {
+                k.to_ascii_lowercase()
+            } else {
+                k.clone()
+            },
             value: str_match(v),
-            invert: false,
-        })
-        .collect();
-    headers.extend(m.without_headers.iter().map(|(k, v)| HeaderMatch {
-        name: k.to_ascii_lowercase(),
-        value: str_match(v),
-        invert: true,
-    }));
+            invert,
+            claim,
+        }
+    };
+    let mut headers: Vec<HeaderMatch> =
+        m.headers.iter().map(|(k, v)| header(k, v, false)).collect();
+    headers.extend(m.without_headers.iter().map(|(k, v)| header(k, v, true)));
     Some(RequestMatch {
         uri: m.uri.as_ref().and_then(str_match),
         method: m.method.as_ref().and_then(str_match),
@@ -541,4 +544,39 @@ fn route_destinations(
             })
         })
         .collect()
+}
+
+/// A VirtualService header key naming a claim of the request's verified JWT:
+/// `@request.auth.claims.<name>` (nested names separated by `.`) or
+/// `@request.auth.claims[<name>][<nested>]`. Only a proxy that verified the token (a gateway
+/// with a RequestAuthentication) can match it; elsewhere such a match never holds.
+pub fn jwt_claim(key: &str) -> Option<Vec<String>> {
+    let rest = key.strip_prefix("@request.auth.claims")?;
+    let Some(dotted) = rest.strip_prefix('.') else {
+        return super::authz::bracketed(rest);
+    };
+    let names: Vec<String> = dotted.split('.').map(str::to_string).collect();
+    names.iter().all(|n| !n.is_empty()).then_some(names)
+}
+
+#[cfg(test)]
+mod claim_keys {
+    use super::jwt_claim;
+
+    #[test]
+    fn claim_keys_in_both_spellings() {
+        let v = |names: &[&str]| Some(names.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(jwt_claim("@request.auth.claims.groups"), v(&["groups"]));
+        assert_eq!(
+            jwt_claim("@request.auth.claims.realm.roles"),
+            v(&["realm", "roles"])
+        );
+        assert_eq!(
+            jwt_claim("@request.auth.claims[realm][roles]"),
+            v(&["realm", "roles"])
+        );
+        assert_eq!(jwt_claim("@request.auth.claims"), None);
+        assert_eq!(jwt_claim("@request.auth.claims..x"), None);
+        assert_eq!(jwt_claim("x-user"), None);
+    }
 }

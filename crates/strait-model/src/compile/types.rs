@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::authz_types::Authz;
 use super::gateway_types::{GatewayListener, TlsSecret};
 
 /// The protocol a port speaks, as the proxy treats it.
@@ -53,7 +54,25 @@ pub struct MeshSettings {
     /// What happens to traffic for hosts no service names.
     pub allow_any_outbound: bool,
     pub access_log: bool,
+    /// How request paths are normalized where requests arrive (`meshConfig.pathNormalization`).
+    #[serde(default)]
+    pub path_normalization: PathNormalization,
     pub node: NodeMeta,
+}
+
+/// Istio's path normalization modes (`meshConfig.pathNormalization`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathNormalization {
+    /// Paths are passed as received.
+    None,
+    /// RFC 3986: dot segments resolved, escapes of unreserved characters decoded.
+    #[default]
+    Base,
+    /// BASE, and runs of slashes merged.
+    MergeSlashes,
+    /// `%2F` and `%5C` decoded, then MERGE_SLASHES.
+    DecodeAndMergeSlashes,
 }
 
 /// What a proxy is: a workload's sidecar, or a gateway whose own pod is the proxy.
@@ -207,6 +226,10 @@ pub struct HeaderMatch {
     pub value: Option<StrMatch>,
     /// `withoutHeaders`: the request must not match.
     pub invert: bool,
+    /// Set for `@request.auth.claims.<name>` keys: the claim (nested names in order) of the
+    /// request's verified JWT is matched instead of a header.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claim: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,6 +390,9 @@ pub struct ProxyConfig {
     /// TLS material a gateway terminates with, by `<namespace>/<credentialName>`.
     #[serde(default)]
     pub secrets: std::collections::BTreeMap<String, TlsSecret>,
+    /// The security policy that applies to the workload (or the gateway).
+    #[serde(default)]
+    pub authz: Authz,
 }
 
 /// Resource type names on the wire.
@@ -377,6 +403,7 @@ pub mod kinds {
     pub const INBOUND: &str = "inbound";
     pub const LISTENER: &str = "listener";
     pub const SECRET: &str = "secret";
+    pub const AUTHZ: &str = "authz";
 }
 
 impl ProxyConfig {
@@ -398,6 +425,9 @@ impl ProxyConfig {
         }
         for (k, v) in &self.secrets {
             out.push((kinds::SECRET, k.clone(), to_json(v)));
+        }
+        if !self.authz.is_empty() {
+            out.push((kinds::AUTHZ, "policy".to_string(), to_json(&self.authz)));
         }
         out
     }
@@ -421,6 +451,7 @@ impl ProxyConfig {
             kinds::SECRET => {
                 self.secrets.insert(name.to_string(), from_json(body)?);
             }
+            kinds::AUTHZ => self.authz = from_json(body)?,
             other => return Err(format!("unknown resource type \"{other}\"")),
         }
         Ok(())
@@ -453,6 +484,7 @@ impl ProxyConfig {
             kinds::SECRET => {
                 self.secrets.remove(name);
             }
+            kinds::AUTHZ => self.authz = Authz::default(),
             _ => {}
         }
     }

@@ -1,5 +1,6 @@
 //! HTTP on a gateway: the virtual host is chosen by the Host header (404 when none serves it),
-//! then requests are routed exactly as a sidecar routes its outbound ones.
+//! the request is normalized, authenticated and authorized ([`crate::enforce`]) as a
+//! sidecar's inbound requests are, then routed exactly as a sidecar routes its outbound ones.
 
 use std::convert::Infallible;
 use std::io;
@@ -14,6 +15,42 @@ use tokio::net::TcpStream;
 
 use crate::body::{self, Body};
 use crate::context::Shared;
+use crate::enforce;
+
+/// What a gateway connection says about its client.
+#[derive(Clone, Debug)]
+pub(super) struct Client {
+    pub peer: SocketAddr,
+    /// Where the connection arrived.
+    pub local: SocketAddr,
+    /// Over TLS (no https redirect).
+    pub secure: bool,
+    /// The SNI of a TLS connection.
+    pub sni: Option<String>,
+    /// A verified client certificate's identity (`MUTUAL`): its URI SAN, else its first SAN.
+    pub principal: Option<String>,
+}
+
+impl Client {
+    pub(super) fn plain(stream: &TcpStream, peer: SocketAddr) -> Client {
+        Client {
+            peer,
+            local: stream.local_addr().unwrap_or(peer),
+            secure: false,
+            sni: None,
+            principal: None,
+        }
+    }
+
+    pub(super) fn connection(&self) -> enforce::Connection<'_> {
+        enforce::Connection {
+            peer: self.peer,
+            destination: self.local,
+            principal: self.principal.as_deref(),
+            sni: self.sni.as_deref(),
+        }
+    }
+}
 
 /// A plaintext HTTP listener.
 pub(super) async fn serve(
@@ -22,24 +59,21 @@ pub(super) async fn serve(
     listener: String,
     peer: SocketAddr,
 ) -> io::Result<()> {
-    serve_io(px, stream, listener, peer, false).await
+    let client = Client::plain(&stream, peer);
+    serve_io(px, stream, listener, client).await
 }
 
 /// Serves HTTP/1.1 and HTTP/2 on `io` with the virtual hosts of `vhosts` (a listener, or a
-/// TLS chain of one). `secure`: the connection came over TLS (no https redirect).
-pub(super) async fn serve_io<S>(
-    px: Shared,
-    io: S,
-    vhosts: String,
-    peer: SocketAddr,
-    secure: bool,
-) -> io::Result<()>
+/// TLS chain of one).
+pub(super) async fn serve_io<S>(px: Shared, io: S, vhosts: String, client: Client) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let peer = client.peer;
+    let client = std::sync::Arc::new(client);
     let svc = service_fn(move |req| {
-        let (px, vhosts) = (px.clone(), vhosts.clone());
-        async move { Ok::<_, Infallible>(handle(px, &vhosts, req, secure).await) }
+        let (px, vhosts, client) = (px.clone(), vhosts.clone(), client.clone());
+        async move { Ok::<_, Infallible>(handle(px, &vhosts, req, &client).await) }
     });
     crate::outbound::http_server()
         .serve_connection(TokioIo::new(io), svc)
@@ -47,7 +81,14 @@ where
         .map_err(|e| io::Error::other(format!("{peer}: {e}")))
 }
 
-async fn handle(px: Shared, vhosts: &str, req: Request<Incoming>, secure: bool) -> Response<Body> {
+async fn handle(
+    px: Shared,
+    vhosts: &str,
+    req: Request<Incoming>,
+    client: &Client,
+) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let secure = client.secure;
     let snap = px.snapshot.load_full();
     let host = crate::forward::request_authority(&req).unwrap_or_default();
     let Some(vhost) = snap.gateway.vhost(vhosts, &host) else {
@@ -66,7 +107,26 @@ async fn handle(px: Shared, vhosts: &str, req: Request<Incoming>, secure: bool) 
         }
         return r;
     }
-    crate::outbound::serve_routes(&px, &snap, &vhost.routes, req, host).await
+    let (mut parts, body) = req.into_parts();
+    if let Err(e) =
+        crate::inbound::normalize_path(&mut parts.uri, snap.config.mesh.path_normalization)
+    {
+        return body::text(StatusCode::BAD_REQUEST, format!("{e}\n"));
+    }
+    let claims = match enforce::http(&px, &snap, &client.connection(), &mut parts, &host) {
+        Ok(c) => c,
+        Err(refused) => {
+            return crate::outbound::local_reply(
+                &px,
+                &vhost.routes,
+                started,
+                refused.flags,
+                refused.response(),
+            );
+        }
+    };
+    let req = Request::from_parts(parts, body);
+    crate::outbound::serve_routes(&px, &snap, &vhost.routes, req, host, claims.as_ref()).await
 }
 
 /// The load balancer's health check on a public address: the proxy's readiness.

@@ -153,7 +153,12 @@ async fn accept_loop(px: Shared, l: TcpListener, w: Want, closing: watch::Receiv
                     super::tls::serve(px, stream, &key, &chains, peer).await
                 }
                 Some(ListenerKind::Tcp { route }) => {
-                    super::relay::to_route(&px, stream, &route, None).await
+                    let client = super::http::Client::plain(&stream, peer);
+                    if super::tls::authorized(&px, &client, &key) {
+                        super::relay::to_route(&px, stream, &route, None).await
+                    } else {
+                        Ok(())
+                    }
                 }
                 None => Ok(()),
             };

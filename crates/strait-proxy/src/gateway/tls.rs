@@ -8,6 +8,7 @@ use std::time::Duration;
 use strait_model::compile::{TlsAction, TlsChain};
 use tokio::net::TcpStream;
 
+use super::http::Client;
 use super::{relay, sni_matches};
 use crate::context::Shared;
 use crate::sni;
@@ -43,6 +44,17 @@ pub(super) async fn serve(
         tracing::info!(%peer, listener, sni = sni.unwrap_or(""), "refused: no server of this gateway takes that SNI");
         return Ok(());
     };
+    let mut client = Client::plain(&stream, peer);
+    client.sni = hello.sni.clone();
+    // What is relayed untouched is authorized once, as a TCP connection (Istio's reading of
+    // each rule for a connection it does not terminate).
+    if !matches!(
+        chain.action,
+        TlsAction::TerminateHttp { .. } | TlsAction::TerminateTcp { .. }
+    ) && !authorized(&px, &client, listener)
+    {
+        return Ok(());
+    }
     match &chain.action {
         TlsAction::AutoPassthrough => {
             let istio = hello
@@ -85,16 +97,39 @@ pub(super) async fn serve(
                 .tls(listener)
                 .and_then(|t| t.servers.get(info.server).copied())
                 .unwrap_or(index);
+            client.secure = true;
+            client.principal = info.client.as_ref().and_then(|c| {
+                c.sans
+                    .iter()
+                    .find(|s| s.contains("://"))
+                    .or_else(|| c.sans.first())
+                    .cloned()
+            });
             match chains.get(chain_index).map(|c| &c.action) {
                 Some(TlsAction::TerminateHttp { .. }) => {
-                    super::http::serve_io(px, tls, format!("{listener}#{chain_index}"), peer, true)
+                    super::http::serve_io(px, tls, format!("{listener}#{chain_index}"), client)
                         .await
                 }
                 Some(TlsAction::TerminateTcp { route, .. }) => {
+                    if !authorized(&px, &client, listener) {
+                        return Ok(());
+                    }
                     relay::to_route(&px, tls, route, sni).await
                 }
                 _ => Ok(()),
             }
+        }
+    }
+}
+
+/// The gateway's authorization policies, once for a connection: a denied one is closed.
+pub(super) fn authorized(px: &Shared, client: &Client, listener: &str) -> bool {
+    let snap = px.snapshot.load_full();
+    match crate::enforce::tcp(px, &snap, &client.connection()) {
+        Ok(()) => true,
+        Err(refused) => {
+            tracing::debug!(peer = %client.peer, listener, details = %refused.details, "connection denied by authorization policy");
+            false
         }
     }
 }

@@ -54,17 +54,19 @@ pub(super) async fn handle(
     let Some(sp) = snap.resolve(&host, port) else {
         return passthrough(&px, &snap, req, &host, port).await;
     };
-    serve(&px, &snap, sp, req, format!("{host}:{port}")).await
+    serve(&px, &snap, sp, req, format!("{host}:{port}"), None).await
 }
 
 /// Routes a request by the rules of `sp` (a service port of a sidecar, or a virtual host of
 /// a gateway) and sends it: rule, faults, cluster, endpoint, retries, timeouts, metrics.
+/// `claims`: the request's verified JWT, at a gateway that checked one.
 pub(crate) async fn serve(
     px: &Shared,
     snap: &Snapshot,
     sp: &ServicePort,
     req: Request<Incoming>,
     authority: String,
+    claims: Option<&crate::jwt::Claims>,
 ) -> Response<Body> {
     let started = Instant::now();
     let px = px.clone();
@@ -78,6 +80,7 @@ pub(crate) async fn serve(
             authority: &authority,
             scheme: "http",
             headers: req.headers(),
+            claims,
         };
         select(&sp.http, &view, &snap.regexes).map(|(r, m)| (r.clone(), m.cloned()))
     };
@@ -301,8 +304,8 @@ pub(crate) async fn serve(
 }
 
 /// A response the proxy makes itself (no route, fault abort, direct response, redirect, no
-/// cluster): counted like every request, with its flags.
-fn local(
+/// cluster, a policy's denial): counted like every request, with its flags.
+pub(crate) fn local(
     px: &Shared,
     sp: &ServicePort,
     started: Instant,

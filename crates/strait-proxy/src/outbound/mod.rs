@@ -6,7 +6,7 @@ mod http;
 pub mod policy;
 mod tcp;
 
-pub(crate) use http::serve as serve_routes;
+pub(crate) use http::{local as local_reply, serve as serve_routes};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -29,6 +29,7 @@ fn view<'a>(path: &'a str, headers: &'a HeaderMap) -> RequestView<'a> {
         authority: "helloworld.sample:5000",
         scheme: "http",
         headers,
+        claims: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn first_matching_rule_wins() {
                     name: "end-user".into(),
                     value: Some(StrMatch::Exact("jason".into())),
                     invert: false,
+                    claim: Vec::new(),
                 }],
                 ..RequestMatch::default()
             }],
@@ -88,6 +90,7 @@ fn without_headers_and_invalid_regex() {
                 name: "x-canary".into(),
                 value: None,
                 invert: true,
+                claim: Vec::new(),
             }],
             ..RequestMatch::default()
         }],
@@ -205,4 +208,44 @@ fn weights_and_health_steer_the_choice() {
         e.unhealthy = true;
     }
     assert!(b.choose(&c, &[], &mut rng).is_some());
+}
+
+#[test]
+fn jwt_claims_match_at_a_gateway_that_verified_them() {
+    let rules = vec![rule(
+        "admins",
+        vec![RequestMatch {
+            headers: vec![HeaderMatch {
+                name: "@request.auth.claims.groups".into(),
+                value: Some(StrMatch::Exact("admin".into())),
+                invert: false,
+                claim: vec!["groups".into()],
+            }],
+            ..RequestMatch::default()
+        }],
+    )];
+    let re = Regexes::for_rules(rules.iter()).expect("regexes");
+    let mut h = HeaderMap::new();
+    // A header of that name is not a claim: a client cannot forge one.
+    h.insert("groups", HeaderValue::from_static("admin"));
+    assert!(select_rule(&rules, &view("/", &h), &re).is_none());
+    let claims = |groups: serde_json::Value| crate::jwt::Claims {
+        issuer: "https://issuer.example".into(),
+        subject: "alice".into(),
+        audiences: Vec::new(),
+        presenter: None,
+        payload: serde_json::json!({ "groups": groups }),
+    };
+    for (groups, hit) in [
+        (serde_json::json!(["dev", "admin"]), true),
+        (serde_json::json!("admin"), true),
+        (serde_json::json!(["dev"]), false),
+    ] {
+        let c = claims(groups.clone());
+        let v = RequestView {
+            claims: Some(&c),
+            ..view("/", &h)
+        };
+        assert_eq!(select_rule(&rules, &v, &re).is_some(), hit, "{groups}");
+    }
 }

@@ -181,7 +181,20 @@ impl Mesh {
         loop {
             if let Some(v) = self.try_syncz() {
                 let proxies = v["proxies"].as_array().cloned().unwrap_or_default();
-                let sidecars = self.state().pods.iter().filter(|p| p.sidecar).count();
+                // The proxies of the first cluster's control plane: its own cluster's and its
+                // remotes'.
+                let st = self.state();
+                let first = st.clusters.first().map(|c| c.name.as_str()).unwrap_or("");
+                let served = |cluster: &str| {
+                    st.clusters
+                        .iter()
+                        .any(|c| c.name == cluster && c.control_plane_of == first)
+                };
+                let sidecars = st
+                    .pods
+                    .iter()
+                    .filter(|p| p.sidecar && served(&p.cluster))
+                    .count();
                 let synced = proxies
                     .iter()
                     .filter(|p| p["state"] == "SYNCED")

@@ -1,0 +1,523 @@
+//! Valid Istio configuration strait does not act on (yet). It is accepted, never silently:
+//! every use is reported with its file and line, by the control plane when it loads the mesh
+//! and by `strait analyze` (STR0015), each with what happens instead. Where acting on part of
+//! a resource would let through what the whole forbids, the part is not served (it fails
+//! closed) and the report says so.
+
+use strait_api::de::{FieldPath, Seg};
+use strait_api::istio::destination_rule::{ClientTlsMode, SimpleLb};
+use strait_api::istio::gateway::ServerTlsMode;
+use strait_api::istio::service_entry::Resolution;
+use strait_api::yaml::{self, Node, Resolved, Value};
+use strait_api::{Kind, Object};
+
+use crate::cluster::Cluster;
+use crate::ids::ObjId;
+use crate::mesh::Mesh;
+
+mod security;
+mod table;
+
+pub use table::{REPORTED, Reported, SAME_AS, When, below, canonical, places, reported};
+
+/// One field in use that is not acted on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotApplied {
+    pub object: ObjId,
+    /// Field path in the object (`spec.http[0].mirror`).
+    pub path: String,
+    /// What happens instead.
+    pub what: String,
+}
+
+impl NotApplied {
+    pub(crate) fn new(object: ObjId, path: String, what: &str) -> NotApplied {
+        NotApplied {
+            object,
+            path,
+            what: what.to_string(),
+        }
+    }
+}
+
+/// Every use of a field strait does not act on, in the config clusters.
+pub fn report(mesh: &Mesh) -> Vec<NotApplied> {
+    let mut out = Vec::new();
+    // Istio config is read from config clusters only; what a remote holds is not applied at
+    // all (the analyzer says so).
+    for c in mesh.primaries() {
+        for (id, o) in c.of_kind(Kind::VirtualService) {
+            let Some(vs) = o.virtual_service() else {
+                continue;
+            };
+            let mut note = |path: String, what: &str| out.push(NotApplied::new(id, path, what));
+            for (i, r) in vs.spec.http.iter().enumerate() {
+                if r.mirror.is_some() || !r.mirrors.is_empty() {
+                    note(
+                        format!("spec.http[{i}].mirror"),
+                        "not applied: requests are not mirrored",
+                    );
+                }
+                if r.cors_policy.is_some() {
+                    note(
+                        format!("spec.http[{i}].corsPolicy"),
+                        "not applied: no CORS handling in the sidecar",
+                    );
+                }
+                if r.delegate.is_some() {
+                    note(
+                        format!("spec.http[{i}].delegate"),
+                        "not applied: delegate VirtualServices are not followed",
+                    );
+                }
+                if let Some(a) = r.fault.as_ref().and_then(|f| f.abort.as_ref())
+                    && a.http_status.is_none()
+                {
+                    note(
+                        format!("spec.http[{i}].fault.abort"),
+                        "only httpStatus aborts are injected",
+                    );
+                }
+                if r.fault
+                    .as_ref()
+                    .and_then(|f| f.delay.as_ref())
+                    .is_some_and(|d| d.fixed_delay.is_none())
+                {
+                    note(
+                        format!("spec.http[{i}].fault.delay"),
+                        "only fixedDelay is injected",
+                    );
+                }
+            }
+            let binds_mesh =
+                vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh");
+            if !vs.spec.tls.is_empty() && binds_mesh {
+                note(
+                    "spec.tls".into(),
+                    "not applied by sidecars: TLS traffic is routed by its service's default route (gateways apply TLS routes)",
+                );
+            }
+        }
+        for (id, o) in c.of_kind(Kind::DestinationRule) {
+            let Some(dr) = o.destination_rule() else {
+                continue;
+            };
+            for (path, tp) in dr.spec.traffic_policies() {
+                let own = tp.tls.as_ref().map(|t| (format!("{path}.tls"), t));
+                let ports = tp
+                    .port_level_settings
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        p.tls
+                            .as_ref()
+                            .map(|t| (format!("{path}.portLevelSettings[{i}].tls"), t))
+                    });
+                for (field, tls) in own.into_iter().chain(ports) {
+                    if matches!(
+                        tls.mode,
+                        Some(ClientTlsMode::Simple | ClientTlsMode::Mutual)
+                    ) {
+                        out.push(NotApplied::new(
+                            id,
+                            format!("{field}.mode"),
+                            "not applied: TLS origination is not supported, so requests to this destination are refused (503 NC) rather than sent in plaintext",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    gateways(mesh, &mut out);
+    kinds(mesh, &mut out);
+    security::report(mesh, &mut out);
+    load_balancers(mesh, &mut out);
+    service_entries(mesh, &mut out);
+    workload_entry_ports(mesh, &mut out);
+    when_set(mesh, &mut out);
+    access_log_files(mesh, &mut out);
+    out
+}
+
+/// The fields [`REPORTED`] reports wherever they are set, found in the objects as written.
+fn when_set(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    let mut wanted: Vec<(Kind, String, &str)> = Vec::new();
+    for (kind, path, when) in reported() {
+        if let When::Set(what) = when {
+            wanted.extend(
+                places(kind, path)
+                    .into_iter()
+                    .map(|(kind, path)| (kind, path, what)),
+            );
+        }
+    }
+    for c in mesh.primaries() {
+        for (kind, path, what) in &wanted {
+            for (id, o) in holding(c, *kind) {
+                for (at, _) in set_in(o, path) {
+                    out.push(NotApplied::new(id, at, what));
+                }
+            }
+        }
+    }
+}
+
+/// The objects of `kind` in `c` that hold Istio configuration: of the ConfigMaps, only the
+/// mesh config's, as the model reads them.
+fn holding(c: &Cluster, kind: Kind) -> impl Iterator<Item = (ObjId, &Object)> {
+    c.of_kind(kind).filter(move |(_, o)| {
+        kind != Kind::ConfigMap
+            || (o.namespace() == c.istio_namespace
+                && (o.name() == "istio" || o.name().starts_with("istio-")))
+    })
+}
+
+/// `meshConfig.accessLogFile` turns access logs on; the proxy writes them with its other logs,
+/// to standard error, whatever the path.
+fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in mesh.primaries() {
+        for (kind, path) in places(Kind::IstioOperator, "spec.meshConfig.accessLogFile") {
+            for (id, o) in holding(c, kind) {
+                for (at, value) in set_in(o, &path) {
+                    if value.is_some_and(|v| v != "/dev/stdout" && v != "/dev/stderr") {
+                        out.push(NotApplied::new(
+                            id,
+                            at,
+                            "not applied as a path: access log lines go to the proxy's standard error with its other logs (log target `access`), not to this file",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Kinds whose objects are accepted and not acted on at all.
+fn kinds(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    let table: [(Kind, &str); 4] = [
+        (
+            Kind::Sidecar,
+            "not applied: every proxy sees every service it may (exportTo), not only this resource's egress hosts",
+        ),
+        (
+            Kind::EnvoyFilter,
+            "not applied: strait's proxy is not Envoy",
+        ),
+        (
+            Kind::Telemetry,
+            "not applied: metrics are Istio's standard set, access logs follow meshConfig.accessLogFile",
+        ),
+        (
+            Kind::WorkloadGroup,
+            "not applied: no WorkloadEntries are created from it",
+        ),
+    ];
+    for c in mesh.primaries() {
+        for (kind, what) in table {
+            for (id, _) in c.of_kind(kind) {
+                out.push(NotApplied::new(id, "spec".into(), what));
+            }
+        }
+    }
+}
+
+/// Load-balancer settings strait reads but cannot honour as written.
+fn load_balancers(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in mesh.primaries() {
+        for (id, o) in c.of_kind(Kind::DestinationRule) {
+            let Some(dr) = o.destination_rule() else {
+                continue;
+            };
+            for (path, tp) in dr.spec.traffic_policies() {
+                let own = tp.load_balancer.as_ref().map(|lb| (path.clone(), lb));
+                let ports = tp
+                    .port_level_settings
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        p.load_balancer
+                            .as_ref()
+                            .map(|lb| (format!("{path}.portLevelSettings[{i}]"), lb))
+                    });
+                for (at, lb) in own.into_iter().chain(ports) {
+                    if lb.simple == Some(SimpleLb::Passthrough) {
+                        out.push(NotApplied::new(
+                            id,
+                            format!("{at}.loadBalancer.simple"),
+                            "PASSTHROUGH is not supported: requests are balanced over the service's endpoints by LEAST_REQUEST, not sent to the address the client asked for",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ServiceEntry features the proxy does not act on.
+fn service_entries(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in mesh.primaries() {
+        for (id, o) in c.of_kind(Kind::ServiceEntry) {
+            let Some(se) = o.service_entry() else {
+                continue;
+            };
+            if !se.spec.endpoints.is_empty() {
+                out.push(NotApplied::new(
+                    id,
+                    "spec.endpoints".into(),
+                    "not applied: only workloads its workloadSelector selects are endpoints; requests to its hosts find none (503)",
+                ));
+            } else if se.spec.workload_selector.is_none() {
+                let what = match se.spec.effective_resolution() {
+                    Resolution::Static => continue,
+                    Resolution::None => {
+                        "not applied: connections to its hosts are not passed through to the address the client asked for"
+                    }
+                    Resolution::Dns | Resolution::DnsRoundRobin | Resolution::DynamicDns => {
+                        "not applied: its hosts are not resolved in DNS"
+                    }
+                };
+                out.push(NotApplied::new(
+                    id,
+                    "spec.resolution".into(),
+                    &format!(
+                        "{what}; only workloads a workloadSelector selects are endpoints, so requests to its hosts find none (503 UH)"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// WorkloadEntry `ports`: Istio maps a service port *name* to the entry's port; strait reads
+/// the map only when a Service's targetPort names a port. Reported where the two differ.
+fn workload_entry_ports(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in mesh.primaries() {
+        for (id, o) in c.of_kind(Kind::WorkloadEntry) {
+            let Some(we) = o.workload_entry() else {
+                continue;
+            };
+            if we.spec.ports.is_empty() {
+                continue;
+            }
+            let Some(w) = mesh.workloads.iter().find(|w| w.object == id) else {
+                continue;
+            };
+            let mut seen: Vec<String> = Vec::new();
+            for s in mesh.services_of(w) {
+                for p in &s.ports {
+                    let Some(want) = we.spec.ports.get(&p.name) else {
+                        continue;
+                    };
+                    let got = crate::peer_auth::target_port(mesh, w, p);
+                    if got == Some(*want) {
+                        continue;
+                    }
+                    let path = FieldPath(vec![
+                        Seg::Key("spec".into()),
+                        Seg::Key("ports".into()),
+                        Seg::Key(p.name.clone()),
+                    ])
+                    .to_string();
+                    if seen.contains(&path) {
+                        continue;
+                    }
+                    let instead = match got {
+                        Some(n) => format!("goes to port {n}"),
+                        None => "is not delivered".to_string(),
+                    };
+                    out.push(NotApplied::new(
+                        id,
+                        path.clone(),
+                        &format!(
+                            "not applied: traffic for port {} of {} {instead}, not to {want} (strait reads this map only for a Service whose targetPort names a port)",
+                            p.name, s.hostname
+                        ),
+                    ));
+                    seen.push(path);
+                }
+            }
+        }
+    }
+}
+
+/// Gateway server settings strait does not serve: the server is left out, so its port refuses
+/// rather than serving something weaker than asked.
+fn gateways(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in mesh.primaries() {
+        for (id, o) in c.of_kind(Kind::Gateway) {
+            let Some(g) = o.gateway() else { continue };
+            for (i, s) in g.spec.servers.iter().enumerate() {
+                let at = |f: &str| format!("spec.servers[{i}].{f}");
+                if !s.default_endpoint.is_empty() {
+                    out.push(NotApplied::new(
+                        id,
+                        at("defaultEndpoint"),
+                        "not applied: traffic goes to the routes' destinations",
+                    ));
+                }
+                if !s.bind.is_empty() {
+                    out.push(NotApplied::new(
+                        id,
+                        at("bind"),
+                        "not applied: the server listens on every address of the gateway",
+                    ));
+                }
+                let Some(tls) = &s.tls else { continue };
+                let mode = tls.effective_mode();
+                let terminates = matches!(
+                    mode,
+                    ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual
+                );
+                let refused = |f: &str, why: &str| {
+                    NotApplied::new(
+                        id,
+                        at(f),
+                        &format!(
+                            "{why}; the server is not served and its port refuses TLS for its hosts (fail closed)"
+                        ),
+                    )
+                };
+                if mode == ServerTlsMode::IstioMutual {
+                    out.push(refused(
+                        "tls.mode",
+                        "ISTIO_MUTUAL termination at a gateway is not supported",
+                    ));
+                }
+                if terminates && tls.credential_name.is_empty() {
+                    out.push(refused("tls", "certificates from files in the gateway pod (serverCertificate, privateKey) cannot be read; use credentialName"));
+                }
+                if !tls.credential_names.is_empty() || !tls.tls_certificates.is_empty() {
+                    out.push(NotApplied::new(
+                        id,
+                        at("tls.credentialNames"),
+                        "not applied: only credentialName (one certificate) is served",
+                    ));
+                }
+                if terminates && !tls.ca_crl.is_empty() {
+                    out.push(refused(
+                        "tls.caCrl",
+                        "certificate revocation lists are not checked",
+                    ));
+                }
+                if terminates
+                    && (!tls.verify_certificate_spki.is_empty()
+                        || !tls.verify_certificate_hash.is_empty())
+                {
+                    out.push(refused(
+                        "tls.verifyCertificateSpki",
+                        "client certificate pinning is not supported",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One step of a table path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step<'a> {
+    Key(&'a str),
+    /// `[]`: every element of a list.
+    Each,
+    /// `[*]`: every entry of a map.
+    Entry,
+}
+
+fn steps(path: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut name = part;
+        let mut suffix = Vec::new();
+        loop {
+            if let Some(n) = name.strip_suffix("[]") {
+                suffix.push(Step::Each);
+                name = n;
+            } else if let Some(n) = name.strip_suffix("[*]") {
+                suffix.push(Step::Entry);
+                name = n;
+            } else {
+                break;
+            }
+        }
+        if !name.is_empty() {
+            out.push(Step::Key(name));
+        }
+        out.extend(suffix.into_iter().rev());
+    }
+    out
+}
+
+/// Where the field at table path `path` is set in object `o` as written, each as a concrete
+/// path (`spec.http[2].mirror`) with the value when it is a string. In a ConfigMap, a string met
+/// before the path ends is read as the YAML it holds (`data.mesh`).
+fn set_in(o: &Object, path: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let embedded = o.kind == Kind::ConfigMap;
+    walk(
+        &o.source.tree,
+        &steps(path),
+        &mut Vec::new(),
+        embedded,
+        &mut out,
+    );
+    out
+}
+
+fn walk(
+    node: &Node,
+    steps: &[Step],
+    at: &mut Vec<Seg>,
+    embedded: bool,
+    out: &mut Vec<(String, Option<String>)>,
+) {
+    let Some((step, rest)) = steps.split_first() else {
+        if is_set(node) {
+            out.push((
+                FieldPath(at.clone()).to_string(),
+                node.as_str().map(str::to_string),
+            ));
+        }
+        return;
+    };
+    match (step, &node.value) {
+        (Step::Key(k), Value::Map(_)) => {
+            if let Some(v) = node.get(k) {
+                at.push(Seg::Key((*k).to_string()));
+                walk(v, rest, at, embedded, out);
+                at.pop();
+            }
+        }
+        (Step::Each, Value::Seq(items)) => {
+            for (i, v) in items.iter().enumerate() {
+                at.push(Seg::Index(i));
+                walk(v, rest, at, embedded, out);
+                at.pop();
+            }
+        }
+        (Step::Entry, Value::Map(entries)) => {
+            for (k, v) in entries {
+                at.push(Seg::Key(k.scalar_text().unwrap_or_default().to_string()));
+                walk(v, rest, at, embedded, out);
+                at.pop();
+            }
+        }
+        (Step::Key(_), Value::Scalar(_)) if embedded => {
+            let Some(text) = node.as_str() else { return };
+            let parsed = yaml::parse(text, node.pos.file, 0, 0);
+            if let Some(doc) = parsed.documents.first() {
+                walk(doc, steps, at, false, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a value sets its field: null, an empty string and an empty list do not (proto3
+/// reads them as unset); an empty map does (a message with its defaults).
+fn is_set(node: &Node) -> bool {
+    match &node.value {
+        Value::Scalar(s) => !matches!(s.resolve(), Resolved::Null | Resolved::Str("")),
+        Value::Seq(items) => !items.is_empty(),
+        Value::Map(_) => true,
+    }
+}
