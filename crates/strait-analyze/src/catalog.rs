@@ -120,6 +120,9 @@ catalog! {
     STR0302, "StrictMtlsWithoutSidecar", Warning, "STRICT mTLS applies to a workload with no sidecar: it still accepts plaintext.";
     STR0303, "PortLevelMtlsWithoutSelector", Warning, "portLevelMtls on a PeerAuthentication without selector is ignored.";
     STR0304, "PolicyNamespaceImplicit", Warning, "A namespace-wide security policy that names no namespace applies wherever it is applied, not mesh-wide.";
+    STR0305, "HttpRuleOnTcpPort", Warning, "An authorization rule with HTTP-only fields applies to a port without HTTP: as ALLOW it never matches there, as DENY it matches without them.";
+    STR0306, "AllowRuleUnsatisfiable", Warning, "An ALLOW rule asks for identities no caller has (an unknown principal, a JWT nothing verifies): what it allows is denied.";
+    STR0307, "PolicyOnWorkloadWithoutSidecar", Warning, "An AuthorizationPolicy also selects workloads without a sidecar: requests to them are not checked.";
     // Observability and resources.
     STR0401, "NoAccessLogging", Info, "No access logs are configured for a control plane's proxies.";
     STR0402, "MetricsDisabled", Warning, "Istio's standard metrics are switched off mesh-wide or for a namespace.";

@@ -131,6 +131,23 @@ impl<'m> PeerPolicies<'m> {
     }
 }
 
+/// The ports the sidecar of `w` serves inbound, each with a Service port that targets it, in
+/// the order the Services are found (several Services may target one port).
+pub fn inbound_ports<'m>(
+    mesh: &'m Mesh,
+    w: &Workload,
+) -> Vec<(u32, &'m crate::service::ServiceInstance, &'m Port)> {
+    let mut out = Vec::new();
+    for s in mesh.services_of(w) {
+        for p in &s.ports {
+            if let Some(target) = target_port(mesh, w, p).filter(|t| intercepts(w, *t)) {
+                out.push((target, s, p));
+            }
+        }
+    }
+    out
+}
+
 /// The port `w` listens on for a service port (named target ports resolved from the pod's
 /// container ports or the WorkloadEntry's port map).
 pub fn target_port(mesh: &Mesh, w: &Workload, port: &Port) -> Option<u32> {

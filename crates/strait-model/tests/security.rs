@@ -218,3 +218,49 @@ fn what_cannot_be_checked_is_reported_with_its_place() {
         "{paths:?}"
     );
 }
+
+#[test]
+fn principals_follow_the_trust_domain_and_its_aliases() {
+    let mesh_config = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    trustDomain: corp.example
+    trustDomainAliases: [old.example]
+";
+    let policy = "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: callers, namespace: sample}
+spec:
+  rules:
+  - from:
+    - source:
+        principals:
+        - cluster.local/ns/sample/sa/sleep
+        - old.example/ns/sample/sa/helloworld
+        - partner.example/ns/x/sa/y
+        - '*/ns/sample/sa/any'
+";
+    let (_dir, mesh) = mesh(&[
+        ("mesh.yaml", MESH),
+        ("cluster1/workloads.yaml", WORKLOADS),
+        ("cluster1/mesh.yaml", mesh_config),
+        ("cluster1/policies.yaml", policy),
+    ]);
+    let authz = authz_of(&mesh, &Runtime::default(), "sample", "sleep-1");
+    let exact = |s: &str| StringMatch::Exact(s.into());
+    // `cluster.local` and an alias stand for every trust domain of the mesh, as in istiod;
+    // a foreign trust domain and a wildcard one are kept as written.
+    assert_eq!(
+        authz.allow[0].rules[0].from[0].principals,
+        [
+            exact("corp.example/ns/sample/sa/sleep"),
+            exact("old.example/ns/sample/sa/sleep"),
+            exact("corp.example/ns/sample/sa/helloworld"),
+            exact("old.example/ns/sample/sa/helloworld"),
+            exact("partner.example/ns/x/sa/y"),
+            StringMatch::Suffix("/ns/sample/sa/any".into()),
+        ]
+    );
+}

@@ -58,8 +58,8 @@ metadata: {name: pay, namespace: shop}
 spec:
   hosts: [pay.example.com]
   ports: [{number: 443, name: https, protocol: HTTPS}]
-  resolution: DNS
-  location: MESH_EXTERNAL
+  resolution: STATIC
+  workloadSelector: {labels: {app: pay}}
 ";
 
 #[test]

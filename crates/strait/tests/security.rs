@@ -61,15 +61,21 @@ fn status(r: &Reply) -> u16 {
     r.status
 }
 
-/// The sum of a Prometheus counter's samples whose labels contain every one of `labels`.
-fn metric(addr: std::net::SocketAddr, name: &str, labels: &[&str]) -> f64 {
-    let text = support::http_get(addr, "/stats/prometheus", &[])
-        .map(|r| r.body)
-        .unwrap_or_default();
-    text.lines()
-        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+/// The sum, over the proxies at `addrs`, of a Prometheus counter's samples whose labels
+/// contain every one of `labels`.
+fn metric(addrs: &[std::net::SocketAddr], name: &str, labels: &[&str]) -> f64 {
+    let mut sum = 0.0;
+    for addr in addrs {
+        let text = support::http_get(*addr, "/stats/prometheus", &[])
+            .map(|r| r.body)
+            .unwrap_or_default();
+        sum += text
+            .lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    sum
 }
 
 #[test]
@@ -92,18 +98,24 @@ fn authorization_policy_in_sidecars() {
     let r = mesh.get(sample, HELLO, &[]);
     assert_eq!((r.status, r.body.as_str()), (403, DENIED), "{r:?}");
     assert_eq!(status(&mesh.get(other, HELLO, &[])), 403);
-    let v1 = mesh.pod("cluster1/sample/helloworld-v1");
-    let stats = std::net::SocketAddr::new(v1.ip, 15090);
+    // Either version may have answered: both sidecars' counts.
+    let stats: Vec<std::net::SocketAddr> = ["v1", "v2"]
+        .iter()
+        .map(|v| {
+            let pod = mesh.pod(&format!("cluster1/sample/helloworld-{v}"));
+            std::net::SocketAddr::new(pod.ip, 15090)
+        })
+        .collect();
     assert!(
         metric(
-            stats,
+            &stats,
             "strait_authz_decisions_total",
             &["decision=\"denied\"", "reason=\"no_allow_matched\""]
         ) > 0.0
     );
     assert!(
         metric(
-            stats,
+            &stats,
             "istio_requests_total",
             &["reporter=\"destination\"", "response_code=\"403\""]
         ) > 0.0
@@ -276,7 +288,7 @@ spec:
     assert_eq!(status(&mesh.get(sample, HELLO, &[])), 403);
     assert!(
         metric(
-            stats,
+            &stats,
             "istio_requests_total",
             &["response_code=\"403\"", "response_flags=\"UAEX\""]
         ) > 0.0
@@ -412,10 +424,10 @@ spec:
     );
     assert!(through_tunnel(&mesh, "echo.sample:9000").starts_with("HTTP/1.1 200"));
     let echo_pod = mesh.pod("cluster1/sample/echo");
-    let stats = std::net::SocketAddr::new(echo_pod.ip, 15090);
+    let stats = [std::net::SocketAddr::new(echo_pod.ip, 15090)];
     assert!(
         metric(
-            stats,
+            &stats,
             "strait_authz_decisions_total",
             &["protocol=\"tcp\"", "decision=\"denied\""]
         ) >= 2.0

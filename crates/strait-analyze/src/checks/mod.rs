@@ -3,6 +3,7 @@
 
 mod annotations;
 mod auth;
+mod authz;
 mod destination_rule;
 mod envoy_filter;
 mod gateway;
@@ -115,6 +116,12 @@ pub const ANALYZERS: &[Analyzer] = &[
         description: "AuthorizationPolicy selectors and namespaces, JWKS fetching",
         codes: &[IST0101, IST0127, IST0175, STR0304],
         run: auth::run,
+    },
+    Analyzer {
+        name: "authzenforcement",
+        description: "AuthorizationPolicy rules as the proxies enforce them: HTTP fields on TCP ports, identities no caller has, workloads without a sidecar",
+        codes: &[STR0305, STR0306, STR0307],
+        run: authz::run,
     },
     Analyzer {
         name: "telemetry",

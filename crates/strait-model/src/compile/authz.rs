@@ -122,6 +122,9 @@ pub(super) fn compile(
 ) {
     let c = mesh.cluster(config);
     let root = c.root_namespace().to_string();
+    let trust_domains: Vec<String> = std::iter::once(c.trust_domain().to_string())
+        .chain(c.mesh_config.trust_domain_aliases.iter().cloned())
+        .collect();
     let policies = selecting(c, &root, w, Kind::AuthorizationPolicy, |o| {
         o.authorization_policy().map(|p| {
             let p = &p.spec;
@@ -143,7 +146,7 @@ pub(super) fn compile(
         }
         let policy = AuthzPolicy {
             name,
-            rules: p.rules.iter().map(rule).collect(),
+            rules: p.rules.iter().map(|r| rule(r, &trust_domains)).collect(),
         };
         match action {
             AuthorizationAction::Allow => authz.allow.push(policy),
@@ -212,19 +215,39 @@ fn strings(v: &[String]) -> Vec<StringMatch> {
     v.iter().map(|s| StringMatch::parse(s)).collect()
 }
 
-/// Principals as written in policies (`cluster.local/ns/a/sa/b`); a `spiffe://` some users
-/// add is dropped, as the value can only ever be compared without it.
-fn principals(v: &[String]) -> Vec<StringMatch> {
-    v.iter()
-        .map(|s| StringMatch::parse(s.strip_prefix("spiffe://").unwrap_or(s)))
-        .collect()
+/// Principals as written in policies (`cluster.local/ns/a/sa/b`, a `spiffe://` some users add
+/// dropped), expanded over the mesh's trust domains as istiod expands them: a principal in the
+/// trust domain, one of its aliases, or `cluster.local` (which Istio reads as "the local trust
+/// domain") matches the same workload under every one of them. Others stay as written.
+fn principals(v: &[String], trust_domains: &[String]) -> Vec<StringMatch> {
+    let mut out = Vec::new();
+    for written in v {
+        let p = written.strip_prefix("spiffe://").unwrap_or(written);
+        let td = p.split_once("/ns/").map(|(td, _)| td);
+        match td {
+            Some(td)
+                if !td.contains('*')
+                    && (td == "cluster.local" || trust_domains.iter().any(|t| t == td)) =>
+            {
+                let rest = &p[td.len()..];
+                for t in trust_domains {
+                    let m = StringMatch::parse(&format!("{t}{rest}"));
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+            }
+            _ => out.push(StringMatch::parse(p)),
+        }
+    }
+    out
 }
 
-fn rule(r: &Rule) -> AuthzRule {
+fn rule(r: &Rule, tds: &[String]) -> AuthzRule {
     let mut out = AuthzRule::default();
     for f in &r.from {
         if let Some(s) = &f.source {
-            out.from.push(source(s, &mut out.unsupported));
+            out.from.push(source(s, tds, &mut out.unsupported));
         }
     }
     for t in &r.to {
@@ -233,7 +256,7 @@ fn rule(r: &Rule) -> AuthzRule {
         }
     }
     for cond in &r.when {
-        match condition(cond) {
+        match condition(cond, tds) {
             Ok(c) => out.when.push(c),
             // Unknown to strait: an ALLOW rule must not match on it, a DENY rule matches
             // without it (more).
@@ -243,13 +266,13 @@ fn rule(r: &Rule) -> AuthzRule {
     out
 }
 
-fn source(s: &Source, unsupported: &mut Vec<String>) -> SourceMatch {
+fn source(s: &Source, tds: &[String], unsupported: &mut Vec<String>) -> SourceMatch {
     if !s.trust_domains.is_empty() || !s.not_trust_domains.is_empty() {
         unsupported.push("source.trustDomains".into());
     }
     SourceMatch {
-        principals: principals(&s.principals),
-        not_principals: principals(&s.not_principals),
+        principals: principals(&s.principals, tds),
+        not_principals: principals(&s.not_principals, tds),
         request_principals: strings(&s.request_principals),
         not_request_principals: strings(&s.not_request_principals),
         namespaces: strings(&s.namespaces),
@@ -330,11 +353,11 @@ pub fn condition_key(key: &str) -> Option<ConditionKey> {
     })
 }
 
-fn condition(c: &Condition) -> Result<ConditionMatch, String> {
+fn condition(c: &Condition, tds: &[String]) -> Result<ConditionMatch, String> {
     let key = condition_key(&c.key).ok_or_else(|| format!("when key {:?}", c.key))?;
     let values = |v: &[String]| -> Vec<StringMatch> {
         match key {
-            ConditionKey::SourcePrincipal => principals(v),
+            ConditionKey::SourcePrincipal => principals(v, tds),
             _ => strings(v),
         }
     };

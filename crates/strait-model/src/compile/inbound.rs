@@ -9,33 +9,25 @@ use super::routes::app_protocol;
 use super::types::*;
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;
-use crate::peer_auth::{PeerPolicies, intercepts, target_port};
+use crate::peer_auth::{PeerPolicies, inbound_ports};
 use crate::workload::Workload;
 
 pub(super) fn compile(mesh: &Mesh, config: ClusterId, w: &Workload, out: &mut ProxyConfig) {
     let policies = PeerPolicies::of(mesh, config);
     let mut ports: BTreeMap<u32, InboundPort> = BTreeMap::new();
-    for s in mesh.services_of(w) {
-        for p in &s.ports {
-            let Some(target) = target_port(mesh, w, p) else {
-                continue;
-            };
-            if !intercepts(w, target) {
-                continue;
-            }
-            let mtls = match policies.effective(w, Some(target)).mode {
-                MtlsMode::Strict => InboundMtls::Strict,
-                MtlsMode::Disable => InboundMtls::Disable,
-                MtlsMode::Permissive | MtlsMode::Unset => InboundMtls::Permissive,
-            };
-            let entry = ports.entry(target).or_insert_with(|| InboundPort {
-                port: target,
-                protocol: app_protocol(p.protocol),
-                mtls,
-                services: Vec::new(),
-            });
-            entry.services.push(format!("{}:{}", s.hostname, p.number));
-        }
+    for (target, s, p) in inbound_ports(mesh, w) {
+        let mtls = match policies.effective(w, Some(target)).mode {
+            MtlsMode::Strict => InboundMtls::Strict,
+            MtlsMode::Disable => InboundMtls::Disable,
+            MtlsMode::Permissive | MtlsMode::Unset => InboundMtls::Permissive,
+        };
+        let entry = ports.entry(target).or_insert_with(|| InboundPort {
+            port: target,
+            protocol: app_protocol(p.protocol),
+            mtls,
+            services: Vec::new(),
+        });
+        entry.services.push(format!("{}:{}", s.hostname, p.number));
     }
     for (port, mut ip) in ports {
         ip.services.sort();
