@@ -81,7 +81,7 @@ pub async fn spawn(
             "/config_dump" => json_response(&config_dump(&a)),
             "/ready" if ready(&a) => body::text(StatusCode::OK, "LIVE\n"),
             "/ready" => body::text(StatusCode::SERVICE_UNAVAILABLE, "PRE_INITIALIZING\n"),
-            "/stats/prometheus" => body::text(StatusCode::OK, crate::metrics::render(&r)),
+            "/stats/prometheus" => body::text(StatusCode::OK, a.metrics.render(&r)),
             _ => body::text(
                 StatusCode::NOT_FOUND,
                 "admin: /config_dump /ready /stats/prometheus\n",
@@ -102,13 +102,14 @@ pub async fn spawn(
             _ => body::text(StatusCode::NOT_FOUND, ""),
         },
     ));
+    let m = px.clone();
     tokio::spawn(http_admin::serve(
         stats,
         px.reach.clone(),
         Door::Operator,
         move |req| match req.uri().path() {
             "/stats/prometheus" | "/metrics" => {
-                let mut r = body::text(StatusCode::OK, crate::metrics::render(&registry));
+                let mut r = body::text(StatusCode::OK, m.metrics.render(&registry));
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static(

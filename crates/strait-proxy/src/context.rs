@@ -36,15 +36,7 @@ impl Proxy {
 
     /// This proxy's workload as a metrics peer.
     pub fn me(&self) -> Peer {
-        let n = self.node();
-        Peer {
-            workload: n.workload,
-            namespace: n.namespace,
-            principal: n.identity,
-            app: n.app,
-            version: n.version,
-            cluster: n.cluster,
-        }
+        self.snapshot.load().me.clone()
     }
 }
 

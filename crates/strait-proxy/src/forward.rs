@@ -12,20 +12,20 @@ use http::HeaderMap;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::body::{Body, BoxError};
-use crate::metrics::{Call, Metrics, Outcome};
+use crate::metrics::{CallSeries, Outcome};
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1), plus the proxy
 /// headers clients send to an HTTP proxy.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
+const HOP_BY_HOP: [http::header::HeaderName; 9] = [
+    http::header::CONNECTION,
+    http::header::HeaderName::from_static("proxy-connection"),
+    http::header::HeaderName::from_static("keep-alive"),
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::PROXY_AUTHENTICATE,
 ];
 
 /// The authority a request names: its absolute URI's, else its Host header.
@@ -41,20 +41,25 @@ pub fn request_authority<B>(req: &http::Request<B>) -> Option<String> {
         })
 }
 
+/// Removes hop-by-hop headers, and those the `Connection` header names. Allocates nothing
+/// unless a `Connection` header names others (rare: it is per hop and usually `keep-alive`).
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<String> = h
+    let named: Vec<http::header::HeaderName> = h
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| http::header::HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
     // `te: trailers` is end-to-end in practice: gRPC servers require it (HTTP/2 allows no
     // other value, RFC 9113 §8.2.2).
     let trailers = h
         .get(http::header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for n in HOP_BY_HOP.iter().copied().map(str::to_string).chain(named) {
-        h.remove(n.as_str());
+    for n in HOP_BY_HOP.iter().chain(&named) {
+        if h.contains_key(n) {
+            h.remove(n);
+        }
     }
     if trailers {
         h.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
@@ -64,14 +69,15 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// Everything needed to report a request when its response is done.
 #[derive(Debug)]
 pub struct Report {
-    pub metrics: Arc<Metrics>,
-    pub call: Call,
+    /// The series the request is counted on.
+    pub series: Arc<CallSeries>,
     pub code: u16,
-    pub flags: String,
+    pub flags: &'static str,
     pub started: Instant,
     pub request_bytes: u64,
     /// The access-log line's request part (`GET /path HTTP/1.1`), when access logs are on.
     pub access_log: Option<String>,
+    /// The endpoint, for the access log (empty when access logs are off).
     pub upstream: String,
     /// The cluster's request permit (`http2MaxRequests`), held until the response body ends:
     /// a request counts against the limit for as long as it is streaming.
@@ -81,11 +87,11 @@ pub struct Report {
 impl Report {
     fn finish(&self, response_bytes: u64, grpc_status: Option<&str>) {
         let ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        self.metrics.request(
-            &self.call,
+        crate::metrics::record(
+            &self.series,
             &Outcome {
                 code: self.code,
-                flags: &self.flags,
+                flags: self.flags,
                 grpc_status,
                 ms,
                 request_bytes: self.request_bytes,
@@ -93,16 +99,17 @@ impl Report {
             },
         );
         if let Some(req) = &self.access_log {
+            let l = self.series.labels();
             tracing::info!(
                 target: "access",
                 "\"{req}\" {} {} {} {ms:.0}ms {} {} -> {} {}",
                 self.code,
-                if self.flags.is_empty() { "-" } else { &self.flags },
+                if self.flags.is_empty() { "-" } else { self.flags },
                 response_bytes,
-                if self.call.reporter == "source" { "outbound" } else { "inbound" },
-                self.call.service.host,
+                if l.reporter() == "source" { "outbound" } else { "inbound" },
+                l.destination_service(),
                 self.upstream,
-                self.call.destination.principal,
+                l.destination_principal(),
             );
         }
     }
@@ -163,7 +170,7 @@ impl HttpBody for Reported {
             Poll::Ready(None) => self.done(),
             Poll::Ready(Some(Err(_))) => {
                 if let Some(r) = self.report.as_mut() {
-                    r.flags = "DR".into();
+                    r.flags = "DR";
                 }
                 self.done();
             }

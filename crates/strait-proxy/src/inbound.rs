@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::body::{self, Body};
 use crate::context::Shared;
 use crate::forward::{Report, reported, request_authority, strip_hop_by_hop};
-use crate::metrics::{Call, Outcome, Peer, ServiceRef};
+use crate::metrics::{Call, CallSeries, Outcome, Peer, ServiceRef};
 use crate::{enforce, peer, tls};
 
 /// How long a client may take to send its first bytes.
@@ -225,10 +225,26 @@ async fn serve_http<S>(px: Shared, s: S, cfg: InboundPort, caller: Caller) -> st
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let cfg = Arc::new(cfg);
+    let Ok(port) = u16::try_from(cfg.port) else {
+        return Err(std::io::Error::other("bad port"));
+    };
+    let app = SocketAddr::new(px.app_ip, port);
+    let conn = Arc::new(HttpConnection {
+        app,
+        app_authority: http::uri::Authority::try_from(app.to_string().as_str())
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
+        xfcc: caller.principal.as_ref().and_then(|p| {
+            // As Envoy's XFCC: who the proxy is, and who called it over mTLS.
+            let me = &px.snapshot.load().me.principal;
+            HeaderValue::from_str(&format!("By={me};URI={p}")).ok()
+        }),
+        caller,
+        cfg,
+        series: Mutex::new(Vec::new()),
+    });
     let svc = service_fn(move |req| {
-        let (px, cfg, caller) = (px.clone(), cfg.clone(), caller.clone());
-        async move { Ok::<_, Infallible>(handle(px, &cfg, caller, req).await) }
+        let (px, conn) = (px.clone(), conn.clone());
+        async move { Ok::<_, Infallible>(handle(px, &conn, req).await) }
     });
     crate::outbound::http_server()
         .serve_connection(TokioIo::new(s), svc)
@@ -236,75 +252,115 @@ where
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-async fn handle(
-    px: Shared,
-    cfg: &InboundPort,
+/// What stays the same for every request of one inbound HTTP connection.
+struct HttpConnection {
     caller: Caller,
-    req: Request<Incoming>,
-) -> Response<Body> {
+    cfg: InboundPort,
+    app: SocketAddr,
+    app_authority: http::uri::Authority,
+    /// `x-forwarded-client-cert` for an mTLS caller.
+    xfcc: Option<HeaderValue>,
+    /// The metric series of the callers seen on this connection (the peer header as sent,
+    /// the service), so that a request decodes and labels nothing it already has.
+    series: Mutex<Vec<SeenCaller>>,
+}
+
+/// A caller seen on a connection: its peer header as sent, the service, their series.
+type SeenCaller = (Option<HeaderValue>, String, Arc<CallSeries>);
+
+/// At most this many caller/service series are kept per connection (a connection carries one
+/// client proxy's requests: more means a client that varies its header).
+const SERIES_PER_CONNECTION: usize = 8;
+
+impl HttpConnection {
+    /// The series of a request whose peer header was `raw`, for service `host`.
+    fn series(&self, px: &Shared, raw: Option<HeaderValue>, host: &str) -> Arc<CallSeries> {
+        let mut cache = self
+            .series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, _, s)) = cache.iter().find(|(r, h, _)| *r == raw && h == host) {
+            return s.clone();
+        }
+        let principal = self.caller.principal.as_deref();
+        let mut source = raw
+            .as_ref()
+            .and_then(|v| peer::believe(v, principal))
+            .unwrap_or_default();
+        source.principal = principal.unwrap_or("").to_string();
+        let call = Call {
+            reporter: "destination",
+            source,
+            destination: px.snapshot.load().me.clone(),
+            service: ServiceRef {
+                host: host.to_string(),
+            },
+            protocol: if self.cfg.protocol == AppProtocol::Grpc {
+                "grpc"
+            } else {
+                "http"
+            },
+            mutual_tls: principal.is_some(),
+        };
+        let s = px.metrics.series(&call);
+        if cache.len() >= SERIES_PER_CONNECTION {
+            cache.remove(0);
+        }
+        cache.push((raw, host.to_string(), s.clone()));
+        s
+    }
+}
+
+async fn handle(px: Shared, conn: &HttpConnection, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
-    let Ok(port) = u16::try_from(cfg.port) else {
-        return body::text(StatusCode::INTERNAL_SERVER_ERROR, "bad port\n");
-    };
-    let app = SocketAddr::new(px.app_ip, port);
+    let (cfg, caller, app) = (&conn.cfg, &conn.caller, conn.app);
+    let snap = px.snapshot.load_full();
     let authority = request_authority(&req).unwrap_or_else(|| app.to_string());
-    let request_line = format!("{} {} {:?}", req.method(), req.uri().path(), req.version());
+    let access_log = snap
+        .config
+        .mesh
+        .access_log
+        .then(|| format!("{} {} {:?}", req.method(), req.uri().path(), req.version()));
     let (mut parts, b) = req.into_parts();
-    let mode = px.snapshot.load().config.mesh.path_normalization;
-    if let Err(e) = normalize_path(&mut parts.uri, mode) {
+    if let Err(e) = normalize_path(&mut parts.uri, snap.config.mesh.path_normalization) {
         return body::text(StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
     strip_hop_by_hop(&mut parts.headers);
-    let mut source =
-        peer::take(&mut parts.headers, caller.principal.as_deref()).unwrap_or_default();
-    if let Some(p) = &caller.principal {
-        source.principal = p.clone();
-        // As Envoy's XFCC: who the proxy is, and who called it over mTLS.
-        let me = px.node().identity;
-        if let Ok(v) = HeaderValue::from_str(&format!("By={me};URI={p}")) {
-            parts.headers.insert("x-forwarded-client-cert", v);
+    let raw_peer = parts.headers.remove(peer::HEADER);
+    let series = conn.series(&px, raw_peer, &service_host(cfg, &authority));
+    match &conn.xfcc {
+        Some(v) => {
+            parts.headers.insert("x-forwarded-client-cert", v.clone());
         }
-    } else {
-        parts.headers.remove("x-forwarded-client-cert");
+        None => {
+            parts.headers.remove("x-forwarded-client-cert");
+        }
     }
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    parts.uri = match Uri::try_from(format!("http://{app}{path}")) {
+    let mut target = http::uri::Parts::default();
+    target.scheme = Some(http::uri::Scheme::HTTP);
+    target.authority = Some(conn.app_authority.clone());
+    target.path_and_query = parts.uri.path_and_query().cloned();
+    // The app's address, with the (normalized) path and query as received.
+    parts.uri = match Uri::from_parts(target) {
         Ok(u) => u,
         Err(e) => return body::text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
-    if let Ok(v) = HeaderValue::from_str(&authority) {
+    if !parts.headers.contains_key(http::header::HOST)
+        && let Ok(v) = HeaderValue::from_str(&authority)
+    {
         parts.headers.insert(http::header::HOST, v);
     }
     parts.version = http::Version::HTTP_11;
     let request_bytes = http_body::Body::size_hint(&b).exact().unwrap_or(0);
-    let call = Call {
-        reporter: "destination",
-        source,
-        destination: px.me(),
-        service: ServiceRef {
-            host: service_host(cfg, &authority),
-        },
-        protocol: if cfg.protocol == AppProtocol::Grpc {
-            "grpc"
-        } else {
-            "http"
-        },
-        mutual_tls: caller.principal.is_some(),
-    };
-    let snap = px.snapshot.load_full();
-    let access_log = snap.config.mesh.access_log.then_some(request_line);
-    if let Err(refused) = enforce::http(
+    let decided = enforce::http(
         &px,
         &snap,
-        &caller.connection(&px, port),
+        &caller.connection(&px, app.port()),
         &mut parts,
         &authority,
-    ) {
-        return refuse(&px, &call, started, request_bytes, access_log, &refused);
+    );
+    if let Err(refused) = decided {
+        return refuse(&series, started, request_bytes, access_log, &refused);
     }
     let req = Request::from_parts(parts, body::boxed(b));
     match px
@@ -319,21 +375,24 @@ async fn handle(
             reported(
                 Response::from_parts(rp, body::boxed(rb)),
                 Report {
-                    metrics: px.metrics.clone(),
-                    call,
+                    series,
                     code,
-                    flags: String::new(),
+                    flags: "",
                     started,
                     request_bytes,
+                    upstream: if access_log.is_some() {
+                        app.to_string()
+                    } else {
+                        String::new()
+                    },
                     access_log,
-                    upstream: app.to_string(),
                     permit: None,
                 },
             )
         }
         Err(e) => {
-            px.metrics.request(
-                &call,
+            crate::metrics::record(
+                &series,
                 &Outcome {
                     code: 503,
                     flags: e.flag(),
@@ -376,16 +435,15 @@ pub(crate) fn normalize_path(
 /// Answers a request the policy refused, recording it as Istio does (the request counted
 /// with its status; the access log with Envoy's response code details).
 pub(crate) fn refuse(
-    px: &Shared,
-    call: &Call,
+    series: &CallSeries,
     started: Instant,
     request_bytes: u64,
     access_log: Option<String>,
     refused: &enforce::Refused,
 ) -> Response<Body> {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    px.metrics.request(
-        call,
+    crate::metrics::record(
+        series,
         &Outcome {
             code: refused.status.as_u16(),
             flags: refused.flags,
@@ -395,13 +453,14 @@ pub(crate) fn refuse(
         },
     );
     if let Some(req) = access_log {
+        let l = series.labels();
         tracing::info!(
             target: "access",
             "\"{req}\" {} {} 0 {ms:.0}ms {} {} {}",
             refused.status.as_u16(),
             if refused.flags.is_empty() { "-" } else { refused.flags },
-            if call.reporter == "source" { "outbound" } else { "inbound" },
-            call.service.host,
+            if l.reporter() == "source" { "outbound" } else { "inbound" },
+            l.destination_service(),
             refused.details,
         );
     }

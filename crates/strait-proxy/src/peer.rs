@@ -49,8 +49,14 @@ const MAX_FIELD: usize = 253;
 /// or oversized is ignored (the labels say `unknown`).
 pub fn take(headers: &mut HeaderMap, principal: Option<&str>) -> Option<Peer> {
     let v = headers.remove(HEADER)?;
+    believe(&v, principal)
+}
+
+/// The peer a header value describes, if the caller's mTLS `principal` vouches for it (see
+/// [`take`]).
+pub fn believe(v: &http::HeaderValue, principal: Option<&str>) -> Option<Peer> {
     let id = strait_ca::SpiffeId::parse(principal?).ok()?;
-    let peer = decode(&v)?;
+    let peer = decode(v)?;
     (peer.namespace == id.namespace()).then_some(peer)
 }
 

@@ -3,11 +3,12 @@
 //! never wait on an update and never see half of one.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use strait_model::compile::{Cluster, ProxyConfig, ServicePort};
 use tokio::sync::Semaphore;
 
+use crate::metrics::CallSeries;
 use crate::routing::{Balancer, Regexes};
 
 /// Runtime state of one upstream cluster that outlives config updates when its endpoints do
@@ -20,7 +21,28 @@ pub struct ClusterState {
     /// `connectionPool.tcp.maxConnections`, counted per opaque TCP tunnel: tunnels over the
     /// limit are refused with 503 `UO`.
     pub max_connections: Option<Arc<Semaphore>>,
+    /// The metric series of each endpoint (by protocol and whether mTLS was used), made on
+    /// first use: the labels depend only on what the fingerprint covers.
+    series: Vec<[OnceLock<Arc<CallSeries>>; 4]>,
     fingerprint: String,
+}
+
+impl ClusterState {
+    /// The series requests to endpoint `ep` are counted on (`make` builds it the first time).
+    pub fn series(
+        &self,
+        ep: usize,
+        grpc: bool,
+        mtls: bool,
+        make: impl FnOnce() -> Arc<CallSeries>,
+    ) -> Arc<CallSeries> {
+        match self.series.get(ep) {
+            Some(slots) => slots[usize::from(grpc) * 2 + usize::from(mtls)]
+                .get_or_init(make)
+                .clone(),
+            None => make(),
+        }
+    }
 }
 
 /// One accepted configuration.
@@ -37,20 +59,28 @@ pub struct Snapshot {
     pub authz: crate::authz::Policy,
     /// The RequestAuthentications' issuers, with their key sets parsed.
     pub jwt: crate::jwt::Verifier,
+    /// This proxy's workload, as metric labels name it.
+    pub me: crate::metrics::Peer,
+    /// The header that tells servers who is calling (see [`crate::peer`]).
+    pub peer_header: Option<http::HeaderValue>,
 }
 
-fn fingerprint(c: &Cluster) -> String {
+/// What a cluster's runtime state depends on: its balancing and limits, its endpoints, and
+/// (for the metric series) who the endpoints are, the service, and this proxy itself.
+fn fingerprint(c: &Cluster, node: &strait_model::compile::NodeMeta) -> String {
     let eps: Vec<String> = c
         .endpoints
         .iter()
-        .map(|e| format!("{}:{}/{}", e.address, e.port, e.weight))
+        .map(|e| format!("{}:{}/{}/{:?}", e.address, e.port, e.weight, e.workload))
         .collect();
     format!(
-        "{:?}|{:?}|{:?}|{}",
+        "{:?}|{:?}|{:?}|{}|{}|{:?}",
         c.lb,
         c.limits.max_requests,
         c.limits.max_connections,
-        eps.join(",")
+        c.host,
+        eps.join(","),
+        node
     )
 }
 
@@ -65,6 +95,8 @@ impl Snapshot {
             gateway: crate::gateway::Prepared::default(),
             authz: crate::authz::Policy::default(),
             jwt: crate::jwt::Verifier::default(),
+            me: crate::metrics::Peer::default(),
+            peer_header: None,
         }
     }
 
@@ -142,7 +174,7 @@ impl Snapshot {
             .clusters
             .values()
             .map(|c| {
-                let fp = fingerprint(c);
+                let fp = fingerprint(c, &config.mesh.node);
                 let state = match previous.clusters.get(&c.name) {
                     Some(s) if s.fingerprint == fp => s.clone(),
                     _ => Arc::new(ClusterState {
@@ -155,6 +187,7 @@ impl Snapshot {
                             .limits
                             .max_connections
                             .map(|n| Arc::new(Semaphore::new(n as usize))),
+                        series: c.endpoints.iter().map(|_| Default::default()).collect(),
                         fingerprint: fp,
                     }),
                 };
@@ -163,6 +196,16 @@ impl Snapshot {
             .collect();
         let authz = crate::authz::Policy::new(&config.authz);
         let jwt = crate::jwt::Verifier::new(&config.authz.jwt);
+        let n = &config.mesh.node;
+        let me = crate::metrics::Peer {
+            workload: n.workload.clone(),
+            namespace: n.namespace.clone(),
+            principal: n.identity.clone(),
+            app: n.app.clone(),
+            version: n.version.clone(),
+            cluster: n.cluster.clone(),
+        };
+        let peer_header = http::HeaderValue::from_str(&crate::peer::encode(n)).ok();
         Ok(Snapshot {
             version,
             config,
@@ -171,6 +214,8 @@ impl Snapshot {
             gateway,
             authz,
             jwt,
+            me,
+            peer_header,
         })
     }
 

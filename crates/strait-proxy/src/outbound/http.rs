@@ -150,12 +150,11 @@ pub(crate) async fn serve(
         );
         return local(&px, sp, started, "NC", r);
     };
-    let cluster = cluster.clone();
     let permit = match &cstate.max_requests {
         Some(sem) => match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
-                let mut call = call_for(&px, sp, Some(&cluster), None, false);
+                let mut call = call_for(&px, sp, Some(cluster), None, false);
                 call.destination.workload.clear();
                 px.metrics.request(
                     &call,
@@ -173,7 +172,11 @@ pub(crate) async fn serve(
         },
         None => None,
     };
-    let request_line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    let access_log = snap
+        .config
+        .mesh
+        .access_log
+        .then(|| format!("{} {} {:?}", req.method(), req.uri(), req.version()));
     let (mut parts, incoming) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let dest_headers = chosen.map(|w| w.headers).unwrap_or_default();
@@ -194,8 +197,8 @@ pub(crate) async fn serve(
     }
     parts.headers.remove(peer::HEADER);
     ensure_request_id(&mut parts.headers);
-    if let Ok(v) = HeaderValue::from_str(&peer::encode(&px.node())) {
-        parts.headers.insert(peer::HEADER, v);
+    if let Some(v) = &snap.peer_header {
+        parts.headers.insert(peer::HEADER, v.clone());
     }
     let replay = match http_body::Body::size_hint(&incoming).exact() {
         Some(n) if n <= REPLAY_LIMIT => match incoming.collect().await {
@@ -213,7 +216,7 @@ pub(crate) async fn serve(
     let attempt = Attempt {
         px: &px,
         sp,
-        cluster: &cluster,
+        cluster,
         parts,
         authority,
     };
@@ -230,7 +233,6 @@ pub(crate) async fn serve(
             })),
         None => attempt.run(&rule.retries, replay, cstate).await,
     };
-    let access_log = snap.config.mesh.access_log.then_some(request_line);
     match outcome {
         Ok((resp, ep, mtls)) => {
             let code = resp.status().as_u16();
@@ -238,12 +240,20 @@ pub(crate) async fn serve(
             strip_hop_by_hop(&mut rparts.headers);
             policy::apply_headers(&mut rparts.headers, &rule.policy.headers.response);
             policy::apply_headers(&mut rparts.headers, &dest_headers.response);
-            let call = call_for(&px, sp, Some(&cluster), cluster.endpoints.get(ep), mtls);
-            let upstream = cluster
-                .endpoints
-                .get(ep)
-                .map(|e| format!("{}:{}", e.address, e.port))
-                .unwrap_or_default();
+            let grpc = sp.protocol == strait_model::compile::AppProtocol::Grpc;
+            let series = cstate.series(ep, grpc, mtls, || {
+                px.metrics.series(&call_for(
+                    &px,
+                    sp,
+                    Some(cluster),
+                    cluster.endpoints.get(ep),
+                    mtls,
+                ))
+            });
+            let upstream = match (&access_log, cluster.endpoints.get(ep)) {
+                (Some(_), Some(e)) => format!("{}:{}", e.address, e.port),
+                _ => String::new(),
+            };
             let rbody = match deadline {
                 Some(d) => body::with_deadline(body::boxed(rbody), d),
                 None => body::boxed(rbody),
@@ -251,14 +261,9 @@ pub(crate) async fn serve(
             reported(
                 Response::from_parts(rparts, rbody),
                 Report {
-                    metrics: px.metrics.clone(),
-                    call,
+                    series,
                     code,
-                    flags: if injected.delay.is_some() {
-                        "DI".into()
-                    } else {
-                        String::new()
-                    },
+                    flags: if injected.delay.is_some() { "DI" } else { "" },
                     started,
                     request_bytes,
                     access_log,
@@ -275,7 +280,7 @@ pub(crate) async fn serve(
             let call = call_for(
                 &px,
                 sp,
-                Some(&cluster),
+                Some(cluster),
                 f.endpoint.and_then(|i| cluster.endpoints.get(i)),
                 false,
             );
