@@ -170,7 +170,8 @@ pub fn server_config(creds: &Arc<Credentials>) -> Result<Arc<ServerConfig>, TlsE
 /// the identities the cluster allows (any mesh identity when the list is empty).
 #[derive(Debug)]
 pub struct IdentityVerifier {
-    roots: Arc<RootCertStore>,
+    /// The roots are read at each handshake, so cached client configs follow a new bundle.
+    creds: Arc<Credentials>,
     identities: Vec<String>,
     provider: Arc<CryptoProvider>,
 }
@@ -187,7 +188,7 @@ impl ServerCertVerifier for IdentityVerifier {
         let cert = ParsedCertificate::try_from(end_entity)?;
         verify_server_cert_signed_by_trust_anchor(
             &cert,
-            &self.roots,
+            &self.creds.roots(),
             intermediates,
             now,
             self.provider.signature_verification_algorithms.all,
@@ -249,7 +250,7 @@ pub fn client_config(
     alpn: &[u8],
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let verifier = IdentityVerifier {
-        roots: creds.roots(),
+        creds: creds.clone(),
         identities: identities.to_vec(),
         provider: provider(),
     };

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
@@ -21,6 +21,9 @@ use tokio_rustls::client::TlsStream;
 
 use crate::body::{Body, BoxError};
 use crate::tls::{self, Credentials};
+
+mod pool;
+use pool::{Checkout, H2Pool, PoolHandle, PoolKey};
 
 /// Why an upstream attempt failed, in the terms retry policies use.
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +60,8 @@ impl UpstreamError {
 const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-type PoolKey = (SocketAddr, String);
-
-/// A pooled HTTP/2 connection and how many requests it carried.
-struct Pooled {
-    sender: http2::SendRequest<Body>,
-    requests: u32,
-}
+/// Client TLS settings are cached per (expected peer identities, ALPN), up to this many.
+const TLS_CACHE_LIMIT: usize = 1024;
 
 /// Client TLS settings are cached per (expected peer identities, ALPN).
 type TlsKey = (String, &'static [u8]);
@@ -72,7 +70,7 @@ type TlsKey = (String, &'static [u8]);
 pub struct Upstreams {
     creds: Arc<Credentials>,
     reach: Reach,
-    h2: Mutex<HashMap<PoolKey, Pooled>>,
+    h2: H2Pool,
     tls_configs: Mutex<HashMap<TlsKey, Arc<rustls::ClientConfig>>>,
     http1: Client<ReachConnector, Body>,
     h2c: Client<ReachConnector, Body>,
@@ -143,7 +141,7 @@ impl Upstreams {
         Upstreams {
             creds,
             reach,
-            h2: Mutex::new(HashMap::new()),
+            h2: H2Pool::default(),
             tls_configs: Mutex::new(HashMap::new()),
             http1: Client::builder(TokioExecutor::new()).build(conn.clone()),
             h2c: Client::builder(TokioExecutor::new())
@@ -168,15 +166,13 @@ impl Upstreams {
         }
         let cfg = tls::client_config(&self.creds, identities, alpn)
             .map_err(|e| UpstreamError::Config(e.to_string()))?;
+        // Identity sets come from the configuration, which may change without bound over a
+        // proxy's life; a full cache starts over rather than grow.
+        if cache.len() >= TLS_CACHE_LIMIT {
+            cache.clear();
+        }
         cache.insert(key, cfg.clone());
         Ok(cfg)
-    }
-
-    /// Forgets cached TLS configs (after the trust bundle changes).
-    pub fn reset_tls(&self) {
-        if let Ok(mut c) = self.tls_configs.lock() {
-            c.clear();
-        }
     }
 
     /// Opens an mTLS connection to a proxy.
@@ -246,57 +242,30 @@ impl Upstreams {
         req: http::Request<Body>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
         let key: PoolKey = (addr, sni.to_string());
-        let pooled = {
-            let mut pool = self
-                .h2
-                .lock()
-                .map_err(|_| UpstreamError::Config("pool poisoned".into()))?;
-            let usable = pool.get(&key).is_some_and(|p| {
-                p.sender.is_ready() && max_per_conn.is_none_or(|m| p.requests < m)
-            });
-            if usable {
-                pool.get_mut(&key).map(|p| {
-                    p.requests += 1;
-                    p.sender.clone()
-                })
-            } else {
-                pool.remove(&key);
-                None
-            }
-        };
-        let mut sender = match pooled {
-            Some(s) => s,
-            None => {
-                let tls = self
-                    .connect_mtls(addr, sni, identities, tls::ALPN_H2, connect_timeout)
-                    .await?;
-                // Pings find a peer that vanished without closing (a host gone, a network
-                // partition), so a dead pooled connection is dropped instead of reused.
-                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .keep_alive_interval(H2_KEEPALIVE_INTERVAL)
-                    .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
-                    .handshake(TokioIo::new(tls))
+        let mut sender = loop {
+            match self.h2.checkout(&key, max_per_conn) {
+                Checkout::Ready(sender) => break sender,
+                Checkout::Wait(waiter) => waiter
+                    .wait()
                     .await
-                    .map_err(|e| UpstreamError::Connect {
-                        addr,
-                        reason: format!("h2: {e}"),
-                    })?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%addr, error = %e, "upstream connection closed");
+                    .map_err(|reason| UpstreamError::Connect { addr, reason })?,
+                Checkout::Dial(dial) => {
+                    match self.dial_h2(&key, identities, connect_timeout).await {
+                        Ok((sender, conn)) => {
+                            let id = dial.done(Ok(sender.clone()));
+                            tokio::spawn(drive(conn, self.h2.handle(), key, id));
+                            break sender;
+                        }
+                        Err(e) => {
+                            let reason = match &e {
+                                UpstreamError::Connect { reason, .. } => reason.clone(),
+                                other => other.to_string(),
+                            };
+                            dial.done(Err(reason));
+                            return Err(e);
+                        }
                     }
-                });
-                if let Ok(mut pool) = self.h2.lock() {
-                    pool.insert(
-                        key,
-                        Pooled {
-                            sender: sender.clone(),
-                            requests: 1,
-                        },
-                    );
                 }
-                sender
             }
         };
         sender.ready().await.map_err(|e| UpstreamError::Reset {
@@ -307,6 +276,31 @@ impl Upstreams {
             .send_request(req)
             .await
             .map_err(|e| classify(addr, &e))
+    }
+
+    /// Opens an HTTP/2-over-mTLS connection to a proxy.
+    async fn dial_h2(
+        &self,
+        (addr, sni): &PoolKey,
+        identities: &[String],
+        connect_timeout: Duration,
+    ) -> Result<(http2::SendRequest<Body>, H2Connection), UpstreamError> {
+        let addr = *addr;
+        let tls = self
+            .connect_mtls(addr, sni, identities, tls::ALPN_H2, connect_timeout)
+            .await?;
+        // Pings find a peer that vanished without closing (a host gone, a network
+        // partition), so a dead pooled connection is dropped instead of reused.
+        http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(H2_KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| UpstreamError::Connect {
+                addr,
+                reason: format!("h2: {e}"),
+            })
     }
 
     /// Sends a plaintext request (`uri` must be absolute: `http://addr/path`).
@@ -359,6 +353,34 @@ fn classify(addr: SocketAddr, e: &hyper::Error) -> UpstreamError {
             addr,
             reason: chain,
         }
+    }
+}
+
+type H2Connection = http2::Connection<TokioIo<TlsStream<TcpStream>>, Body, TokioExecutor>;
+
+/// Runs a pooled connection until it closes, taking it out of the pool then; a connection
+/// idle for [`pool::IDLE_TIMEOUT`] leaves the pool and closes once its last request is done
+/// (hyper closes an HTTP/2 client connection whose senders are all gone).
+async fn drive(conn: H2Connection, pool: PoolHandle, key: PoolKey, id: u64) {
+    let mut conn = std::pin::pin!(conn);
+    let mut tick = tokio::time::interval(pool::IDLE_TIMEOUT / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let result = loop {
+        tokio::select! {
+            r = &mut conn => {
+                pool.closed(&key, id);
+                break r;
+            }
+            _ = tick.tick() => {
+                if pool.evict_if_idle(&key, id, Instant::now()) {
+                    break conn.await;
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(addr = %key.0, error = %e, "upstream connection closed");
     }
 }
 
