@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use http::{Response, StatusCode};
 use prometheus_client::registry::Registry;
-use serde_json::json;
+
 use strait_net::Door;
 use strait_protocol::http_admin;
 use tokio::net::TcpListener;
@@ -16,14 +16,15 @@ use tokio::net::TcpListener;
 use crate::ProxyError;
 use crate::body::{self, Body};
 use crate::context::Shared;
+use crate::snapshot::Snapshot;
 
 /// Whether the proxy can serve: it has a certificate and a configuration.
 pub fn ready(px: &Shared) -> bool {
     px.creds.current().is_some() && !px.snapshot.load().version.is_empty()
 }
 
-fn json_response(v: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(body::full(serde_json::to_vec_pretty(v).unwrap_or_default()));
+fn json_response(body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
@@ -31,22 +32,54 @@ fn json_response(v: &serde_json::Value) -> Response<Body> {
     r
 }
 
-/// The configuration the proxy holds, its version, and its certificate.
-pub fn config_dump(px: &Shared) -> serde_json::Value {
-    let snap = px.snapshot.load();
-    let cert = px.creds.leaf().and_then(|leaf| {
-        let id = strait_ca::identity_of(&leaf).map(|i| i.to_string());
-        let (nb, na) = strait_ca::validity(&leaf).ok()?;
-        let secs =
-            |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Some(json!({"identity": id, "not_before": secs(nb), "not_after": secs(na)}))
-    });
-    json!({
-        "version": snap.version,
-        "ready": ready(px),
-        "certificate": cert,
-        "config": snap.config,
+/// The certificate part of the dump.
+#[derive(serde::Serialize)]
+struct CertificateInfo {
+    identity: Option<String>,
+    not_before: u64,
+    not_after: u64,
+}
+
+fn certificate_info(px: &Shared) -> Option<CertificateInfo> {
+    let leaf = px.creds.leaf()?;
+    let (nb, na) = strait_ca::validity(&leaf).ok()?;
+    let secs = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Some(CertificateInfo {
+        identity: strait_ca::identity_of(&leaf).map(|i| i.to_string()),
+        not_before: secs(nb),
+        not_after: secs(na),
     })
+}
+
+/// The configuration the proxy holds, its version, and its certificate.
+struct ConfigDump {
+    snapshot: Arc<Snapshot>,
+    ready: bool,
+    certificate: Option<CertificateInfo>,
+}
+
+impl serde::Serialize for ConfigDump {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("ConfigDump", 4)?;
+        st.serialize_field("version", &self.snapshot.version)?;
+        st.serialize_field("ready", &self.ready)?;
+        st.serialize_field("certificate", &self.certificate)?;
+        st.serialize_field("config", &self.snapshot.config)?;
+        st.end()
+    }
+}
+
+/// The `/config_dump` response, streamed: a large configuration is serialized in chunks as
+/// the client reads them, so a dump costs the proxy a few chunks of memory, not a copy of
+/// everything it holds (which the allocator would then keep).
+fn config_dump(px: &Shared) -> Response<Body> {
+    let dump = ConfigDump {
+        snapshot: px.snapshot.load_full(),
+        ready: ready(px),
+        certificate: certificate_info(px),
+    };
+    json_response(body::json_stream(dump))
 }
 
 async fn bind(ip: std::net::IpAddr, port: u16) -> Result<TcpListener, ProxyError> {
@@ -78,7 +111,7 @@ pub async fn spawn(
         px.reach.clone(),
         Door::Admin,
         move |req| match req.uri().path() {
-            "/config_dump" => json_response(&config_dump(&a)),
+            "/config_dump" => config_dump(&a),
             "/ready" if ready(&a) => body::text(StatusCode::OK, "LIVE\n"),
             "/ready" => body::text(StatusCode::SERVICE_UNAVAILABLE, "PRE_INITIALIZING\n"),
             "/stats/prometheus" => body::text(StatusCode::OK, a.metrics.render(&r)),

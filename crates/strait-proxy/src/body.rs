@@ -26,6 +26,63 @@ where
     b.map_err(Into::into).boxed()
 }
 
+/// `value` as pretty-printed JSON, serialized on a blocking thread in chunks of
+/// [`JSON_CHUNK`] bytes that are sent as the reader takes them. At most two chunks wait in
+/// memory; a reader that goes away stops the serialization.
+pub fn json_stream(value: impl serde::Serialize + Send + 'static) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, BoxError>>(2);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            buf: Vec::with_capacity(JSON_CHUNK),
+            tx: tx.clone(),
+        };
+        let result = serde_json::to_writer_pretty(&mut out, &value)
+            .map_err(BoxError::from)
+            .and_then(|()| out.flush_chunk().map_err(BoxError::from));
+        if let Err(e) = result {
+            // The reader is gone (nothing to tell), or serialization failed: cut the body.
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    boxed(http_body_util::StreamBody::new(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    ))
+}
+
+/// The size of the chunks [`json_stream`] sends.
+pub const JSON_CHUNK: usize = 64 * 1024;
+
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, BoxError>>,
+}
+
+impl ChunkWriter {
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(JSON_CHUNK));
+        self.tx
+            .blocking_send(Ok(http_body::Frame::data(Bytes::from(chunk))))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader went away"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= JSON_CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A plain-text response (errors the proxy generates itself).
 pub fn text(status: http::StatusCode, msg: impl Into<String>) -> http::Response<Body> {
     let mut r = http::Response::new(full(msg.into()));
@@ -110,5 +167,29 @@ mod tests {
             .await
             .expect_err("cut at the deadline");
         assert!(err.to_string().contains("response timeout"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn json_streams_in_chunks_and_equals_the_whole_document() {
+        let value: Vec<String> = (0..20_000).map(|i| format!("service-{i}")).collect();
+        let expected = serde_json::to_vec_pretty(&value).expect("serializes");
+        assert!(
+            expected.len() > 3 * JSON_CHUNK,
+            "the test needs several chunks"
+        );
+        let mut body = json_stream(value);
+        let mut got = Vec::new();
+        let mut frames = 0;
+        while let Some(frame) = body.frame().await {
+            let data = frame
+                .expect("no error")
+                .into_data()
+                .expect("data frames only");
+            assert!(data.len() <= JSON_CHUNK + 64 * 1024, "chunks stay small");
+            got.extend_from_slice(&data);
+            frames += 1;
+        }
+        assert!(frames > 3, "sent in {frames} frames");
+        assert_eq!(got, expected);
     }
 }
