@@ -12,6 +12,7 @@ use crate::metrics::{Metrics, Peer};
 use crate::snapshot::Snapshot;
 use crate::tls::Credentials;
 use crate::upstream::Upstreams;
+use crate::workers::Workers;
 
 #[derive(Debug)]
 pub struct Proxy {
@@ -27,6 +28,8 @@ pub struct Proxy {
     pub outbound: SocketAddr,
     /// Which peers listeners admit, and where connections leave from.
     pub reach: Reach,
+    /// The threads accepted connections are served on.
+    pub workers: Workers,
 }
 
 impl Proxy {

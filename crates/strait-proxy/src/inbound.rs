@@ -86,9 +86,9 @@ async fn accept_loop(px: Shared, server: Arc<ArcSwap<ServerConfig>>, l: TcpListe
     loop {
         let (s, peer) = px.reach.accept(&l, Door::Mesh, "inbound").await;
         let _ = s.set_nodelay(true);
-        let (px, cfg) = (px.clone(), server.load_full());
-        tokio::spawn(async move {
-            if let Err(e) = connection(px, cfg, s, peer, port).await {
+        let (px2, cfg) = (px.clone(), server.load_full());
+        px.workers.spawn_connection(s, move |s| async move {
+            if let Err(e) = connection(px2, cfg, s, peer, port).await {
                 tracing::debug!(%peer, port, error = %e, "inbound connection ended");
             }
         });

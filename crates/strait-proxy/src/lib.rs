@@ -35,6 +35,7 @@ pub mod snapshot;
 pub mod sni;
 pub mod tls;
 pub mod upstream;
+pub mod workers;
 pub mod xds;
 
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ use crate::context::Proxy;
 use crate::snapshot::Snapshot;
 use crate::tls::Credentials;
 use crate::upstream::Upstreams;
+use crate::workers::Workers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -69,9 +71,10 @@ pub enum ProxyError {
     Tls(#[from] tls::TlsError),
 }
 
-/// Runs the proxy until `stop` resolves.
+/// Runs the proxy until `stop` resolves, serving connections on `workers`.
 pub async fn run(
     bs: Bootstrap,
+    workers: Workers,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProxyError> {
     let roots_pem = std::fs::read_to_string(&bs.root_cert).map_err(|e| ProxyError::Roots {
@@ -87,13 +90,14 @@ pub async fn run(
     let metrics = Arc::new(metrics::Metrics::new(&mut registry));
     let px = Arc::new(Proxy {
         snapshot: ArcSwap::from_pointee(Snapshot::empty()),
-        upstreams: Upstreams::new(creds.clone(), bs.reach.clone()),
+        upstreams: Upstreams::new(creds.clone(), bs.reach.clone(), workers.slots()),
         metrics,
         creds: creds.clone(),
         app_ip: bs.app_ip,
         pod_ip: bs.pod_ip,
         outbound: SocketAddr::new(bs.pod_ip, bs.ports.outbound),
         reach: bs.reach.clone(),
+        workers,
     });
     admin::spawn(
         px.clone(),

@@ -134,9 +134,10 @@ async fn accept_loop(px: Shared, l: TcpListener, w: Want, closing: watch::Receiv
     loop {
         let (stream, peer) = px.reach.accept(&l, door, "gateway").await;
         let _ = stream.set_nodelay(true);
-        let (px, key) = (px.clone(), w.listener.clone());
+        let (px2, key) = (px.clone(), w.listener.clone());
         let mut closing = closing.clone();
-        let serve = async move {
+        let serve = move |stream| async move {
+            let px = px2;
             let kind = px
                 .snapshot
                 .load()
@@ -166,11 +167,12 @@ async fn accept_loop(px: Shared, l: TcpListener, w: Want, closing: watch::Receiv
                 tracing::debug!(%peer, listener = %key, error = %e, "gateway connection ended");
             }
         };
-        tokio::spawn(async move {
-            tokio::select! {
-                () = serve => {}
-                _ = closing.wait_for(|c| *c) => {}
-            }
-        });
+        px.workers
+            .spawn_connection(stream, move |stream| async move {
+                tokio::select! {
+                    () = serve(stream) => {}
+                    _ = closing.wait_for(|c| *c) => {}
+                }
+            });
     }
 }

@@ -48,19 +48,21 @@ pub async fn serve(px: Shared, listener: TcpListener) {
     loop {
         let (stream, peer) = px.reach.accept(&listener, Door::Admin, "outbound").await;
         let _ = stream.set_nodelay(true);
-        let px = px.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let px = px.clone();
-                async move { Ok::<_, Infallible>(route(px, req).await) }
+        let px2 = px.clone();
+        px.workers
+            .spawn_connection(stream, move |stream| async move {
+                let px = px2;
+                let svc = service_fn(move |req| {
+                    let px = px.clone();
+                    async move { Ok::<_, Infallible>(route(px, req).await) }
+                });
+                if let Err(e) = http_server()
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .await
+                {
+                    tracing::debug!(%peer, error = %e, "outbound connection ended");
+                }
             });
-            if let Err(e) = http_server()
-                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "outbound connection ended");
-            }
-        });
     }
 }
 

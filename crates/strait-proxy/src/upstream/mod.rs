@@ -70,8 +70,15 @@ type TlsKey = (String, &'static [u8]);
 pub struct Upstreams {
     creds: Arc<Credentials>,
     reach: Reach,
-    h2: H2Pool,
     tls_configs: Mutex<HashMap<TlsKey, Arc<rustls::ClientConfig>>>,
+    /// Connection pools per worker (see [`crate::workers`]): a worker reuses only the
+    /// connections its own runtime drives.
+    pools: Box<[Pools]>,
+}
+
+/// The pools of one worker.
+struct Pools {
+    h2: H2Pool,
     http1: Client<ReachConnector, Body>,
     h2c: Client<ReachConnector, Body>,
 }
@@ -134,20 +141,34 @@ impl std::fmt::Debug for Upstreams {
 }
 
 impl Upstreams {
-    pub fn new(creds: Arc<Credentials>, reach: Reach) -> Upstreams {
+    /// Upstreams with `slots` sets of pools, one per worker (see [`Workers::slots`]).
+    ///
+    /// [`Workers::slots`]: crate::workers::Workers::slots
+    pub fn new(creds: Arc<Credentials>, reach: Reach, slots: usize) -> Upstreams {
         let conn = ReachConnector {
             reach: Arc::new(reach.clone()),
         };
+        let pools = (0..slots.max(1))
+            .map(|_| Pools {
+                h2: H2Pool::default(),
+                http1: Client::builder(TokioExecutor::new()).build(conn.clone()),
+                h2c: Client::builder(TokioExecutor::new())
+                    .http2_only(true)
+                    .build(conn.clone()),
+            })
+            .collect();
         Upstreams {
             creds,
             reach,
-            h2: H2Pool::default(),
             tls_configs: Mutex::new(HashMap::new()),
-            http1: Client::builder(TokioExecutor::new()).build(conn.clone()),
-            h2c: Client::builder(TokioExecutor::new())
-                .http2_only(true)
-                .build(conn),
+            pools,
         }
+    }
+
+    /// The calling worker's pools.
+    fn pools(&self) -> &Pools {
+        let i = crate::workers::current();
+        &self.pools[i.min(self.pools.len() - 1)]
     }
 
     /// The client TLS config for a set of allowed identities and an ALPN, cached.
@@ -242,8 +263,9 @@ impl Upstreams {
         req: http::Request<Body>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
         let key: PoolKey = (addr, sni.to_string());
+        let h2 = &self.pools().h2;
         let mut sender = loop {
-            match self.h2.checkout(&key, max_per_conn) {
+            match h2.checkout(&key, max_per_conn) {
                 Checkout::Ready(sender) => break sender,
                 Checkout::Wait(waiter) => waiter
                     .wait()
@@ -253,7 +275,7 @@ impl Upstreams {
                     match self.dial_h2(&key, identities, connect_timeout).await {
                         Ok((sender, conn)) => {
                             let id = dial.done(Ok(sender.clone()));
-                            tokio::spawn(drive(conn, self.h2.handle(), key, id));
+                            tokio::spawn(drive(conn, h2.handle(), key, id));
                             break sender;
                         }
                         Err(e) => {
@@ -310,7 +332,8 @@ impl Upstreams {
         addr: SocketAddr,
         req: http::Request<Body>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
-        let client = if h2c { &self.h2c } else { &self.http1 };
+        let pools = self.pools();
+        let client = if h2c { &pools.h2c } else { &pools.http1 };
         client.request(req).await.map_err(|e| {
             if e.is_connect() {
                 UpstreamError::Connect {
