@@ -148,13 +148,21 @@ impl Upstreams {
         let conn = ReachConnector {
             reach: Arc::new(reach.clone()),
         };
+        let plain = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            // Without a timer hyper never reaps idle connections: a burst of 256 concurrent
+            // requests to the app would leave 256 connections open for good. Idle ones are
+            // not capped in number: closing those a burst opened makes the next burst dial
+            // them again, and under sustained concurrency that churn costs more than it saves.
+            b.pool_timer(TokioTimer::new())
+                .pool_idle_timeout(pool::IDLE_TIMEOUT);
+            b
+        };
         let pools = (0..slots.max(1))
             .map(|_| Pools {
                 h2: H2Pool::default(),
-                http1: Client::builder(TokioExecutor::new()).build(conn.clone()),
-                h2c: Client::builder(TokioExecutor::new())
-                    .http2_only(true)
-                    .build(conn.clone()),
+                http1: plain().build(conn.clone()),
+                h2c: plain().http2_only(true).build(conn.clone()),
             })
             .collect();
         Upstreams {
