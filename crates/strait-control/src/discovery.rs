@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use strait_model::compile::{self, CompileError, ProxyRef};
+use strait_model::compile::{self, CompileError, Footprint, ProxyRef};
 use strait_protocol::v1::discovery_server::Discovery;
 use strait_protocol::v1::{DiscoveryRequest, DiscoveryResponse, Node, Resource, ResourceName};
 use tokio::sync::mpsc;
@@ -131,6 +131,13 @@ struct Session {
     initialised: bool,
     in_flight: Option<InFlight>,
     nonces: u64,
+    /// What the last compiled configuration depends on, and the generation it was compiled
+    /// from: a later generation whose changes cannot affect it is not compiled.
+    footprint: Option<Footprint>,
+    compiled: u64,
+    /// Whether the proxy rejected the last response (it is then compiled again on the next
+    /// change, as before incremental pushes).
+    nacked: bool,
 }
 
 enum Next {
@@ -184,6 +191,9 @@ impl Session {
             initialised: false,
             in_flight: None,
             nonces: 0,
+            footprint: None,
+            compiled: 0,
+            nacked: false,
         }
     }
 
@@ -223,6 +233,13 @@ impl Session {
         let started = Instant::now();
         let current = self.hub.snapshot();
         let generation = current.generation;
+        if self.unaffected(generation) {
+            // Nothing this proxy holds can have changed: it is in sync with this generation.
+            self.compiled = generation;
+            self.in_sync(generation.to_string());
+            return Next::Continue;
+        }
+        self.hub.metrics.compiles.inc();
         let config = match compile::compile(&current.mesh, &current.runtime, &self.proxy) {
             Ok(c) => c,
             Err(e @ (CompileError::UnknownProxy(_) | CompileError::UnknownCluster(_))) => {
@@ -243,6 +260,8 @@ impl Session {
             let _ = self.tx.send(Err(status)).await;
             return Next::Close;
         }
+        self.footprint = Some(Footprint::of(&current.mesh, &self.proxy, &config));
+        self.compiled = generation;
         let state: BTreeMap<Key, String> = config
             .resources()
             .into_iter()
@@ -266,17 +285,8 @@ impl Session {
         if changed.is_empty() && removed.is_empty() {
             // The proxy already holds this generation's config: nothing is sent, and it is in
             // sync with it (after a NACK, the mesh may have moved back to what it accepted).
-            let version = generation.to_string();
-            self.hub.update_proxy(&self.key, self.id, |s| {
-                if s.nack.is_some() {
-                    s.sent_nonce.clone_from(&s.acked_nonce);
-                    s.nack = None;
-                }
-                if s.sent_nonce == s.acked_nonce && !s.acked_nonce.is_empty() {
-                    s.sent_version.clone_from(&version);
-                    s.acked_version.clone_from(&version);
-                }
-            });
+            self.nacked = false;
+            self.in_sync(generation.to_string());
             return Next::Continue;
         }
         self.nonces += 1;
@@ -334,12 +344,42 @@ impl Session {
         Next::Continue
     }
 
+    /// Whether the changes since the last compile cannot affect this proxy's configuration,
+    /// which it holds: it was accepted (or nothing needed sending).
+    fn unaffected(&self, generation: u64) -> bool {
+        let Some(fp) = &self.footprint else {
+            return false;
+        };
+        self.initialised
+            && !self.nacked
+            && self
+                .hub
+                .changes_since(self.compiled, generation)
+                .is_some_and(|c| !fp.affected_by(&c))
+    }
+
+    /// Records that the proxy holds `version`'s configuration without anything sent.
+    fn in_sync(&self, version: String) {
+        // After a NACK, the mesh may have moved back to what the proxy accepted.
+        self.hub.update_proxy(&self.key, self.id, |s| {
+            if s.nack.is_some() {
+                s.sent_nonce.clone_from(&s.acked_nonce);
+                s.nack = None;
+            }
+            if s.sent_nonce == s.acked_nonce && !s.acked_nonce.is_empty() {
+                s.sent_version.clone_from(&version);
+                s.acked_version.clone_from(&version);
+            }
+        });
+    }
+
     /// An ACK or NACK of the response in flight.
     fn answer(&mut self, m: DiscoveryRequest) {
         let Some(f) = self.in_flight.take_if(|f| f.nonce == m.response_nonce) else {
             tracing::debug!(proxy = %self.proxy, nonce = %m.response_nonce, "answer to no response in flight; ignored");
             return;
         };
+        self.nacked = !m.error_detail.is_empty();
         if m.error_detail.is_empty() {
             self.acked = f.state;
             self.initialised = true;

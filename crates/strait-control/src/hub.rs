@@ -2,14 +2,15 @@
 //! the new version loads cleanly), a generation counter every discovery session watches, and
 //! what each connected proxy was sent and acknowledged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use strait_model::Mesh;
-use strait_model::compile::Runtime;
+use strait_model::compile::{Changes, Runtime};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -25,6 +26,12 @@ pub struct Hub {
     /// The input files as they were when last read (loaded or rejected): the watcher reloads
     /// when they differ.
     read: Mutex<Fingerprint>,
+    /// The input files as they were when the mesh in force was read: a reload compares only
+    /// the objects of files that changed since.
+    in_force: Mutex<Fingerprint>,
+    /// What each recent generation changed, oldest first: a session compiles its proxy again
+    /// only when a change since its last compile can affect it.
+    history: Mutex<VecDeque<(u64, Arc<Changes>)>>,
     /// Wakes sessions when the generation changes.
     generation: watch::Sender<u64>,
     rejected: Mutex<Option<Rejected>>,
@@ -116,6 +123,18 @@ fn log_clusters(clusters: &[ClusterAccess]) {
     }
 }
 
+/// Generations whose changes are kept for sessions that are behind.
+const HISTORY: usize = 256;
+
+/// Files added, removed or changed between two fingerprints.
+fn changed_files(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<PathBuf> {
+    let a: BTreeSet<_> = before.iter().collect();
+    let b: BTreeSet<_> = after.iter().collect();
+    a.symmetric_difference(&b)
+        .map(|(path, _, _)| path.clone())
+        .collect()
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -134,6 +153,7 @@ impl Hub {
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         let Loaded { mesh, clusters } = loaded;
+        mesh.index();
         warn_unsupported(&mesh);
         log_clusters(&clusters);
         metrics.config_generation.set(1);
@@ -145,7 +165,9 @@ impl Hub {
                 runtime: Arc::new(Runtime::default()),
                 clusters: Arc::new(clusters),
             }),
+            in_force: Mutex::new(read.clone()),
             read: Mutex::new(read),
+            history: Mutex::new(VecDeque::new()),
             generation: watch::channel(1).0,
             rejected: Mutex::new(None),
             proxies: Mutex::new(BTreeMap::new()),
@@ -183,21 +205,47 @@ impl Hub {
         if *c.runtime == runtime {
             return;
         }
-        self.publish(Current {
-            generation: c.generation + 1,
-            mesh: c.mesh.clone(),
-            runtime: Arc::new(runtime),
-            clusters: c.clusters.clone(),
-        });
+        self.publish(
+            Current {
+                generation: c.generation + 1,
+                mesh: c.mesh.clone(),
+                runtime: Arc::new(runtime),
+                clusters: c.clusters.clone(),
+            },
+            Changes::everything(),
+        );
     }
 
-    fn publish(&self, next: Current) {
+    fn publish(&self, next: Current, changes: Changes) {
         let generation = next.generation;
+        {
+            let mut history = lock(&self.history);
+            history.push_back((generation, Arc::new(changes)));
+            while history.len() > HISTORY {
+                history.pop_front();
+            }
+        }
         self.current.store(Arc::new(next));
         self.generation.send_replace(generation);
         self.metrics
             .config_generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// What changed after generation `from` up to `to`; `None` when that is no longer known
+    /// (a session that fell that far behind compiles again).
+    pub fn changes_since(&self, from: u64, to: u64) -> Option<Changes> {
+        let history = lock(&self.history);
+        let mut out = Changes::default();
+        let mut expect = from + 1;
+        for (g, c) in history.iter().filter(|(g, _)| *g > from && *g <= to) {
+            if *g != expect {
+                return None;
+            }
+            out.merge(c);
+            expect += 1;
+        }
+        (expect == to + 1).then_some(out)
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -217,9 +265,18 @@ impl Hub {
             tracing::debug!("configuration changed while being read; reading it again");
             return;
         };
-        *lock(&self.read) = read;
+        *lock(&self.read) = read.clone();
         match result {
             Ok(Loaded { mesh, clusters }) => {
+                // Built here, on the watcher's thread, rather than by the first session.
+                mesh.index();
+                let files = {
+                    let mut in_force = lock(&self.in_force);
+                    let files = changed_files(&in_force, &read);
+                    *in_force = read;
+                    files
+                };
+                let changes = Changes::between(&self.mesh(), &mesh, Some(&files));
                 warn_unsupported(&mesh);
                 log_clusters(&clusters);
                 // Publishing takes the run-time lock too: a learner updating at the same
@@ -227,12 +284,15 @@ impl Hub {
                 let _one_at_a_time = lock(&self.runtime_writes);
                 let c = self.current.load();
                 let generation = c.generation + 1;
-                self.publish(Current {
-                    generation,
-                    mesh: Arc::new(mesh),
-                    runtime: c.runtime.clone(),
-                    clusters: Arc::new(clusters),
-                });
+                self.publish(
+                    Current {
+                        generation,
+                        mesh: Arc::new(mesh),
+                        runtime: c.runtime.clone(),
+                        clusters: Arc::new(clusters),
+                    },
+                    changes,
+                );
                 *lock(&self.rejected) = None;
                 tracing::info!(generation, "configuration reloaded");
             }

@@ -116,8 +116,20 @@ pub async fn run(
     if !opts.cluster.is_empty() {
         source.own = Some(opts.cluster.clone());
     }
-    let hub =
-        Arc::new(Hub::new(source, metrics.clone()).map_err(|r| ControlError::Config(r.errors))?);
+    let hub = Arc::new(Hub::new(source, metrics).map_err(|r| ControlError::Config(r.errors))?);
+    serve(opts, hub, registry, stop).await
+}
+
+/// Serves an already loaded hub until `stop` resolves: what [`run`] does after the first
+/// load. Benchmarks and tests that drive the hub themselves (reloading it, reading its
+/// metrics) start here.
+pub async fn serve(
+    opts: Options,
+    hub: Arc<Hub>,
+    registry: Registry,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ControlError> {
+    let metrics = hub.metrics.clone();
     let mesh = hub.mesh();
     let cluster =
         match (opts.cluster.as_str(), mesh.clusters.as_slice()) {

@@ -38,6 +38,9 @@ pub struct Metrics {
     pub config_generation: Gauge,
     /// Configuration updates rejected for input errors.
     pub config_rejects: Counter,
+    /// Proxy configurations compiled (a proxy whose configuration a change cannot affect is
+    /// not compiled again).
+    pub compiles: Counter,
 }
 
 impl Metrics {
@@ -52,6 +55,7 @@ impl Metrics {
             csr_errors: Family::default(),
             config_generation: Gauge::default(),
             config_rejects: Counter::default(),
+            compiles: Counter::default(),
         };
         reg.register(
             "pilot_xds",
@@ -97,6 +101,11 @@ impl Metrics {
             "strait_config_rejects",
             "Configuration updates rejected",
             m.config_rejects.clone(),
+        );
+        reg.register(
+            "strait_proxy_compiles",
+            "Proxy configurations compiled",
+            m.compiles.clone(),
         );
         m
     }

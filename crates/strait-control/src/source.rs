@@ -292,12 +292,20 @@ fn render(mesh: &Mesh, d: &Diagnostic) -> String {
 }
 
 /// Watches the source on its own thread (file system calls block) and reloads the hub after
-/// every settled change: no new change for one more poll interval, so an editor's
-/// save-in-several-writes becomes one update.
+/// every settled change: no further change for [`SETTLE`], so an editor's save-in-several-writes
+/// becomes one update. (A load that a write tears anyway is thrown away and read again; see
+/// [`Source::load_settled`].)
 #[derive(Debug)]
 pub struct Watcher {
     stop: Arc<AtomicBool>,
 }
+
+/// How long the files must stay unchanged before a change is read. Every change waits this
+/// long on top of the poll's detection delay, so it is short: an editor's or `kubectl`'s
+/// writes of one save come within milliseconds, and a torn read is caught regardless (istiod
+/// debounces for 100 ms, `PILOT_DEBOUNCE_AFTER`). It used to be one more poll interval
+/// (200 ms by default).
+pub const SETTLE: Duration = Duration::from_millis(30);
 
 impl Watcher {
     pub fn spawn(interval: Duration, hub: Arc<Hub>) -> Watcher {
@@ -311,10 +319,10 @@ impl Watcher {
                     if !hub.changed() {
                         continue;
                     }
-                    // Settle: wait until a poll sees no further change.
+                    // Settle: wait until the files stay unchanged for a moment.
                     let mut now = hub.source.fingerprint();
                     loop {
-                        std::thread::sleep(interval);
+                        std::thread::sleep(SETTLE.min(interval));
                         let again = hub.source.fingerprint();
                         if again == now {
                             break;

@@ -164,6 +164,7 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
         mesh_file,
         mesh_tree,
         sources,
+        index: std::sync::OnceLock::new(),
     };
     (mesh, diags)
 }

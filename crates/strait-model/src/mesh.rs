@@ -2,6 +2,7 @@
 //! config compiler share.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use strait_api::layout::MeshFile;
 use strait_api::yaml::Node;
@@ -10,6 +11,7 @@ use strait_api::{Object, SourceMap};
 use crate::cluster::Cluster;
 use crate::identity;
 use crate::ids::{ClusterId, ObjId, WorkloadId};
+use crate::index::Index;
 use crate::network::Network;
 use crate::selector;
 use crate::service::{Registry, ServiceInstance};
@@ -39,6 +41,8 @@ pub struct Mesh {
     pub mesh_file: Option<MeshFile>,
     pub mesh_tree: Option<Node>,
     pub sources: SourceMap,
+    /// Built on first use: see [`Mesh::index`].
+    pub(crate) index: OnceLock<Index>,
 }
 
 impl Mesh {
@@ -56,6 +60,20 @@ impl Mesh {
 
     pub fn workload(&self, id: WorkloadId) -> &Workload {
         &self.workloads[id.0 as usize]
+    }
+
+    /// The lookups every proxy's compile shares (istiod's `PushContext`), built on first use
+    /// and kept as long as the mesh: a mesh is never changed once built.
+    pub fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(self))
+    }
+
+    /// Whether `svc` is this mesh's own instance (the index is keyed by its id).
+    fn own(&self, svc: &ServiceInstance) -> bool {
+        self.registry
+            .all()
+            .get(svc.id.0 as usize)
+            .is_some_and(|s| s.object == svc.object && s.hostname == svc.hostname)
     }
 
     /// Whether more than one cluster is involved.
@@ -105,6 +123,14 @@ impl Mesh {
         let Some(sel) = &svc.selector else {
             return Vec::new();
         };
+        if self.own(svc) {
+            return self
+                .index()
+                .endpoints(svc.id)
+                .iter()
+                .map(|w| self.workload(*w))
+                .collect();
+        }
         self.workloads
             .iter()
             .filter(|w| w.cluster == svc.cluster && w.namespace == svc.namespace)
@@ -114,6 +140,18 @@ impl Mesh {
 
     /// Services whose selector selects `w`.
     pub fn services_of(&self, w: &Workload) -> Vec<&ServiceInstance> {
+        if self
+            .workloads
+            .get(w.id.0 as usize)
+            .is_some_and(|x| x.object == w.object)
+        {
+            return self
+                .index()
+                .services_of(w.id)
+                .iter()
+                .map(|s| self.registry.get(*s))
+                .collect();
+        }
         self.registry
             .all()
             .iter()

@@ -76,6 +76,9 @@ fn documents(kind: Kind) -> Vec<(&'static str, Vec<String>)> {
 const ACTED_ON: &[(Kind, &str)] = &[
     // VirtualService: sidecar and gateway routes (compile/routes.rs, compile/gateway.rs).
     (Kind::VirtualService, "spec.hosts"),
+    // Sidecar: which one applies to a sidecar, and what it may reach (scope.rs).
+    (Kind::Sidecar, "spec.workloadSelector"),
+    (Kind::Sidecar, "spec.egress[].hosts"),
     (Kind::VirtualService, "spec.gateways"),
     (Kind::VirtualService, "spec.exportTo"),
     // Names the compiled rule in the proxy's messages.

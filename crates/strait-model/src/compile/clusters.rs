@@ -2,7 +2,6 @@
 //! DestinationRule's policy merged the way istiod merges it, and the endpoints as this proxy
 //! sees them (split horizon).
 
-use strait_api::Kind;
 use strait_api::istio::destination_rule::{
     ClientTlsMode, DestinationRuleSpec, SimpleLb, TrafficPolicy,
 };
@@ -12,9 +11,8 @@ use super::routes::{ClusterKey, app_protocol};
 use super::split_horizon::{self, Gateways};
 use super::types::*;
 use super::workload_name;
-use crate::destination::{Dr, DrIndex, client_tls};
-use crate::host::ExportTo;
-use crate::ids::ClusterId;
+use crate::destination::client_tls;
+use crate::ids::{ClusterId, ObjId};
 use crate::mesh::Mesh;
 use crate::peer_auth::{PeerPolicies, target_port};
 use crate::selector;
@@ -52,28 +50,10 @@ pub(super) fn compile(
     out: &mut ProxyConfig,
 ) {
     let c = mesh.cluster(config);
-    let root = c.root_namespace().to_string();
-    let drs: Vec<Dr> = c
-        .of_kind(Kind::DestinationRule)
-        .filter_map(|(id, o)| {
-            let d = o.destination_rule()?;
-            // Rules that select workloads apply only to those workloads' proxies.
-            if let Some(sel) = &d.spec.workload_selector
-                && !(o.namespace() == w.namespace
-                    && selector::map_selects(&sel.match_labels, &w.labels))
-            {
-                return None;
-            }
-            Some(Dr {
-                id,
-                namespace: o.namespace(),
-                host: crate::host::fqdn(&d.spec.host, o.namespace(), &c.domain),
-                export: ExportTo::parse(&d.spec.export_to, o.namespace(), true),
-                spec: &d.spec,
-            })
-        })
-        .collect();
-    let index = DrIndex::new(&drs);
+    let index = mesh.index();
+    let routing = index.routing(config);
+    // Rules that select workloads apply only to those workloads' proxies.
+    let selected = routing.map(|r| r.selected_rules(w)).unwrap_or_default();
     let peer_policies = PeerPolicies::of(mesh, config);
     let connect_default = c
         .mesh_config
@@ -88,7 +68,15 @@ pub(super) fn compile(
             .iter()
             .find_map(|s| s.port(*port))
             .map_or(AppProtocol::Auto, |p| app_protocol(p.protocol));
-        let dr = index.for_client(host, &w.namespace, svc_ns, &root);
+        let dr = routing
+            .and_then(|r| r.destination_rule_for(host, &w.namespace, svc_ns, &selected))
+            .and_then(|e| {
+                Some(Rule {
+                    id: e.id,
+                    spec: e.spec(mesh)?,
+                })
+            });
+        let dr = dr.as_ref();
         let subset_index = dr.and_then(|d| d.spec.subsets.iter().position(|s| s.name == *subset));
         let subset_labels = match (subset.is_empty(), subset_index) {
             (true, _) => None,
@@ -111,7 +99,7 @@ pub(super) fn compile(
         let mut identities = Vec::new();
         for s in &instances {
             let Some(sport) = s.port(*port) else { continue };
-            for e in mesh.endpoints_of(s) {
+            for e in index.endpoints(s.id).iter().map(|id| mesh.workload(*id)) {
                 let Some(address) = &e.address else { continue };
                 if !running(mesh, e) {
                     continue;
@@ -209,6 +197,12 @@ pub(super) fn compile(
             },
         );
     }
+}
+
+/// The DestinationRule a client applies to a host.
+struct Rule<'m> {
+    id: ObjId,
+    spec: &'m DestinationRuleSpec,
 }
 
 /// Pods that are gone or finished take no traffic.

@@ -7,6 +7,7 @@
 
 mod authz;
 pub mod authz_types;
+pub mod changes;
 mod clusters;
 mod gateway;
 pub mod gateway_types;
@@ -23,11 +24,13 @@ pub use authz::{
     targets,
 };
 pub use authz_types::*;
+pub use changes::{Changes, Footprint};
 pub use gateway_types::*;
 pub use types::*;
 
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;
+use crate::scope::Scope;
 use crate::service::{ServiceInstance, ServiceSource};
 use crate::workload::Workload;
 use split_horizon::{GatewayAddr, Gateways};
@@ -114,7 +117,8 @@ pub fn compile(mesh: &Mesh, rt: &Runtime, proxy: &ProxyRef) -> Result<ProxyConfi
         );
         needed
     } else {
-        routes::compile(mesh, config_cluster, w, &mut out)
+        let scope = scope_of(mesh, config_cluster, w);
+        routes::compile(mesh, config_cluster, w, &scope, &mut out)
     };
     needed.sort();
     needed.dedup();
@@ -132,6 +136,13 @@ pub fn compile(mesh: &Mesh, rt: &Runtime, proxy: &ProxyRef) -> Result<ProxyConfi
     }
     authz::compile(mesh, config_cluster, rt, w, &mut out);
     Ok(out)
+}
+
+/// What sidecar `w` can reach: its Sidecar resource's egress hosts (see [`crate::scope`]).
+pub fn scope_of(mesh: &Mesh, config: ClusterId, w: &Workload) -> Scope {
+    mesh.index()
+        .routing(config)
+        .map_or(Scope::All, |r| r.scope_for(w))
 }
 
 /// The service instances `host` resolves to for a proxy in `viewer`: Kubernetes Services of

@@ -2,18 +2,19 @@
 
 use std::collections::BTreeMap;
 
+use strait_api::Object;
 use strait_api::istio::Percent;
 use strait_api::istio::virtual_service::{
     Destination, HeaderOperations, Headers, HttpFaultInjection, HttpMatchRequest, HttpRoute,
     StringMatch, VirtualServiceSpec,
 };
-use strait_api::{Kind, Object};
 
 use super::types::*;
-use crate::host::{self, ExportTo};
-use crate::ids::{ClusterId, ObjId};
+use crate::host;
+use crate::ids::{ClusterId, ObjId, ServiceId};
 use crate::mesh::Mesh;
 use crate::protocol::Protocol;
+use crate::scope::Scope;
 use crate::selector;
 use crate::workload::Workload;
 
@@ -42,6 +43,17 @@ pub(super) struct Vs<'m> {
 }
 
 impl<'m> Vs<'m> {
+    /// An indexed VirtualService (hosts already expanded).
+    pub fn from_entry(mesh: &'m Mesh, e: &crate::index::VsEntry) -> Option<Self> {
+        let obj = mesh.object(e.id);
+        Some(Vs {
+            id: e.id,
+            obj,
+            spec: &obj.virtual_service()?.spec,
+            hosts: e.hosts.clone(),
+        })
+    }
+
     pub fn new(mesh: &Mesh, id: ObjId, obj: &'m Object, spec: &'m VirtualServiceSpec) -> Self {
         let domain = &mesh.cluster(id.cluster).domain;
         Vs {
@@ -84,20 +96,40 @@ impl Bind<'_> {
     }
 }
 
-/// Builds the services the proxy sees and returns the clusters their rules reference.
+/// Builds the services the proxy sees (exported to its namespace and in its Sidecar's egress
+/// scope) and returns the clusters their rules reference.
 pub(super) fn compile(
     mesh: &Mesh,
     config: ClusterId,
     w: &Workload,
+    scope: &Scope,
     out: &mut ProxyConfig,
 ) -> Vec<ClusterKey> {
     let ns = w.namespace.as_str();
-    let vss = visible_virtual_services(mesh, config, ns);
+    let index = mesh.index();
+    let routing = index.routing(config);
+    // A scope naming namespaces only looks at their services, not the mesh's.
+    let candidates: Vec<ServiceId> = match scope.namespaces() {
+        None => mesh.registry.all().iter().map(|s| s.id).collect(),
+        Some(namespaces) => {
+            let mut ids: Vec<ServiceId> = namespaces
+                .iter()
+                .flat_map(|n| index.services_in(n))
+                .copied()
+                .collect();
+            // Registry order: the first instance defining a port gives its protocol.
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        }
+    };
     // host -> port -> (protocol, service namespace)
     let mut ports: BTreeMap<&str, BTreeMap<u32, (Protocol, &str)>> = BTreeMap::new();
-    for s in mesh.registry.all() {
+    for id in candidates {
+        let s = mesh.registry.get(id);
         if !super::from_config_cluster(s, config)
             || !(s.export_to.visible_to(ns) || s.namespace == ns)
+            || !scope.allows(&s.namespace, &s.hostname)
         {
             continue;
         }
@@ -110,7 +142,10 @@ pub(super) fn compile(
     }
     let mut needed = Vec::new();
     for (hostname, by_port) in &ports {
-        let vs = select_virtual_service(&vss, hostname);
+        let vs = routing
+            .and_then(|r| r.virtual_service_for(hostname, ns, scope))
+            .and_then(|e| Vs::from_entry(mesh, e));
+        let vs = vs.as_ref();
         for (port, (protocol, svc_ns)) in by_port {
             let protocol = app_protocol(*protocol);
             let mut sp = ServicePort {
@@ -156,54 +191,6 @@ pub(super) fn compile(
         }
     }
     needed
-}
-
-fn visible_virtual_services<'m>(mesh: &'m Mesh, config: ClusterId, ns: &str) -> Vec<Vs<'m>> {
-    let mut out: Vec<Vs<'m>> = mesh
-        .cluster(config)
-        .of_kind(Kind::VirtualService)
-        .filter_map(|(id, o)| o.virtual_service().map(|v| (id, o, v)))
-        .filter(|(_, o, v)| {
-            let binds_mesh =
-                v.spec.gateways.is_empty() || v.spec.gateways.iter().any(|g| g == "mesh");
-            binds_mesh
-                && (ExportTo::parse(&v.spec.export_to, o.namespace(), true).visible_to(ns)
-                    || o.namespace() == ns)
-        })
-        .map(|(id, o, v)| Vs::new(mesh, id, o, &v.spec))
-        .collect();
-    // Istio applies the oldest VirtualService for a host; without timestamps, name order.
-    out.sort_by(|a, b| {
-        let key = |v: &Vs| {
-            (
-                v.obj.meta().creation_timestamp.clone(),
-                v.obj.namespace().to_string(),
-                v.obj.name().to_string(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
-    out
-}
-
-/// The VirtualService that routes `hostname`: an exact host first, else the most specific
-/// wildcard.
-fn select_virtual_service<'a, 'm>(vss: &'a [Vs<'m>], hostname: &str) -> Option<&'a Vs<'m>> {
-    vss.iter()
-        .find(|v| v.hosts.iter().any(|h| h.eq_ignore_ascii_case(hostname)))
-        .or_else(|| {
-            vss.iter()
-                .filter_map(|v| {
-                    v.hosts
-                        .iter()
-                        .filter(|h| host::is_wildcard(h) && host::subset_of(hostname, h))
-                        .map(|h| h.len())
-                        .max()
-                        .map(|len| (len, v))
-                })
-                .max_by_key(|(len, _)| *len)
-                .map(|(_, v)| v)
-        })
 }
 
 fn str_match(m: &StringMatch) -> Option<StrMatch> {

@@ -194,11 +194,7 @@ fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
 
 /// Kinds whose objects are accepted and not acted on at all.
 fn kinds(mesh: &Mesh, out: &mut Vec<NotApplied>) {
-    let table: [(Kind, &str); 4] = [
-        (
-            Kind::Sidecar,
-            "not applied: every proxy sees every service it may (exportTo), not only this resource's egress hosts",
-        ),
+    let table: [(Kind, &str); 3] = [
         (
             Kind::EnvoyFilter,
             "not applied: strait's proxy is not Envoy",

@@ -382,8 +382,34 @@ pub const REPORTED: &[Reported] = &[
         &["spec.locality"],
         "not used: endpoints are used regardless of locality",
     ),
+    // Sidecar: its workloadSelector and egress hosts scope what a sidecar is sent
+    // (scope.rs); the rest is not acted on.
+    set(
+        Kind::Sidecar,
+        &["spec.egress[].port"],
+        "not applied: the hosts of every egress listener apply to every port",
+    ),
+    set(
+        Kind::Sidecar,
+        &["spec.egress[].bind", "spec.egress[].captureMode"],
+        "not applied: outbound traffic is taken where the sidecar listens (15001, or as an HTTP proxy)",
+    ),
+    set(
+        Kind::Sidecar,
+        &["spec.ingress"],
+        "not applied: inbound ports come from the Services selecting the workload",
+    ),
+    set(
+        Kind::Sidecar,
+        &["spec.inboundConnectionPool"],
+        "not applied: inbound connections are not limited",
+    ),
+    set(
+        Kind::Sidecar,
+        &["spec.outboundTrafficPolicy"],
+        "not applied: meshConfig.outboundTrafficPolicy decides for every sidecar",
+    ),
     // Kinds not acted on at all.
-    checked(Kind::Sidecar, &["spec"]),
     checked(Kind::EnvoyFilter, &["spec"]),
     checked(Kind::Telemetry, &["spec"]),
     checked(Kind::WorkloadGroup, &["spec"]),
