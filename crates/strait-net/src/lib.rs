@@ -25,3 +25,21 @@ mod refusals;
 
 pub use cidr::{Cidr, CidrError};
 pub use reach::{Door, NetworkRanges, Reach, Refused, Why};
+
+/// The accept queue of every listener. Rust's standard library asks for 128, and a burst of
+/// more connections than that (a client opening 256 at once, say) overflows it: the kernel
+/// drops the extra SYNs and the clients retry only after a second.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// A TCP listener on `addr` with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (so a restarted
+/// process can bind again while old connections linger in TIME_WAIT).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let s = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(LISTEN_BACKLOG)
+}

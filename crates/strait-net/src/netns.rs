@@ -89,7 +89,7 @@ impl Netns {
         let socket = self.tcp_socket(addr.is_ipv4())?;
         socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
-        socket.listen(1024)
+        socket.listen(crate::LISTEN_BACKLOG)
     }
 }
 

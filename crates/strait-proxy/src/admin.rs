@@ -84,9 +84,7 @@ fn config_dump(px: &Shared) -> Response<Body> {
 
 async fn bind(ip: std::net::IpAddr, port: u16) -> Result<TcpListener, ProxyError> {
     let addr = SocketAddr::new(ip, port);
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ProxyError::Listen { addr, source })
+    strait_net::listen(addr).map_err(|source| ProxyError::Listen { addr, source })
 }
 
 /// Binds the admin, health and stats ports and serves them.

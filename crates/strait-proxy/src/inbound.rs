@@ -69,7 +69,7 @@ impl Listeners {
                 continue;
             };
             let addr = SocketAddr::new(px.pod_ip, p16);
-            match TcpListener::bind(addr).await {
+            match strait_net::listen(addr) {
                 Ok(l) => {
                     tracing::info!(%addr, "inbound listener up");
                     let (px, server) = (px.clone(), server.clone());

@@ -45,7 +45,6 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
 use strait_model::compile::ProxyRole;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use bootstrap::Bootstrap;
@@ -110,12 +109,10 @@ pub async fn run(
     // A gateway's pod is the proxy: there is no application to capture traffic from.
     if bs.role == ProxyRole::Sidecar {
         let out_addr = px.outbound;
-        let outbound = TcpListener::bind(out_addr)
-            .await
-            .map_err(|source| ProxyError::Listen {
-                addr: out_addr,
-                source,
-            })?;
+        let outbound = strait_net::listen(out_addr).map_err(|source| ProxyError::Listen {
+            addr: out_addr,
+            source,
+        })?;
         tokio::spawn(outbound::serve(px.clone(), outbound));
     }
 

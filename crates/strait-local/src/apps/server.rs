@@ -13,7 +13,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
 use tracing::debug;
 
 use super::AppError;
@@ -36,12 +35,10 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| AppError::Bind {
-            addr: listen,
-            source,
-        })?;
+    let listener = strait_net::listen(listen).map_err(|source| AppError::Bind {
+        addr: listen,
+        source,
+    })?;
     // An app behind a sidecar admits its own pod only; without one, its network.
     let door = if reach.pod.is_empty() {
         strait_net::Door::Mesh

@@ -126,7 +126,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
         s.set_reuseport(true)?;
     }
     s.bind(addr)?;
-    s.listen(1024)
+    s.listen(strait_net::LISTEN_BACKLOG)
 }
 
 async fn accept_loop(px: Shared, l: TcpListener, w: Want, closing: watch::Receiver<bool>) {
