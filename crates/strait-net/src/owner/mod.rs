@@ -1,18 +1,44 @@
 //! Which local user owns the other end of a TCP connection on this host.
 //!
 //! A loopback address can be bound by any local user, so on one machine an address alone does
-//! not say who is calling. The kernel does: both ends of a connection within a host appear in
-//! `/proc/net/tcp` (`tcp6`), each with the uid of the socket's owner. Looking up the peer's
-//! end (local address = the peer, remote address = us) tells whose process dialled.
+//! not say who is calling. The kernel does: both ends of a connection within a host are its
+//! sockets, each with the uid of its owner. Looking up the peer's end (local address = the
+//! peer, remote address = us) tells whose process dialled. The lookup asks the kernel for that
+//! one socket ([`diag`]); where netlink is not available, it reads `/proc/net/tcp` (`tcp6`).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+mod diag;
 
 /// The uid owning the socket at `peer` that is connected to `local`, when that socket is in
 /// this process's network namespace. `None`: not found (the peer is on another host or in
 /// another namespace, or has already closed).
 pub fn peer_uid(peer: SocketAddr, local: SocketAddr) -> io::Result<Option<u32>> {
     let (peer, local) = (canonical(peer), canonical(local));
+    if let Ok(found) = by_diag(peer, local) {
+        return Ok(found);
+    }
+    by_proc(peer, local)
+}
+
+/// Through socket diagnostics: the peer's socket as IPv4, or as IPv6 with mapped addresses
+/// when it dialled a dual-stack listener.
+fn by_diag(peer: SocketAddr, local: SocketAddr) -> io::Result<Option<u32>> {
+    if let Some(uid) = diag::uid_of(peer, local)? {
+        return Ok(Some(uid));
+    }
+    match (peer.ip(), local.ip()) {
+        (IpAddr::V4(p), IpAddr::V4(l)) => diag::uid_of(
+            SocketAddr::new(IpAddr::V6(p.to_ipv6_mapped()), peer.port()),
+            SocketAddr::new(IpAddr::V6(l.to_ipv6_mapped()), local.port()),
+        ),
+        _ => Ok(None),
+    }
+}
+
+/// Through the socket tables in `/proc`.
+fn by_proc(peer: SocketAddr, local: SocketAddr) -> io::Result<Option<u32>> {
     // IPv4 connections to a dual-stack listener are listed in tcp6 as mapped addresses.
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let text = match std::fs::read_to_string(table) {
@@ -130,7 +156,8 @@ mod tests {
         let client = std::net::TcpStream::connect(server).expect("connect");
         let (_accepted, peer) = listener.accept().expect("accept");
         assert_eq!(peer, client.local_addr().expect("addr"));
-        let uid = peer_uid(peer, server).expect("read /proc");
-        assert_eq!(uid, Some(nix::unistd::getuid().as_raw()));
+        let me = Some(nix::unistd::getuid().as_raw());
+        assert_eq!(peer_uid(peer, server).expect("look up"), me);
+        assert_eq!(by_proc(peer, server).expect("read /proc"), me);
     }
 }
