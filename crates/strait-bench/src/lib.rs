@@ -6,6 +6,7 @@
 //! Service, ServiceAccount, Deployment, VirtualService and DestinationRule, plus policies every
 //! few apps. The content is deterministic, so runs are comparable.
 
+pub mod control;
 pub mod proxy;
 
 use std::fmt::Write as _;

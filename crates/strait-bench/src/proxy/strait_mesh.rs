@@ -1,5 +1,9 @@
 //! The strait path: `strait up` on a two-workload mesh (a client and an echo server, each
-//! with its sidecar), STRICT mTLS, no access log.
+//! with its sidecar), optionally with many extra services for the proxies to hold.
+//!
+//! The proxies do their full job: mesh-wide STRICT mTLS (a PeerAuthentication in the root
+//! namespace), Istio's standard metrics (strait's sidecars always record them), and no access
+//! log (Istio's default: the IstioOperator sets no `accessLogFile`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,14 +121,16 @@ pub struct StraitMesh {
     child: Child,
     lifeline: Option<ChildStdin>,
     pub state_dir: PathBuf,
-    pub client: PodState,
-    pub server: PodState,
+    cluster_dir: PathBuf,
     log: PathBuf,
+    /// From starting `strait up` to every proxy ready (its state file written).
+    pub up_in: Duration,
 }
 
 impl StraitMesh {
-    /// Writes the mesh under `dir` and brings it up on `127.<net>.0.0/16`.
-    pub fn start(strait: &Path, dir: &Path, net: u8) -> anyhow::Result<StraitMesh> {
+    /// Writes the mesh under `dir`, with `extra` manifests (more services) beside the two
+    /// workloads, and brings it up on `127.<net>.0.0/16`.
+    pub fn start(strait: &Path, dir: &Path, net: u8, extra: &str) -> anyhow::Result<StraitMesh> {
         let mesh = dir.join("mesh");
         let cluster = mesh.join("cluster1");
         std::fs::create_dir_all(&cluster)
@@ -132,9 +138,13 @@ impl StraitMesh {
         std::fs::write(mesh.join("mesh.yaml"), MESH_YAML)?;
         std::fs::write(cluster.join("istio-system.yaml"), CONTROL_PLANE)?;
         std::fs::write(cluster.join("bench.yaml"), WORKLOADS)?;
+        if !extra.is_empty() {
+            std::fs::write(cluster.join("extra.yaml"), extra)?;
+        }
         let state_dir = dir.join("state");
         let log = dir.join("strait-up.log");
         let log_file = std::fs::File::create(&log)?;
+        let started = Instant::now();
         let mut child = Command::new(strait)
             .arg("up")
             .arg(&mesh)
@@ -142,6 +152,8 @@ impl StraitMesh {
             .arg(&state_dir)
             .arg("--net")
             .arg(net.to_string())
+            // The scale scenario restarts a sidecar to time its readiness.
+            .args(["--restart-delay", "100ms"])
             .arg("--lifeline")
             .stdin(Stdio::piped())
             .stdout(log_file.try_clone()?)
@@ -149,41 +161,88 @@ impl StraitMesh {
             .spawn()
             .with_context(|| format!("running {} up", strait.display()))?;
         let lifeline = child.stdin.take();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let state_file = state_dir.join("up.json");
+        let deadline = started + Duration::from_secs(120);
+        let state_file = strait_local::up::state::file(&state_dir);
         while !state_file.exists() {
             if let Some(status) = child.try_wait()? {
                 bail!("strait up exited with {status}:\n{}", read(&log));
             }
             if Instant::now() > deadline {
-                bail!("the mesh was not up after 60 s:\n{}", read(&log));
+                bail!("the mesh was not up after 120 s:\n{}", read(&log));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let state = State::load(&state_dir)?;
-        let client = state.find_pod("cluster1/bench/client")?.clone();
-        let server = state.find_pod("cluster1/bench/server")?.clone();
-        Ok(StraitMesh {
+        let up_in = started.elapsed();
+        let m = StraitMesh {
             child,
             lifeline,
             state_dir,
-            client,
-            server,
+            cluster_dir: cluster,
             log,
-        })
+            up_in,
+        };
+        // Fail early if the state lacks what the benchmark needs.
+        m.proxy_pids()?;
+        m.app_pid()?;
+        Ok(m)
     }
 
-    /// The echo app itself, bypassing both sidecars.
-    pub fn app(&self) -> SocketAddr {
-        SocketAddr::new(self.server.app_ip, SERVER_PORT)
+    /// The state as `strait up` last wrote it (it rewrites it when a part restarts).
+    pub fn state(&self) -> anyhow::Result<State> {
+        Ok(State::load(&self.state_dir)?)
+    }
+
+    /// The client and server pods.
+    pub fn pods(&self) -> anyhow::Result<(PodState, PodState)> {
+        let state = self.state()?;
+        let client = state.find_pod("cluster1/bench/client")?.clone();
+        let server = state.find_pod("cluster1/bench/server")?.clone();
+        Ok((client, server))
+    }
+
+    /// Where the load generator connects: the client sidecar's outbound listener.
+    pub fn entry(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.pods()?.0.outbound())
     }
 
     /// The two sidecars' process ids (client, server).
     pub fn proxy_pids(&self) -> anyhow::Result<[u32; 2]> {
-        match (self.client.proxy_pid, self.server.proxy_pid) {
+        let (c, s) = self.pods()?;
+        match (c.proxy_pid, s.proxy_pid) {
             (Some(c), Some(s)) => Ok([c, s]),
-            _ => bail!("the mesh state has no sidecar process ids"),
+            _ => bail!("the mesh state has no sidecar process ids (a sidecar restarting?)"),
         }
+    }
+
+    /// The sidecars' admin addresses (client, server), for `/config_dump`.
+    pub fn admins(&self) -> anyhow::Result<[SocketAddr; 2]> {
+        let (c, s) = self.pods()?;
+        Ok([c.admin(), s.admin()])
+    }
+
+    /// The echo app behind the server sidecar.
+    pub fn app_pid(&self) -> anyhow::Result<u32> {
+        let (_, s) = self.pods()?;
+        s.app_pids
+            .first()
+            .copied()
+            .context("the mesh state has no process id for the server's app")
+    }
+
+    /// The control plane's debug address (`/debug/syncz`).
+    pub fn control_plane_debug(&self) -> anyhow::Result<SocketAddr> {
+        self.state()?
+            .clusters
+            .iter()
+            .find_map(|c| c.control_plane.as_ref().map(|cp| cp.debug))
+            .context("the mesh state has no control plane")
+    }
+
+    /// Writes (or replaces) a manifest file in the cluster's directory: a live change the
+    /// control plane picks up and pushes.
+    pub fn write_manifest(&self, name: &str, yaml: &str) -> anyhow::Result<()> {
+        let path = self.cluster_dir.join(name);
+        std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))
     }
 
     /// The mesh's CA directory (Istio's cacerts layout).
@@ -191,8 +250,11 @@ impl StraitMesh {
         self.state_dir.join("certs").join("cluster1")
     }
 
-    pub fn log(&self) -> String {
-        read(&self.log)
+    /// The end of `strait up`'s log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let log = read(&self.log);
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 }
 
