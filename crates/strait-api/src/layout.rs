@@ -15,9 +15,11 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::cache::ParseCache;
 use crate::de;
 use crate::de::FieldIssueKind;
 use crate::diag::{Diagnostic, Problem, Severity};
@@ -107,8 +109,27 @@ pub fn read_clusters(
     extra: &[(String, PathBuf)],
     only: Option<&[String]>,
 ) -> Input {
+    read_with(Loader::new(), paths, extra, only)
+}
+
+/// Like [`read_clusters`], parsing only the files whose text is not what `cache` holds (a
+/// reader that loads the same files again and again; see [`ParseCache`]).
+pub fn read_clusters_cached(
+    paths: &[PathBuf],
+    extra: &[(String, PathBuf)],
+    only: Option<&[String]>,
+    cache: &Arc<ParseCache>,
+) -> Input {
+    read_with(Loader::with_cache(cache.clone()), paths, extra, only)
+}
+
+fn read_with(
+    mut loader: Loader,
+    paths: &[PathBuf],
+    extra: &[(String, PathBuf)],
+    only: Option<&[String]>,
+) -> Input {
     let mesh_dir = paths.iter().find(|p| is_mesh_dir(p)).cloned();
-    let mut loader = Loader::new();
     match mesh_dir {
         Some(dir) => {
             if paths.len() > 1 {

@@ -6,6 +6,7 @@
 //! [`load`] walks files, directories and stdin, recognises kinds and apiVersions, and returns
 //! [`Object`]s plus [`Diagnostic`]s. Nothing here does network I/O, and nothing panics on input.
 
+pub mod cache;
 pub mod de;
 pub mod istio;
 pub mod source;
@@ -22,10 +23,12 @@ pub mod layout;
 pub mod load;
 pub mod object;
 
+pub use cache::ParseCache;
 pub use diag::{Diagnostic, ObjectRef, Problem, Severity};
 pub use kind::Kind;
 pub use layout::{
-    ClusterDecl, ClusterInput, Input, MeshFile, Role, read_clusters, read_input, read_input_with,
+    ClusterDecl, ClusterInput, Input, MeshFile, Role, read_clusters, read_clusters_cached,
+    read_input, read_input_with,
 };
 pub use load::{Loaded, Loader};
 pub use object::{Body, IstioObject, Object};

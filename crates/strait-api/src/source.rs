@@ -64,6 +64,15 @@ impl SourceMap {
         id
     }
 
+    /// Replaces a file's text by an identical copy (one shared with an earlier load).
+    pub(crate) fn replace_text(&mut self, id: FileId, text: Arc<str>) {
+        if let Some(f) = self.files.get_mut(id.0 as usize)
+            && *f.text == *text
+        {
+            f.text = text;
+        }
+    }
+
     pub fn get(&self, id: FileId) -> Option<&SourceFile> {
         self.files.get(id.0 as usize)
     }

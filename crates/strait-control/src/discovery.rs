@@ -20,9 +20,32 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Caller;
 use crate::conn::Peer;
-use crate::hub::{Hub, ProxyStatus, unix_now};
+use crate::hub::{Current, Hub, ProxyStatus, unix_now};
 use crate::identify::Identify;
 use crate::metrics::TypeLabel;
+
+/// A proxy's compiled configuration, as a session keeps it.
+struct Built {
+    service_account: String,
+    footprint: Footprint,
+    /// Every resource, serialised.
+    state: BTreeMap<Key, String>,
+}
+
+impl Built {
+    fn of(current: &Current, proxy: &ProxyRef) -> Result<Built, CompileError> {
+        let config = compile::compile(&current.mesh, &current.runtime, proxy)?;
+        Ok(Built {
+            footprint: Footprint::of(&current.mesh, proxy, &config),
+            state: config
+                .resources()
+                .into_iter()
+                .map(|(t, n, b)| ((t.to_string(), n), b))
+                .collect(),
+            service_account: config.mesh.node.service_account,
+        })
+    }
+}
 
 /// How long a new stream may take to say who it is.
 const HELLO_DEADLINE: Duration = Duration::from_secs(10);
@@ -239,10 +262,23 @@ impl Session {
             self.in_sync(generation.to_string());
             return Next::Continue;
         }
+        // Compiling is CPU work of tens of milliseconds at 10,000 services: it runs on the
+        // blocking pool, at most one per core at a time, so that a burst (every proxy
+        // connecting at once, a mesh-wide change) never starves the runtime's threads of the
+        // TLS handshakes, first requests and ACKs of other streams, which have deadlines.
+        let Ok(slot) = self.hub.compile_slots.clone().acquire_owned().await else {
+            return Next::Close;
+        };
+        // Waiting for a slot may have taken a while: compile what is in force now (a later
+        // generation's changes include those of the one that woke this session).
+        let current = self.hub.snapshot();
+        let generation = current.generation;
         self.hub.metrics.compiles.inc();
-        let config = match compile::compile(&current.mesh, &current.runtime, &self.proxy) {
-            Ok(c) => c,
-            Err(e @ (CompileError::UnknownProxy(_) | CompileError::UnknownCluster(_))) => {
+        let proxy = self.proxy.clone();
+        let built = tokio::task::spawn_blocking(move || Built::of(&current, &proxy)).await;
+        let built = match built {
+            Ok(Ok(b)) => b,
+            Ok(Err(e @ (CompileError::UnknownProxy(_) | CompileError::UnknownCluster(_)))) => {
                 // The pod may not be in the control plane's view yet: wait for the next change.
                 let why = e.to_string();
                 tracing::warn!(proxy = %self.proxy, "{why}; waiting for it to appear");
@@ -250,23 +286,24 @@ impl Session {
                     .update_proxy(&self.key, self.id, |s| s.pending = Some(why));
                 return Next::Continue;
             }
+            Err(e) => {
+                tracing::error!(proxy = %self.proxy, error = %e, "compiling the configuration failed");
+                return Next::Close;
+            }
         };
-        if config.mesh.node.service_account != self.caller.service_account {
+        drop(slot);
+        if built.service_account != self.caller.service_account {
             let status = Status::permission_denied(format!(
                 "pod {} runs as service account {}, but the caller is {}",
-                self.proxy, config.mesh.node.service_account, self.caller.service_account
+                self.proxy, built.service_account, self.caller.service_account
             ));
             tracing::warn!(proxy = %self.proxy, error = %status.message(), "discovery stream refused");
             let _ = self.tx.send(Err(status)).await;
             return Next::Close;
         }
-        self.footprint = Some(Footprint::of(&current.mesh, &self.proxy, &config));
+        self.footprint = Some(built.footprint);
         self.compiled = generation;
-        let state: BTreeMap<Key, String> = config
-            .resources()
-            .into_iter()
-            .map(|(t, n, b)| ((t.to_string(), n), b))
-            .collect();
+        let state = built.state;
         let full_state = !self.initialised;
         let changed: Vec<(&Key, &String)> = state
             .iter()

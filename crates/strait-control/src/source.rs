@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use strait_api::{Diagnostic, Input, Role, Severity};
+use strait_api::{Diagnostic, Input, ParseCache, Role, Severity};
 use strait_model::{BuildOptions, Mesh};
 
 use crate::hub::Hub;
@@ -29,6 +29,12 @@ pub trait ClusterSource: Send + Sync + fmt::Debug {
     /// The named clusters (all when `None`) as their API servers show them now, with the
     /// mesh layout (`mesh.yaml`).
     fn read(&self, clusters: Option<&[String]>) -> Input;
+    /// Like [`ClusterSource::read`], for a reader that reads again and again: a source that
+    /// parses text keeps what it parsed in `cache` and parses only what changed.
+    fn read_cached(&self, clusters: Option<&[String]>, cache: &Arc<ParseCache>) -> Input {
+        let _ = cache;
+        self.read(clusters)
+    }
     /// Changes whenever [`ClusterSource::read`] may return something else.
     fn fingerprint(&self) -> Fingerprint;
     /// Whether `cluster` can be read at all, and if not why (shown for remote secrets that
@@ -48,9 +54,9 @@ pub struct Files {
     pub status: Vec<(String, PathBuf)>,
 }
 
-impl ClusterSource for Files {
-    fn read(&self, clusters: Option<&[String]>) -> Input {
-        let mut input = strait_api::read_clusters(&self.paths, &self.extra, clusters);
+impl Files {
+    /// Applies the load-balancer status files to what was read.
+    fn with_status(&self, mut input: Input) -> Input {
         for (cluster, path) in &self.status {
             let Some(ci) = input.clusters.iter_mut().find(|c| c.name == *cluster) else {
                 continue;
@@ -63,6 +69,25 @@ impl ClusterSource for Files {
             }
         }
         input
+    }
+}
+
+impl ClusterSource for Files {
+    fn read(&self, clusters: Option<&[String]>) -> Input {
+        self.with_status(strait_api::read_clusters(
+            &self.paths,
+            &self.extra,
+            clusters,
+        ))
+    }
+
+    fn read_cached(&self, clusters: Option<&[String]>, cache: &Arc<ParseCache>) -> Input {
+        self.with_status(strait_api::read_clusters_cached(
+            &self.paths,
+            &self.extra,
+            clusters,
+            cache,
+        ))
     }
 
     fn fingerprint(&self) -> Fingerprint {
@@ -153,9 +178,18 @@ impl Source {
     /// Reads and builds the mesh. Input errors (syntax, unknown fields, invalid values) reject
     /// the update: a control plane never serves half of what the user wrote.
     pub fn load(&self) -> Result<Loaded, Rejected> {
+        self.load_with(None)
+    }
+
+    /// [`Source::load`], parsing only what changed since the loads that filled `cache`.
+    pub fn load_with(&self, cache: Option<&Arc<ParseCache>>) -> Result<Loaded, Rejected> {
+        let read = |clusters: Option<&[String]>| match cache {
+            Some(c) => self.clusters.read_cached(clusters, c),
+            None => self.clusters.read(clusters),
+        };
         let (input, clusters) = match &self.own {
-            None => (self.clusters.read(None), Vec::new()),
-            Some(own) => self.entitled_input(own),
+            None => (read(None), Vec::new()),
+            Some(own) => self.entitled_input(own, &read),
         };
         let (mesh, diags) = strait_model::build(input, &BuildOptions::default());
         let errors: Vec<String> = diags
@@ -171,8 +205,12 @@ impl Source {
     }
 
     /// Reads `own`, finds the clusters it is entitled to, and reads those too.
-    fn entitled_input(&self, own: &str) -> (Input, Vec<ClusterAccess>) {
-        let first = self.clusters.read(Some(&[own.to_string()]));
+    fn entitled_input(
+        &self,
+        own: &str,
+        read: &dyn Fn(Option<&[String]>) -> Input,
+    ) -> (Input, Vec<ClusterAccess>) {
+        let first = read(Some(&[own.to_string()]));
         let mut access = vec![ClusterAccess {
             cluster: own.to_string(),
             via: "own",
@@ -241,14 +279,22 @@ impl Source {
             .filter(|a| a.status == "synced")
             .map(|a| a.cluster.clone())
             .collect();
-        (self.clusters.read(Some(&names)), access)
+        (read(Some(&names)), access)
     }
 
     /// Loads the source, with the fingerprint of what was read: `None` when a file changed
     /// while it was being read (an editor writing in place), so the result may be torn.
     pub fn load_settled(&self) -> (Result<Loaded, Rejected>, Option<Fingerprint>) {
+        self.load_settled_with(None)
+    }
+
+    /// [`Source::load_settled`] through a parse cache (see [`Source::load_with`]).
+    pub fn load_settled_with(
+        &self,
+        cache: Option<&Arc<ParseCache>>,
+    ) -> (Result<Loaded, Rejected>, Option<Fingerprint>) {
         let before = self.fingerprint();
-        let result = self.load();
+        let result = self.load_with(cache);
         let settled = (self.fingerprint() == before).then_some(before);
         (result, settled)
     }

@@ -1,0 +1,287 @@
+//! One file's text to objects: documents split and parsed, kinds and apiVersions recognised,
+//! bodies typed, every problem a diagnostic with its position.
+
+use std::sync::Arc;
+
+use crate::cache::FileResult;
+use crate::de::FieldIssueKind;
+use crate::diag::{Diagnostic, ObjectRef, Problem, Severity};
+use crate::kind::{Kind, Lookup, lookup};
+use crate::object::{Body, Object, Source};
+use crate::source::{FileId, Pos};
+use crate::yaml::{self, Node, Value};
+
+pub(super) fn parse_file(file: FileId, text: &str) -> FileResult {
+    let mut r = FileResult::default();
+    r.parse(file, text);
+    r
+}
+
+impl FileResult {
+    fn parse(&mut self, file: FileId, text: &str) {
+        for chunk in yaml::split_documents(text) {
+            if yaml::is_blank(chunk.text) {
+                continue;
+            }
+            if let Some(t) = yaml::find_template(chunk.text) {
+                let pos = Pos::new(file, chunk.first_line + t.line + 1, t.column + 1);
+                self.diagnostics.push(Diagnostic::at(
+                    Problem::HelmTemplate,
+                    Severity::Error,
+                    pos,
+                    format!(
+                        "unrendered template `{}`: this document is a Helm chart template; render it first (`helm template <release> <chart> | strait analyze -`)",
+                        t.text
+                    ),
+                ));
+                continue;
+            }
+            let parsed = yaml::parse(chunk.text, file, chunk.first_line, 0);
+            for w in parsed.warnings {
+                self.diagnostics.push(Diagnostic::at(
+                    Problem::DuplicateKey,
+                    Severity::Warning,
+                    w.pos,
+                    w.message,
+                ));
+            }
+            for doc in parsed.documents {
+                self.add_document(file, doc);
+            }
+            if let Some(e) = parsed.error {
+                self.diagnostics.push(Diagnostic::at(
+                    Problem::Syntax,
+                    Severity::Error,
+                    e.pos,
+                    format!(
+                        "YAML syntax error: {}; this document was skipped",
+                        e.message
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn add_document(&mut self, file: FileId, doc: Node) {
+        if doc.is_null() {
+            return;
+        }
+        if !matches!(doc.value, Value::Map(_)) {
+            self.diagnostics.push(Diagnostic::at(
+                Problem::NotAnObject,
+                Severity::Error,
+                doc.pos,
+                format!(
+                    "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+                    doc.describe()
+                ),
+            ));
+            return;
+        }
+        let kind_name = doc.get("kind").and_then(Node::as_str).unwrap_or("");
+        let is_list =
+            kind_name == "List" || (kind_name.ends_with("List") && doc.get("items").is_some());
+        if is_list {
+            match doc.get("items").map(|n| &n.value) {
+                Some(Value::Seq(items)) => {
+                    for item in items {
+                        self.add_document(file, item.clone());
+                    }
+                }
+                None => {}
+                Some(_) if doc.get("items").is_some_and(Node::is_null) => {}
+                Some(_) => self.diagnostics.push(Diagnostic::at(
+                    Problem::NotAnObject,
+                    Severity::Error,
+                    doc.get("items").map_or(doc.pos, |n| n.pos),
+                    format!("`items` of a {kind_name} must be a list"),
+                )),
+            }
+            return;
+        }
+        self.add_object(file, doc);
+    }
+
+    fn add_object(&mut self, file: FileId, doc: Node) {
+        let api_version = doc
+            .get("apiVersion")
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_string();
+        let kind_name = doc
+            .get("kind")
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_string();
+        let name = doc
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_string();
+        let namespace = doc
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_string();
+        let oref = ObjectRef {
+            kind: kind_name.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        if api_version.is_empty() || kind_name.is_empty() {
+            let missing = if kind_name.is_empty() {
+                "kind"
+            } else {
+                "apiVersion"
+            };
+            self.diagnostics.push(
+                Diagnostic::at(
+                    Problem::NotAnObject,
+                    Severity::Error,
+                    doc.pos,
+                    format!("not a Kubernetes object: `{missing}` is missing"),
+                )
+                .with_object(oref),
+            );
+            return;
+        }
+        let kind_pos = doc.get("kind").map_or(doc.pos, |n| n.pos);
+        let version_pos = doc.get("apiVersion").map_or(doc.pos, |n| n.pos);
+        let (kind, mut tree) = match lookup(&api_version, &kind_name) {
+            Lookup::Known(kind) => (kind, doc),
+            Lookup::Removed { kind, use_instead } => {
+                self.diagnostics.push(
+                    Diagnostic::at(
+                        Problem::RemovedVersion,
+                        Severity::Warning,
+                        version_pos,
+                        format!(
+                            "{api_version} {kind_name} is no longer served by Kubernetes; use {use_instead}"
+                        ),
+                    )
+                    .with_object(oref.clone())
+                    .with_field("apiVersion"),
+                );
+                let mut doc = doc;
+                if let Some(v) = doc.get_mut("apiVersion") {
+                    *v = Node::scalar(v.pos, use_instead, false);
+                }
+                (kind, doc)
+            }
+            Lookup::UnservedVersion { kind, served } => {
+                self.diagnostics.push(
+                    Diagnostic::at(
+                        Problem::UnservedVersion,
+                        Severity::Error,
+                        version_pos,
+                        format!("{kind} is not served at {api_version} (served: {served}); this object was skipped"),
+                    )
+                    .with_object(oref)
+                    .with_field("apiVersion"),
+                );
+                return;
+            }
+            Lookup::UnknownKind { suggestion } => {
+                let hint = suggestion
+                    .map(|s| format!(", did you mean \"{s}\"?"))
+                    .unwrap_or_default();
+                self.diagnostics.push(
+                    Diagnostic::at(
+                        Problem::UnknownKind,
+                        Severity::Error,
+                        kind_pos,
+                        format!("unknown kind \"{kind_name}\" in {api_version}{hint}; this object was skipped"),
+                    )
+                    .with_object(oref)
+                    .with_field("kind"),
+                );
+                return;
+            }
+            Lookup::NotRead => {
+                self.diagnostics.push(
+                    Diagnostic::at(
+                        Problem::NotRead,
+                        Severity::Info,
+                        kind_pos,
+                        format!("{api_version} {kind_name} is not a kind strait reads; objects of this kind are skipped"),
+                    )
+                    .with_object(oref),
+                );
+                return;
+            }
+        };
+        normalise_api_version(&mut tree, kind);
+        let (body, issues) = Body::from_tree(kind, &tree);
+        for issue in issues {
+            let (problem, what) = match issue.kind {
+                FieldIssueKind::UnknownField => (Problem::UnknownField, ""),
+                FieldIssueKind::InvalidValue => (Problem::InvalidValue, "; the field was ignored"),
+            };
+            self.diagnostics.push(
+                Diagnostic::at(
+                    problem,
+                    Severity::Error,
+                    issue.pos,
+                    format!("{}: {}{what}", issue.path, issue.message),
+                )
+                .with_object(oref.clone())
+                .with_field(issue.path.to_string()),
+            );
+        }
+        let Some(body) = body else {
+            self.diagnostics.push(
+                Diagnostic::at(
+                    Problem::InvalidValue,
+                    Severity::Error,
+                    tree.pos,
+                    format!("{kind_name} could not be read; this object was skipped"),
+                )
+                .with_object(oref),
+            );
+            return;
+        };
+        let pos = tree.pos;
+        let mut object = Object {
+            kind,
+            api_version,
+            body,
+            source: Source {
+                file,
+                pos,
+                tree: Arc::new(tree),
+            },
+        };
+        if object.name().is_empty() && object.meta().generate_name.is_none() {
+            self.diagnostics.push(
+                Diagnostic::at(
+                    Problem::MissingName,
+                    Severity::Error,
+                    object.source.tree.get("metadata").map_or(pos, |m| m.pos),
+                    format!("{kind} has no metadata.name"),
+                )
+                .with_object(oref)
+                .with_field("metadata.name"),
+            );
+        }
+        if kind.is_namespaced() {
+            object.set_default_namespace("default");
+        }
+        self.objects.push(object);
+    }
+}
+
+/// Kubernetes types check `apiVersion` exactly; a removed version has been rewritten above, and
+/// Istio kinds accept every served version, so only the canonical one needs to be present.
+fn normalise_api_version(tree: &mut Node, kind: Kind) {
+    if kind.is_istio() {
+        return;
+    }
+    let canonical = kind.canonical_api_version();
+    if let Some(v) = tree.get_mut("apiVersion")
+        && v.as_str() != Some(canonical.as_str())
+    {
+        *v = Node::scalar(v.pos, canonical, false);
+    }
+}
