@@ -170,7 +170,7 @@ pub(super) fn write_scale(
     )?;
     writeln!(
         f,
-        "- strait time to ready, **a live change** (one Service and WorkloadEntry written): from the file written to every sidecar's ACK of the new generation, {} ms over {} changes; this includes the control plane's file polling (a 200 ms poll, then 200 ms to see it settled).",
+        "- strait time to ready, **a live change** (one Service and WorkloadEntry written): from the file written to every sidecar's ACK of the new generation, {} ms over {} changes; this includes the control plane's file polling (up to 200 ms until the poll sees it, then 30 ms to see it settled).",
         ms(&s.change_to_ack),
         s.change_to_ack.len()
     )?;
