@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Control-plane benchmark: generates a mesh (by default issue 9's: 10,000 services, 50,000
+# Control-plane benchmark: generates a mesh (by default the reference mesh: 10,000 services, 50,000
 # endpoints, 3 clusters, 1,000 proxies), loads it into the real control plane, opens one
 # discovery stream per proxy over TLS on loopback, and measures the initial and full pushes,
 # endpoint changes, VirtualService edits and peak memory against the goals (see

@@ -1,4 +1,4 @@
-//! `bench-control`: the control plane at scale. Generates a mesh (by default the issue's:
+//! `bench-control`: the control plane at scale. Generates a mesh (by default the reference mesh:
 //! 10,000 services, 50,000 endpoints over 3 clusters, 1,000 proxies), loads it in the real
 //! control plane, opens one discovery stream per proxy over TLS on loopback, and measures a
 //! full push, endpoint changes, VirtualService edits and peak memory. See
@@ -19,14 +19,14 @@ use strait_bench::control::{Options, render, run};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EXAMPLES: &str = "Examples:
-  bench-control                      # the issue's mesh: 10,000 services, 1,000 proxies
+  bench-control                      # the reference mesh: 10,000 services, 1,000 proxies
   bench-control --scale 0.1          # a tenth of it (1,000 services, 100 proxies)
   bench-control --endpoint-changes 300 --vs-edits 20";
 
 #[derive(Parser, Debug)]
 #[command(about, after_help = EXAMPLES)]
 struct Args {
-    /// Size of the mesh relative to the issue's (10,000 services, 50,000 endpoints, 1,000
+    /// Size of the mesh relative to the reference mesh (10,000 services, 50,000 endpoints, 1,000
     /// proxies; always 3 clusters).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,

@@ -30,7 +30,7 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The mesh (10,000 services, 50,000 endpoints, 3 clusters, 1,000 proxies) scaled.
+    /// The reference mesh (10,000 services, 50,000 endpoints, 3 clusters, 1,000 proxies) scaled.
     pub fn scaled(scale: f64) -> Shape {
         let n = |x: f64| ((x * scale).round() as usize).max(1);
         Shape {

@@ -36,7 +36,7 @@ use mesh::{Generated, Pod, Shape};
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// 1.0 is the mesh: 10,000 services, 50,000 endpoints, 1,000 proxies.
+    /// 1.0 is the reference mesh: 10,000 services, 50,000 endpoints, 1,000 proxies.
     pub scale: f64,
     pub full_pushes: usize,
     pub endpoint_changes: usize,
