@@ -90,29 +90,8 @@ fn written_in(yaml: &str) -> usize {
 
 fn control_plane(c: usize, clusters: usize) -> String {
     let net = format!("network{c}");
-    let mut s = format!(
-        "apiVersion: v1
-kind: Namespace
-metadata:
-  name: istio-system
-  labels:
-    topology.istio.io/network: {net}
----
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata:
-  name: cluster{c}
-  namespace: istio-system
-spec:
-  meshConfig:
-    accessLogFile: /dev/stdout
-  values:
-    global:
-      meshID: bench
-      multiCluster:
-        clusterName: cluster{c}
-      network: {net}
----
+    format!(
+        "{head}---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -135,14 +114,53 @@ spec:
       - name: istio-proxy
         image: auto
 ---
-apiVersion: v1
+{service}---
+{CROSS_NETWORK_GATEWAY}{secrets}",
+        head = istio_system(c),
+        service = eastwest_service(c),
+        secrets = remote_secrets(c, clusters),
+    )
+}
+
+/// Cluster `c`'s `istio-system` namespace (on network `network{c}`) and its IstioOperator.
+pub(crate) fn istio_system(c: usize) -> String {
+    format!(
+        "apiVersion: v1
+kind: Namespace
+metadata:
+  name: istio-system
+  labels:
+    topology.istio.io/network: network{c}
+---
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: cluster{c}
+  namespace: istio-system
+spec:
+  meshConfig:
+    accessLogFile: /dev/stdout
+  values:
+    global:
+      meshID: bench
+      multiCluster:
+        clusterName: cluster{c}
+      network: network{c}
+"
+    )
+}
+
+/// Cluster `c`'s east-west gateway Service (a LoadBalancer; no status).
+pub(crate) fn eastwest_service(c: usize) -> String {
+    format!(
+        "apiVersion: v1
 kind: Service
 metadata:
   name: istio-eastwestgateway
   namespace: istio-system
   labels:
     istio: eastwestgateway
-    topology.istio.io/network: {net}
+    topology.istio.io/network: network{c}
 spec:
   type: LoadBalancer
   selector:
@@ -152,8 +170,12 @@ spec:
     port: 15021
   - name: tls
     port: 15443
----
-apiVersion: networking.istio.io/v1
+"
+    )
+}
+
+/// Istio's cross-network Gateway on the east-west gateway.
+pub(crate) const CROSS_NETWORK_GATEWAY: &str = "apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata:
   name: cross-network-gateway
@@ -170,8 +192,12 @@ spec:
       mode: AUTO_PASSTHROUGH
     hosts:
     - \"*.local\"
-"
-    );
+";
+
+/// The remote secrets cluster `c` holds for every other of `clusters` clusters, each
+/// document preceded by `---`.
+pub(crate) fn remote_secrets(c: usize, clusters: usize) -> String {
+    let mut s = String::new();
     for o in (0..clusters).filter(|o| *o != c) {
         let _ = write!(
             s,

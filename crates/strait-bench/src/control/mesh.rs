@@ -14,6 +14,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::{CROSS_NETWORK_GATEWAY, eastwest_service, istio_system, remote_secrets};
+
 /// Services per namespace.
 pub const SERVICES_PER_NS: usize = 20;
 /// Every `SPREAD_EVERY`-th namespace runs in two clusters (namespace sameness: its services
@@ -345,47 +347,9 @@ spec:
 fn control_plane(c: usize, clusters: usize) -> String {
     let net = format!("network{c}");
     let public = format!("198.18.{c}.1");
-    let mut s = format!(
-        "apiVersion: v1
-kind: Namespace
-metadata:
-  name: istio-system
-  labels:
-    topology.istio.io/network: {net}
----
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata:
-  name: cluster{c}
-  namespace: istio-system
-spec:
-  meshConfig:
-    accessLogFile: /dev/stdout
-  values:
-    global:
-      meshID: bench
-      multiCluster:
-        clusterName: cluster{c}
-      network: {net}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: istio-eastwestgateway
-  namespace: istio-system
-  labels:
-    istio: eastwestgateway
-    topology.istio.io/network: {net}
-spec:
-  type: LoadBalancer
-  selector:
-    istio: eastwestgateway
-  ports:
-  - name: status-port
-    port: 15021
-  - name: tls
-    port: 15443
-status:
+    format!(
+        "{head}---
+{service}status:
   loadBalancer:
     ingress: [{{ip: {public}}}]
 ---
@@ -408,24 +372,7 @@ status:
   phase: Running
   podIP: 10.{}.255.250
 ---
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: cross-network-gateway
-  namespace: istio-system
-spec:
-  selector:
-    istio: eastwestgateway
-  servers:
-  - port:
-      number: 15443
-      name: tls
-      protocol: TLS
-    tls:
-      mode: AUTO_PASSTHROUGH
-    hosts:
-    - \"*.local\"
----
+{CROSS_NETWORK_GATEWAY}---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata:
@@ -434,37 +381,10 @@ metadata:
 spec:
   egress:
   - hosts: [\"./*\", \"istio-system/*\"]
-",
-        10 + c * 10
-    );
-    for o in (0..clusters).filter(|o| *o != c) {
-        let _ = write!(
-            s,
-            "---
-apiVersion: v1
-kind: Secret
-metadata:
-  name: istio-remote-secret-cluster{o}
-  namespace: istio-system
-  labels:
-    istio/multiCluster: \"true\"
-stringData:
-  cluster{o}: |
-    apiVersion: v1
-    kind: Config
-    clusters:
-    - name: cluster{o}
-      cluster:
-        server: https://cluster{o}.example.internal:6443
-    contexts:
-    - name: cluster{o}
-      context: {{cluster: cluster{o}, user: cluster{o}}}
-    current-context: cluster{o}
-    users:
-    - name: cluster{o}
-      user: {{token: bench}}
-"
-        );
-    }
-    s
+{secrets}",
+        10 + c * 10,
+        head = istio_system(c),
+        service = eastwest_service(c),
+        secrets = remote_secrets(c, clusters),
+    )
 }

@@ -176,14 +176,18 @@ fn lanes(
             admins: Vec::new(),
         },
         strait_lane(bench, mesh)?,
-        Lane {
-            path: Path::Envoy,
-            target: bench.target(envoys.entry),
-            proxies: envoys.pids().to_vec(),
-            apps: vec![echo.pid()],
-            admins: envoys.admins().to_vec(),
-        },
+        envoy_lane(bench, envoys, echo),
     ])
+}
+
+fn envoy_lane(bench: &Bench<'_>, envoys: &envoy::EnvoyPair, echo: &echo::EchoApp) -> Lane {
+    Lane {
+        path: Path::Envoy,
+        target: bench.target(envoys.entry),
+        proxies: envoys.pids().to_vec(),
+        apps: vec![echo.pid()],
+        admins: envoys.admins().to_vec(),
+    }
 }
 
 fn strait_lane(bench: &Bench<'_>, mesh: &strait_mesh::StraitMesh) -> anyhow::Result<Lane> {

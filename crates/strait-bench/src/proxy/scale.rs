@@ -97,13 +97,7 @@ pub(super) fn run(bench: &Bench<'_>, dir: &FsPath, echo: &EchoApp) -> anyhow::Re
     let lanes = || -> anyhow::Result<[Lane; 2]> {
         Ok([
             super::strait_lane(bench, &mesh)?,
-            Lane {
-                path: Path::Envoy,
-                target: bench.target(envoys.entry),
-                proxies: envoys.pids().to_vec(),
-                apps: vec![echo.pid()],
-                admins: envoys.admins().to_vec(),
-            },
+            super::envoy_lane(bench, &envoys, echo),
         ])
     };
     let memory = |lane: &Lane| -> anyhow::Result<Vec<Memory>> {
