@@ -27,7 +27,7 @@ use strait_api::istio::service_entry::{ServiceEntrySpec, WorkloadEntrySpec, Work
 use strait_api::istio::sidecar::SidecarSpec;
 use strait_api::istio::telemetry::TelemetrySpec;
 use strait_api::istio::virtual_service::VirtualServiceSpec;
-use strait_model::unsupported::{When, below, canonical, places, report, reported};
+use strait_model::unsupported::{Step, When, below, canonical, places, report, reported, steps};
 
 /// The Istio documents an object of `kind` holds: where each sits in the object and its field
 /// paths. No catch-all arm: a new kind does not compile until it is placed here.
@@ -479,34 +479,6 @@ fn no_entry_names_a_field_that_does_not_exist() {
         "entries for fields that do not exist (renamed or removed? fix or drop them):\n{}",
         stale.join("\n")
     );
-}
-
-/// One step of a table path.
-enum Step<'a> {
-    Key(&'a str),
-    Each,
-    Entry,
-}
-
-fn steps(path: &str) -> Vec<Step<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let name = part.trim_end_matches("[]").trim_end_matches("[*]");
-        out.push(Step::Key(name));
-        let mut suffix = &part[name.len()..];
-        while !suffix.is_empty() {
-            if let Some(rest) = suffix.strip_prefix("[]") {
-                out.push(Step::Each);
-                suffix = rest;
-            } else if let Some(rest) = suffix.strip_prefix("[*]") {
-                out.push(Step::Entry);
-                suffix = rest;
-            } else {
-                break;
-            }
-        }
-    }
-    out
 }
 
 /// A value holding `leaf` at table path `path`, and the path where the report points: the first

@@ -411,7 +411,7 @@ fn gateways(mesh: &Mesh, out: &mut Vec<NotApplied>) {
 
 /// One step of a table path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step<'a> {
+pub enum Step<'a> {
     Key(&'a str),
     /// `[]`: every element of a list.
     Each,
@@ -419,7 +419,8 @@ enum Step<'a> {
     Entry,
 }
 
-fn steps(path: &str) -> Vec<Step<'_>> {
+/// The steps of a table path (`spec.http[].route[].headers.request.set[*]`).
+pub fn steps(path: &str) -> Vec<Step<'_>> {
     let mut out = Vec::new();
     for part in path.split('.') {
         let mut name = part;
