@@ -17,6 +17,8 @@ use nix::sys::socket::{
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLM_F_REQUEST: u16 = 1;
 const NLMSG_HDRLEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const ENOENT: i32 = 2;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
@@ -40,7 +42,7 @@ pub fn uid_of(socket_addr: SocketAddr, remote: SocketAddr) -> io::Result<Option<
     )?;
     let mut buf = [0u8; 512];
     let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-    Ok(parse_reply(buf.get(..n).unwrap_or(&[])))
+    parse_reply(buf.get(..n).unwrap_or(&[]))
 }
 
 /// A `SOCK_DIAG_BY_FAMILY` request for exactly one socket (no dump).
@@ -78,23 +80,34 @@ fn address(ip: IpAddr) -> [u8; 16] {
     }
 }
 
-/// The uid in a reply, `None` for an error reply (`NLMSG_ERROR`: no such socket) or a
-/// malformed one.
-fn parse_reply(reply: &[u8]) -> Option<u32> {
-    let kind = u16::from_ne_bytes(reply.get(4..6)?.try_into().ok()?);
-    if kind != SOCK_DIAG_BY_FAMILY {
-        return None;
+/// The uid in a reply; `Ok(None)` when the kernel has no such socket (`NLMSG_ERROR` with
+/// `ENOENT`) or the reply is malformed; `Err` for any other error the kernel reports (socket
+/// diagnostics for TCP not available, say), so that the caller can look elsewhere.
+fn parse_reply(reply: &[u8]) -> io::Result<Option<u32>> {
+    let Some(kind) = field(reply, 4).map(u16::from_ne_bytes) else {
+        return Ok(None);
+    };
+    if kind == NLMSG_ERROR {
+        let errno = field(reply, NLMSG_HDRLEN).map_or(0, i32::from_ne_bytes);
+        return match -errno {
+            0 | ENOENT => Ok(None),
+            e => Err(io::Error::from_raw_os_error(e)),
+        };
     }
-    Some(u32::from_ne_bytes(
-        reply.get(UID_OFFSET..UID_OFFSET + 4)?.try_into().ok()?,
-    ))
+    if kind != SOCK_DIAG_BY_FAMILY {
+        return Ok(None);
+    }
+    Ok(field(reply, UID_OFFSET).map(u32::from_ne_bytes))
+}
+
+/// `N` bytes of `reply` at `at`, if it is that long.
+fn field<const N: usize>(reply: &[u8], at: usize) -> Option<[u8; N]> {
+    reply.get(at..at + N)?.try_into().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const NLMSG_ERROR: u16 = 2;
 
     #[test]
     fn a_request_is_72_bytes_with_ports_and_addresses_in_network_order() {
@@ -110,16 +123,20 @@ mod tests {
     }
 
     #[test]
-    fn replies_short_or_in_error_give_nothing() {
-        assert_eq!(parse_reply(&[]), None);
+    fn replies_short_or_for_no_socket_give_nothing_and_other_errors_fail() {
+        let parsed = |r: &[u8]| parse_reply(r).map_err(|e| e.raw_os_error());
+        assert_eq!(parsed(&[]), Ok(None));
         let mut error = vec![0u8; 36];
         error[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
-        assert_eq!(parse_reply(&error), None);
+        error[16..20].copy_from_slice(&(-ENOENT).to_ne_bytes());
+        assert_eq!(parsed(&error), Ok(None), "no such socket");
+        error[16..20].copy_from_slice(&(-22i32).to_ne_bytes());
+        assert_eq!(parsed(&error), Err(Some(22)), "EINVAL: look elsewhere");
         let mut ok = vec![0u8; UID_OFFSET + 8];
         ok[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
         ok[UID_OFFSET..UID_OFFSET + 4].copy_from_slice(&1001u32.to_ne_bytes());
-        assert_eq!(parse_reply(&ok), Some(1001));
-        assert_eq!(parse_reply(&ok[..UID_OFFSET]), None, "truncated");
+        assert_eq!(parsed(&ok), Ok(Some(1001)));
+        assert_eq!(parsed(&ok[..UID_OFFSET]), Ok(None), "truncated");
     }
 
     #[test]
