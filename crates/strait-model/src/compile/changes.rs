@@ -346,12 +346,9 @@ impl Footprint {
         if c.everything || (self.gateway && c.any) {
             return true;
         }
-        let me = (
-            self.cluster.clone(),
-            self.namespace.clone(),
-            self.pod.clone(),
-        );
-        c.workloads.contains(&me)
+        c.workloads
+            .iter()
+            .any(|(cl, ns, pod)| *cl == self.cluster && *ns == self.namespace && *pod == self.pod)
             || c.namespaces.contains(&self.namespace)
             || c.services
                 .iter()
