@@ -23,7 +23,7 @@
 //! | `dr_outlier`            | DestinationRule      | IST0106 | consecutiveLocalOriginFailures only with splitExternalLocalOriginErrors |
 //! | `dr_selector_export`    | DestinationRule      | IST0106 | a rule with workloadSelector is exported to its namespace only |
 //! | `se_rules`              | ServiceEntry         | IST0106 | hosts present and not `*`; unique port names and numbers in 1..65535; endpoints fit the resolution; several hosts only with HTTP/TLS ports |
-//! | `sidecar_rules`         | Sidecar              | IST0106 | not empty; ingress has a port; egress has hosts and at most one port-less listener, last |
+//! | `sidecar_rules`         | Sidecar              | IST0106 | not empty; ingress has a port; egress hosts are namespace/dnsName, at most one port-less listener, last |
 //! | `ap_actions`            | AuthorizationPolicy  | IST0106 | CUSTOM has rules and a provider; provider only with CUSTOM; DENY has rules |
 //! | `ef_patches`            | EnvoyFilter          | IST0106 | each patch has applyTo, patch, operation, and a value unless REMOVE |
 //! | `empty_selectors`       | Sidecar, SE, EnvoyFilter | IST0133 | workloadSelector without labels applies to the whole namespace |

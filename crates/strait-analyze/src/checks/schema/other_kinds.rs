@@ -148,6 +148,19 @@ pub(super) fn sidecar_rules(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'static
         if l.hosts.is_empty() {
             ctx.at(code, id, &p, "an egress listener needs hosts (e.g. \"./*\" and \"istio-system/*\"); Istio rejects it");
         }
+        for (j, h) in l.hosts.iter().enumerate() {
+            if !h
+                .split_once('/')
+                .is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty())
+            {
+                ctx.at(
+                    code,
+                    id,
+                    &format!("{p}.hosts[{j}]"),
+                    format!("egress host {h:?} is not namespace/dnsName (e.g. \"./{h}\" or \"*/{h}\"); Istio rejects it"),
+                );
+            }
+        }
         match &l.port {
             None if i != last => {
                 ctx.at(code, id, &p, "the egress listener without a port catches everything and must be the last one; Istio rejects it elsewhere");
