@@ -240,10 +240,14 @@ spec:
 "#,
     );
     assert_eq!(status(&mesh.get(sample, HELLO, &[])), 403);
-    let log = mesh.log();
-    assert!(
-        log.contains("authz.yaml:") && log.contains("is not a condition strait knows"),
-        "{log}"
+    // The report is written after the generation is published, off the push's path.
+    eventually(
+        Duration::from_secs(10),
+        "the unknown condition reported",
+        || {
+            let log = mesh.log();
+            log.contains("authz.yaml:") && log.contains("is not a condition strait knows")
+        },
     );
     let analyzed = std::process::Command::new(support::STRAIT)
         .arg("analyze")
