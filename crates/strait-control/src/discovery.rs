@@ -11,9 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use strait_config::Kind;
+use strait_config::proto::resource::Body;
+use strait_config::proto::{Resource, ResourceName};
 use strait_model::compile::{self, CompileError, Footprint, ProxyRef};
 use strait_protocol::v1::discovery_server::Discovery;
-use strait_protocol::v1::{DiscoveryRequest, DiscoveryResponse, Node, Resource, ResourceName};
+use strait_protocol::v1::{DiscoveryRequest, DiscoveryResponse, Node};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -28,8 +31,8 @@ use crate::metrics::TypeLabel;
 struct Built {
     service_account: String,
     footprint: Footprint,
-    /// Every resource, serialised.
-    state: BTreeMap<Key, String>,
+    /// Every resource in its wire form.
+    state: BTreeMap<Key, Body>,
 }
 
 impl Built {
@@ -40,7 +43,7 @@ impl Built {
             state: config
                 .resources()
                 .into_iter()
-                .map(|(t, n, b)| ((t.to_string(), n), b))
+                .filter_map(|r| Some(((Kind::of(&r)?, r.name), r.body?)))
                 .collect(),
             service_account: config.mesh.node.service_account,
         })
@@ -133,12 +136,12 @@ async fn hello(
     Ok(node)
 }
 
-type Key = (String, String);
+type Key = (Kind, String);
 
 struct InFlight {
     nonce: String,
     version: String,
-    state: BTreeMap<Key, String>,
+    state: BTreeMap<Key, Body>,
 }
 
 struct Session {
@@ -149,7 +152,7 @@ struct Session {
     id: u64,
     tx: Out,
     /// What the proxy holds: the resources of the last response it accepted.
-    acked: BTreeMap<Key, String>,
+    acked: BTreeMap<Key, Body>,
     /// Whether the proxy has accepted a full state on this stream.
     initialised: bool,
     in_flight: Option<InFlight>,
@@ -305,7 +308,7 @@ impl Session {
         self.compiled = generation;
         let state = built.state;
         let full_state = !self.initialised;
-        let changed: Vec<(&Key, &String)> = state
+        let changed: Vec<(&Key, &Body)> = state
             .iter()
             .filter(|(k, body)| full_state || self.acked.get(*k) != Some(*body))
             .collect();
@@ -334,7 +337,7 @@ impl Session {
                 .metrics
                 .pushes
                 .get_or_create(&TypeLabel {
-                    r#type: k.0.clone(),
+                    r#type: k.0.as_str().into(),
                 })
                 .inc();
         }
@@ -343,16 +346,15 @@ impl Session {
             nonce: nonce.clone(),
             resources: changed
                 .iter()
-                .map(|((t, n), b)| Resource {
-                    r#type: t.clone(),
+                .map(|((_, n), b)| Resource {
                     name: n.clone(),
-                    body: b.as_bytes().to_vec(),
+                    body: Some((*b).clone()),
                 })
                 .collect(),
             removed: removed
                 .iter()
-                .map(|(t, n)| ResourceName {
-                    r#type: t.clone(),
+                .map(|(k, n)| ResourceName {
+                    kind: k.to_proto() as i32,
                     name: n.clone(),
                 })
                 .collect(),

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use strait_config::Kind;
+use strait_config::proto::Resource;
+use strait_config::proto::resource::Body;
 use strait_control::Options;
 use strait_control::source::{Files, Source};
 use strait_protocol::v1::discovery_client::DiscoveryClient;
@@ -203,11 +206,15 @@ impl Stream {
     }
 }
 
+fn kind(r: &Resource) -> &'static str {
+    Kind::of(r).map_or("?", Kind::as_str)
+}
+
 fn names(r: &DiscoveryResponse) -> Vec<String> {
     let mut n: Vec<String> = r
         .resources
         .iter()
-        .map(|r| format!("{} {}", r.r#type, r.name))
+        .map(|r| format!("{} {}", kind(r), r.name))
         .collect();
     n.sort();
     n
@@ -304,8 +311,10 @@ async fn full_state_then_only_what_changed_with_ack_and_nack() {
     std::fs::write(cp.mesh.join("cluster1/vs.yaml"), VS.replace("3s", "4s")).expect("write");
     let third = s.next().await.expect("third response");
     assert_eq!(names(&third), [format!("service {HW_SERVICE}")]);
-    let body = String::from_utf8_lossy(&third.resources[0].body).into_owned();
-    assert!(body.contains("4000"), "{body}");
+    let Some(Body::Service(sp)) = &third.resources[0].body else {
+        panic!("{:?}", third.resources[0]);
+    };
+    assert_eq!(sp.http[0].timeout_ms, Some(4000), "{sp:?}");
     s.answer(&third, "").await;
     eventually("SYNCED again", async || {
         syncz_state(&cp, "sleep-a").await == ("SYNCED".into(), None)
@@ -343,7 +352,10 @@ spec:
     let mut gone: Vec<String> = removed
         .removed
         .iter()
-        .map(|r| format!("{} {}", r.r#type, r.name))
+        .map(|r| {
+            let kind = Kind::from_proto(r.kind).expect("kind");
+            format!("{kind} {}", r.name)
+        })
         .collect();
     gone.sort();
     assert!(
@@ -355,7 +367,7 @@ spec:
         "{gone:?}"
     );
     assert!(
-        removed.resources.iter().all(|r| r.r#type == "inbound"),
+        removed.resources.iter().all(|r| kind(r) == "inbound"),
         "{:?}",
         names(&removed)
     );

@@ -1,7 +1,8 @@
 //! The control-plane protocol: the `Discovery` stream (incremental, versioned config with
 //! ACK/NACK) and the `Certificates` signing service, both served on port 15012 over mTLS.
-//! Types and gRPC stubs are generated from `proto/strait.proto`; resources carry JSON bodies
-//! whose schema lives in `strait_model::compile`, so this crate holds no business logic.
+//! Types and gRPC stubs are generated from `proto/strait.proto`; the resources a response
+//! carries are the typed `strait.config.v1` messages of `strait_config::proto`, so this crate
+//! holds no business logic.
 //! [`http_admin`] serves the plain-HTTP operator endpoints both sides expose (the proxy's
 //! admin port, the control plane's debug port), which the CLI reads.
 

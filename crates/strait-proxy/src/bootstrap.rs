@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use strait_model::compile::ProxyRole;
+use strait_config::ProxyRole;
 use strait_net::Reach;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use strait_model::compile::NodeMeta;
+use strait_config::NodeMeta;
 use strait_net::Reach;
 
 use crate::metrics::{Metrics, Peer};

@@ -4,35 +4,27 @@
 //! never panic.
 
 use http::{HeaderMap, HeaderValue};
-use strait_model::compile::{ProxyConfig, kinds};
+use prost::Message;
+use strait_config::{Kind, ProxyConfig};
+use strait_protocol::v1::DiscoveryResponse;
 
 use crate::snapshot::Snapshot;
 use crate::sni::{self, Parse};
 
-const KINDS: [&str; 5] = [
-    kinds::MESH,
-    kinds::SERVICE,
-    kinds::CLUSTER,
-    kinds::INBOUND,
-    "bogus",
-];
-
-/// Splits `data` at 0xff bytes into resources (first byte: type, up to the first 0xfe: name,
-/// the rest: body), applies them as one update and validates the result.
+/// Any bytes as a discovery response from the control plane: decoded, applied as one update
+/// and validated, as the discovery stream does.
 pub fn config_update(data: &[u8]) {
+    let Ok(resp) = DiscoveryResponse::decode(data) else {
+        return;
+    };
     let mut cfg = ProxyConfig::default();
-    for chunk in data.split(|b| *b == 0xff) {
-        let Some((&t, rest)) = chunk.split_first() else {
-            continue;
-        };
-        let kind = KINDS[usize::from(t) % KINDS.len()];
-        let (name, body) = match rest.iter().position(|b| *b == 0xfe) {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (&b""[..], rest),
-        };
-        let name = String::from_utf8_lossy(name);
-        let body = String::from_utf8_lossy(body);
-        let _ = cfg.apply(kind, &name, &body);
+    for r in &resp.removed {
+        if let Ok(kind) = Kind::from_proto(r.kind) {
+            cfg.remove(kind, &r.name);
+        }
+    }
+    for r in resp.resources {
+        let _ = cfg.apply(r);
     }
     if let Ok(snap) = Snapshot::build("v".into(), cfg.clone(), &Snapshot::empty()) {
         // A valid snapshot must resolve and route without panicking.
@@ -91,7 +83,7 @@ pub fn client_hello(data: &[u8]) {
 pub fn authz(data: &[u8]) {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-    use strait_model::compile::Authz;
+    use strait_config::Authz;
 
     use crate::authz::{Attributes, AuthAttributes, Decision, DenyReason, HttpAttributes, Policy};
 
@@ -215,7 +207,7 @@ pub fn jwt_now() -> std::time::SystemTime {
 pub fn jwt_verifier() -> &'static crate::jwt::Verifier {
     use std::sync::LazyLock;
 
-    use strait_model::compile::{JwtHeader, JwtProvider};
+    use strait_config::{JwtHeader, JwtProvider};
 
     static VERIFIER: LazyLock<crate::jwt::Verifier> = LazyLock::new(|| {
         let provider = |from_headers: Vec<JwtHeader>, from_params: Vec<String>| JwtProvider {
@@ -287,7 +279,7 @@ pub fn jwt(data: &[u8]) {
 /// a normalized path is absolute, has no `.` or `..` segment left, is a fixed point (a second
 /// pass changes nothing), and, when slashes are merged, has no `//`.
 pub fn path(data: &[u8]) {
-    use strait_model::compile::PathNormalization as M;
+    use strait_config::PathNormalization as M;
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

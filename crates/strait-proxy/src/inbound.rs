@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rustls::ServerConfig;
-use strait_model::compile::{AppProtocol, InboundMtls, InboundPort};
+use strait_config::{AppProtocol, InboundMtls, InboundPort};
 use strait_net::Door;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -412,7 +412,7 @@ async fn handle(px: Shared, conn: &HttpConnection, req: Request<Incoming>) -> Re
 /// Replaces the path of `uri` by its normalized form under `mode` (query kept).
 pub(crate) fn normalize_path(
     uri: &mut Uri,
-    mode: strait_model::compile::PathNormalization,
+    mode: strait_config::PathNormalization,
 ) -> Result<(), crate::path::BadPath> {
     let normalized = match crate::path::normalize(uri.path(), mode)? {
         std::borrow::Cow::Borrowed(_) => return Ok(()),

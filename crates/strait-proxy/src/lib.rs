@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
-use strait_model::compile::ProxyRole;
+use strait_config::ProxyRole;
 use tokio::sync::watch;
 
 pub use bootstrap::Bootstrap;

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use strait_model::compile::PathNormalization;
+use strait_config::PathNormalization;
 
 /// A path no server can resolve (a broken percent escape): refused with 400, as Envoy does.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

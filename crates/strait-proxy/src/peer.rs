@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
-use strait_model::compile::NodeMeta;
+use strait_config::NodeMeta;
 
 use crate::metrics::Peer;
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use http::HeaderMap;
 use rand::Rng;
 use regex::Regex;
-use strait_model::compile::{Cluster, HttpRule, LbPolicy, RequestMatch, StrMatch, WeightedCluster};
+use strait_config::{Cluster, HttpRule, LbPolicy, RequestMatch, StrMatch, WeightedCluster};
 
 /// The parts of a request rules look at.
 #[derive(Debug)]

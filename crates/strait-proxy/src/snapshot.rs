@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use strait_model::compile::{Cluster, ProxyConfig, ServicePort};
+use strait_config::{Cluster, ProxyConfig, ServicePort};
 use tokio::sync::Semaphore;
 
 use crate::metrics::CallSeries;
@@ -67,7 +67,7 @@ pub struct Snapshot {
 
 /// What a cluster's runtime state depends on: its balancing and limits, its endpoints, and
 /// (for the metric series) who the endpoints are, the service, and this proxy itself.
-fn fingerprint(c: &Cluster, node: &strait_model::compile::NodeMeta) -> String {
+fn fingerprint(c: &Cluster, node: &strait_config::NodeMeta) -> String {
     let eps: Vec<String> = c
         .endpoints
         .iter()
@@ -110,7 +110,7 @@ impl Snapshot {
     ) -> Result<Snapshot, String> {
         for (key, sp) in &config.services {
             let named = sp.http.iter().flat_map(|r| match &r.action {
-                strait_model::compile::HttpAction::Route(ws) => {
+                strait_config::HttpAction::Route(ws) => {
                     ws.iter().map(|w| w.cluster.as_str()).collect()
                 }
                 _ => Vec::new(),
@@ -136,9 +136,7 @@ impl Snapshot {
         for (key, sp) in &config.services {
             for r in &sp.http {
                 let dests = match &r.action {
-                    strait_model::compile::HttpAction::Route(ws) => {
-                        ws.iter().map(|w| &w.headers).collect()
-                    }
+                    strait_config::HttpAction::Route(ws) => ws.iter().map(|w| &w.headers).collect(),
                     _ => Vec::new(),
                 };
                 for h in dests.into_iter().chain([&r.policy.headers]) {
@@ -151,7 +149,7 @@ impl Snapshot {
         let gateway = crate::gateway::Prepared::build(&config)?;
         for (name, sp) in gateway.routes() {
             for c in sp.http.iter().flat_map(|r| match &r.action {
-                strait_model::compile::HttpAction::Route(ws) => {
+                strait_config::HttpAction::Route(ws) => {
                     ws.iter().map(|w| w.cluster.as_str()).collect()
                 }
                 _ => Vec::new(),
@@ -257,7 +255,7 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use strait_model::compile::{AppProtocol, MeshSettings, NodeMeta};
+    use strait_config::{AppProtocol, MeshSettings, NodeMeta};
 
     use super::*;
 
@@ -323,7 +321,7 @@ mod tests {
     fn rejects_dangling_clusters() {
         let mut cfg = ProxyConfig::default();
         let mut sp = service("a.b.svc.cluster.local", 80);
-        sp.tcp.push(strait_model::compile::WeightedCluster {
+        sp.tcp.push(strait_config::WeightedCluster {
             cluster: "outbound|80||a".into(),
             weight: 1,
             ..Default::default()

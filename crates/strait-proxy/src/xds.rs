@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use strait_model::compile::ProxyConfig;
+use strait_config::{Kind, ProxyConfig};
 use strait_protocol::v1::discovery_client::DiscoveryClient;
 use strait_protocol::v1::{DiscoveryRequest, DiscoveryResponse};
 use tokio::sync::{mpsc, watch};
@@ -50,11 +50,12 @@ async fn session(
         .await?
         .into_inner();
     tracing::info!(control_plane = %bs.control_plane, "discovery stream open");
-    while let Some(resp) = stream.message().await? {
-        let answer = match apply(px, &resp) {
+    while let Some(mut resp) = stream.message().await? {
+        let (resources, removed) = (resp.resources.len(), resp.removed.len());
+        let answer = match apply(px, &mut resp) {
             Ok(()) => {
                 updated.send_modify(|n| *n += 1);
-                tracing::info!(version = %resp.version, resources = resp.resources.len(), removed = resp.removed.len(), "configuration applied");
+                tracing::info!(version = %resp.version, resources, removed, "configuration applied");
                 DiscoveryRequest {
                     response_version: resp.version.clone(),
                     response_nonce: resp.nonce.clone(),
@@ -79,8 +80,8 @@ async fn session(
 }
 
 /// Applies one response to a copy of the current configuration and swaps it in only if the
-/// whole result is valid.
-fn apply(px: &Shared, resp: &DiscoveryResponse) -> Result<(), String> {
+/// whole result is valid. The resources are taken out of `resp`.
+fn apply(px: &Shared, resp: &mut DiscoveryResponse) -> Result<(), String> {
     let current = px.snapshot.load_full();
     let mut next: ProxyConfig = if resp.full_state {
         ProxyConfig::default()
@@ -88,13 +89,16 @@ fn apply(px: &Shared, resp: &DiscoveryResponse) -> Result<(), String> {
         current.config.clone()
     };
     for r in &resp.removed {
-        next.remove(&r.r#type, &r.name);
+        let kind =
+            Kind::from_proto(r.kind).map_err(|e| format!("removed resource {}: {e}", r.name))?;
+        next.remove(kind, &r.name);
     }
-    for r in &resp.resources {
-        let body = std::str::from_utf8(&r.body)
-            .map_err(|_| format!("{} {}: body is not UTF-8", r.r#type, r.name))?;
-        next.apply(&r.r#type, &r.name, body)
-            .map_err(|e| format!("{} {}: {e}", r.r#type, r.name))?;
+    for r in std::mem::take(&mut resp.resources) {
+        let what = match Kind::of(&r) {
+            Some(kind) => format!("{kind} {}", r.name),
+            None => format!("resource {}", r.name),
+        };
+        next.apply(r).map_err(|e| format!("{what}: {e}"))?;
     }
     let snap = Snapshot::build(resp.version.clone(), next, &current)?;
     // A key set that cannot be used refuses its issuer's tokens: say so once per change.

@@ -4,60 +4,51 @@
 use std::sync::{Arc, LazyLock};
 
 use proptest::prelude::*;
+use prost::Message;
+use strait_config::ProxyConfig;
+use strait_protocol::v1::DiscoveryResponse;
 
-/// A valid update in the fuzz format: type byte, name, 0xfe, JSON body; 0xff between.
+/// A valid update as the control plane sends it: a full-state discovery response, encoded.
 fn seed() -> Vec<u8> {
-    let resources: [(u8, &str, &str); 4] = [
-        (
-            0,
-            "mesh",
-            r#"{"trust_domain":"cluster.local","trust_domain_aliases":[],"domain":"cluster.local","allow_any_outbound":true,"access_log":false,"node":{"cluster":"c1","network":"","namespace":"sample","pod":"sleep-1","workload":"sleep","app":"sleep","version":"","service_account":"sleep","identity":"spiffe://cluster.local/ns/sample/sa/sleep"}}"#,
-        ),
-        (
-            1,
-            "hw.sample.svc.cluster.local:5000",
-            r#"{"host":"hw.sample.svc.cluster.local","port":5000,"namespace":"sample","protocol":"http","http":[{"name":"r","matches":[{"uri":{"regex":"/v[0-9]+"},"method":null,"authority":null,"scheme":null,"headers":[{"name":"x","value":{"prefix":"a"},"invert":false}],"query":[],"ignore_uri_case":false}],"action":{"route":[{"cluster":"outbound|5000||hw.sample.svc.cluster.local","weight":100}]},"timeout_ms":300,"retries":{"attempts":2,"per_try_timeout_ms":null,"retry_on":["5xx"]},"policy":{"rewrite":{"uri":"","uri_regex":["^/a(.*)","/b\\1"],"authority":""},"headers":{"request":{"set":[["x-a","1"]],"add":[],"remove":[]},"response":{"set":[],"add":[],"remove":[]}},"fault":null}}],"tcp":[],"virtual_service":null}"#,
-        ),
-        (
-            2,
-            "outbound|5000||hw.sample.svc.cluster.local",
-            r#"{"name":"outbound|5000||hw.sample.svc.cluster.local","host":"hw.sample.svc.cluster.local","port":5000,"subset":"","protocol":"http","lb":"LEAST_REQUEST","tls":"AUTO","sni":"outbound_.5000_._.hw.sample.svc.cluster.local","identities":[],"limits":{"max_connections":null,"max_pending_requests":null,"max_requests":4,"max_requests_per_connection":null,"max_retries":null,"connect_timeout_ms":10000},"endpoints":[{"address":"127.0.0.1","port":5000,"weight":1,"mtls":true,"workload":{"pod":"p","workload":"w","namespace":"sample","cluster":"c1","network":"","app":"hw","version":"v1","identity":""}}],"destination_rule":null}"#,
-        ),
-        (
-            3,
-            "5000",
-            r#"{"port":5000,"protocol":"http","mtls":"STRICT","services":[]}"#,
-        ),
-    ];
-    let mut out = Vec::new();
-    for (i, (t, name, body)) in resources.iter().enumerate() {
-        if i > 0 {
-            out.push(0xff);
-        }
-        out.push(*t);
-        out.extend_from_slice(name.as_bytes());
-        out.push(0xfe);
-        out.extend_from_slice(body.as_bytes());
-    }
-    out
+    let mesh = r#"{"trust_domain":"cluster.local","trust_domain_aliases":[],"domain":"cluster.local","allow_any_outbound":true,"access_log":false,"node":{"cluster":"c1","network":"","namespace":"sample","pod":"sleep-1","workload":"sleep","app":"sleep","version":"","service_account":"sleep","identity":"spiffe://cluster.local/ns/sample/sa/sleep"}}"#;
+    let service = r#"{"host":"hw.sample.svc.cluster.local","port":5000,"namespace":"sample","protocol":"http","http":[{"name":"r","matches":[{"uri":{"regex":"/v[0-9]+"},"method":null,"authority":null,"scheme":null,"headers":[{"name":"x","value":{"prefix":"a"},"invert":false}],"query":[],"ignore_uri_case":false}],"action":{"route":[{"cluster":"outbound|5000||hw.sample.svc.cluster.local","weight":100}]},"timeout_ms":300,"retries":{"attempts":2,"per_try_timeout_ms":null,"retry_on":["5xx"]},"policy":{"rewrite":{"uri":"","uri_regex":["^/a(.*)","/b\\1"],"authority":""},"headers":{"request":{"set":[["x-a","1"]],"add":[],"remove":[]},"response":{"set":[],"add":[],"remove":[]}},"fault":null}}],"tcp":[],"virtual_service":null}"#;
+    let cluster = r#"{"name":"outbound|5000||hw.sample.svc.cluster.local","host":"hw.sample.svc.cluster.local","port":5000,"subset":"","protocol":"http","lb":"LEAST_REQUEST","tls":"AUTO","sni":"outbound_.5000_._.hw.sample.svc.cluster.local","identities":[],"limits":{"max_connections":null,"max_pending_requests":null,"max_requests":4,"max_requests_per_connection":null,"max_retries":null,"connect_timeout_ms":10000},"endpoints":[{"address":"127.0.0.1","port":5000,"weight":1,"mtls":true,"workload":{"pod":"p","workload":"w","namespace":"sample","cluster":"c1","network":"","app":"hw","version":"v1","identity":""}}],"destination_rule":null}"#;
+    let inbound = r#"{"port":5000,"protocol":"http","mtls":"STRICT","services":[]}"#;
+    let mut cfg = ProxyConfig {
+        mesh: serde_json::from_str(mesh).expect("mesh"),
+        ..ProxyConfig::default()
+    };
+    let sp: strait_config::ServicePort = serde_json::from_str(service).expect("service");
+    cfg.services.insert(format!("{}:{}", sp.host, sp.port), sp);
+    let c: strait_config::Cluster = serde_json::from_str(cluster).expect("cluster");
+    cfg.clusters.insert(c.name.clone(), c);
+    cfg.inbound.insert(
+        "5000".into(),
+        serde_json::from_str(inbound).expect("inbound"),
+    );
+    let resp = DiscoveryResponse {
+        version: "1".into(),
+        nonce: "1".into(),
+        resources: cfg.resources(),
+        removed: vec![strait_config::proto::ResourceName {
+            kind: strait_config::proto::Kind::Service as i32,
+            name: "gone:80".into(),
+        }],
+        full_state: false,
+    };
+    resp.encode_to_vec()
 }
 
 #[test]
 fn the_seed_is_a_valid_update() {
-    // The seed must really reach validation, or the mutations below test only JSON errors.
-    let seed = seed();
-    let mut cfg = strait_model::compile::ProxyConfig::default();
-    for chunk in seed.split(|b| *b == 0xff) {
-        let (t, rest) = chunk.split_first().expect("type");
-        let i = rest.iter().position(|b| *b == 0xfe).expect("name");
-        let kind = ["mesh", "service", "cluster", "inbound"][usize::from(*t)];
-        cfg.apply(
-            kind,
-            std::str::from_utf8(&rest[..i]).expect("utf8"),
-            std::str::from_utf8(&rest[i + 1..]).expect("utf8"),
-        )
-        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    // The seed must really reach validation, or the mutations below test only decoding errors.
+    let resp = DiscoveryResponse::decode(seed().as_slice()).expect("decode");
+    let mut cfg = ProxyConfig::default();
+    for r in resp.resources {
+        cfg.apply(r).unwrap_or_else(|e| panic!("{e}"));
     }
+    assert_eq!(cfg.services.len(), 1);
+    assert_eq!(cfg.clusters.len(), 1);
     strait_proxy::snapshot::Snapshot::build(
         "1".into(),
         cfg,
@@ -160,7 +151,7 @@ mod authz_policies {
     use http::{HeaderMap, HeaderName, HeaderValue};
     use proptest::prelude::*;
     use serde_json::{Value, json};
-    use strait_model::compile::{
+    use strait_config::{
         Authz, AuthzPolicy, AuthzRule, ConditionKey, ConditionMatch, OperationMatch, SourceMatch,
         StringMatch,
     };

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use strait_protocol::v1::DiscoveryRequest;
 use strait_protocol::v1::discovery_client::DiscoveryClient;
 use strait_proxy::Bootstrap;
@@ -107,7 +108,7 @@ async fn stream(
     let mut responses = DiscoveryClient::new(ch).stream(req).await?.into_inner();
     while let Some(r) = responses.message().await? {
         let at = Instant::now();
-        let bytes = r.resources.iter().map(|x| x.body.len()).sum();
+        let bytes = r.resources.iter().map(Message::encoded_len).sum();
         arrivals.record(
             r.version.parse().unwrap_or(0),
             Arrival {

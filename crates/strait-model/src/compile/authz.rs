@@ -19,12 +19,12 @@ use strait_api::istio::security::{
 };
 
 use super::Runtime;
-use super::authz_types::*;
-use super::types::ProxyConfig;
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;
 use crate::selector;
 use crate::workload::Workload;
+use strait_config::authz::*;
+use strait_config::types::ProxyConfig;
 
 /// The label Gateway API implementations put on a gateway's pods: the Gateway's name.
 pub const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";

@@ -22,12 +22,12 @@ use std::path::PathBuf;
 
 use strait_api::{Kind, Object};
 
-use super::types::ProxyConfig;
 use super::{ProxyRef, find_proxy, scope_of};
 use crate::host;
 use crate::ids::ObjId;
 use crate::mesh::Mesh;
 use crate::scope::Scope;
+use strait_config::types::ProxyConfig;
 
 /// What changed from one generation to the next, as far as proxies care.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,6 @@ use strait_api::istio::security::MtlsMode;
 
 use super::routes::{ClusterKey, app_protocol};
 use super::split_horizon::{self, Gateways};
-use super::types::*;
 use super::workload_name;
 use crate::destination::client_tls;
 use crate::ids::{ClusterId, ObjId};
@@ -17,6 +16,7 @@ use crate::mesh::Mesh;
 use crate::peer_auth::{PeerPolicies, target_port};
 use crate::selector;
 use crate::workload::Workload;
+use strait_config::types::*;
 
 /// Envoy's default connect timeout, which Istio keeps (MeshConfig `connectTimeout`).
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;

@@ -17,15 +17,15 @@ use std::collections::BTreeMap;
 use strait_api::Kind;
 use strait_api::istio::gateway::{Server, ServerTlsMode, ServerTlsSettings};
 
-use super::gateway_types::*;
 use super::routes::{self, Bind, ClusterKey, Vs};
-use super::types::*;
 use crate::gateway::{gateways_of, names_gateway};
 use crate::host::{self, ExportTo, ScopedHost};
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;
 use crate::protocol::Protocol;
 use crate::workload::Workload;
+use strait_config::gateway::*;
+use strait_config::types::*;
 
 /// One server of a Gateway, with where it comes from.
 struct Srv<'m> {

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use strait_api::istio::security::MtlsMode;
 
 use super::routes::app_protocol;
-use super::types::*;
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;
 use crate::peer_auth::{PeerPolicies, inbound_ports};
 use crate::workload::Workload;
+use strait_config::types::*;
 
 pub(super) fn compile(mesh: &Mesh, config: ClusterId, w: &Workload, out: &mut ProxyConfig) {
     let policies = PeerPolicies::of(mesh, config);

@@ -6,15 +6,12 @@
 //! composition). It is pure: same mesh and proxy in, same config out.
 
 mod authz;
-pub mod authz_types;
 pub mod changes;
 mod clusters;
 mod gateway;
-pub mod gateway_types;
 mod inbound;
 mod routes;
 pub mod split_horizon;
-pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -23,10 +20,8 @@ pub use authz::{
     GATEWAY_CLASS_LABEL, GATEWAY_NAME_LABEL, applies as policy_applies, condition_key, target_refs,
     targets,
 };
-pub use authz_types::*;
 pub use changes::{Changes, Footprint};
-pub use gateway_types::*;
-pub use types::*;
+pub use strait_config::{authz::*, gateway::*, types::*};
 
 use crate::ids::ClusterId;
 use crate::mesh::Mesh;

@@ -9,7 +9,6 @@ use strait_api::istio::virtual_service::{
     StringMatch, VirtualServiceSpec,
 };
 
-use super::types::*;
 use crate::host;
 use crate::ids::{ClusterId, ObjId, ServiceId};
 use crate::mesh::Mesh;
@@ -17,6 +16,7 @@ use crate::protocol::Protocol;
 use crate::scope::Scope;
 use crate::selector;
 use crate::workload::Workload;
+use strait_config::types::*;
 
 /// A cluster a route needs: (host, port, subset).
 pub(super) type ClusterKey = (String, u32, String);

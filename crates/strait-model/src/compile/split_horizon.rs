@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::types::{Endpoint, EndpointMeta};
+use strait_config::types::{Endpoint, EndpointMeta};
 
 /// A way into a network: a gateway's public address.
 #[derive(Clone, Debug, PartialEq, Eq)]

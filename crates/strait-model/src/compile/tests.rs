@@ -241,11 +241,19 @@ fn resources_round_trip() {
     let (_d, mesh) = mesh_with("");
     let cfg = compile(&mesh, &Runtime::default(), &sleep_proxy()).expect("compile");
     let mut back = ProxyConfig::default();
-    for (kind, name, body) in cfg.resources() {
-        back.apply(kind, &name, &body).expect("apply");
+    for r in cfg.resources() {
+        // Through the bytes, as the discovery stream carries them.
+        let bytes = prost::Message::encode_to_vec(&r);
+        let r: strait_config::proto::Resource =
+            prost::Message::decode(bytes.as_slice()).expect("decode");
+        back.apply(r).expect("apply");
     }
     assert_eq!(back, cfg);
-    assert!(back.apply("cluster", "x", "{").is_err());
+    let empty = strait_config::proto::Resource {
+        name: "x".into(),
+        body: None,
+    };
+    assert!(back.apply(empty).is_err());
 }
 
 #[test]

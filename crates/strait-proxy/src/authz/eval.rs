@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use strait_model::compile::{ConditionKey, OperationMatch, SourceMatch, StringMatch};
+use strait_config::{ConditionKey, OperationMatch, SourceMatch, StringMatch};
 
 use super::prepare::{Condition, IpKey, Rule, SourceIps};
 use super::{Attributes, HttpAttributes};

@@ -25,7 +25,7 @@ mod tests;
 
 use std::net::{IpAddr, SocketAddr};
 
-use strait_model::compile::Authz;
+use strait_config::Authz;
 
 use eval::{Facts, Mode};
 use prepare::Prepared;

@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use strait_model::compile::{
+use strait_config::{
     AuthzPolicy, AuthzRule, ConditionKey, ConditionMatch, OperationMatch, SourceMatch, StringMatch,
 };
 use strait_net::Cidr;

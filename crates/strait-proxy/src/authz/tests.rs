@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
-use strait_model::compile::{
+use strait_config::{
     Authz, AuthzPolicy, AuthzRule, ConditionKey, ConditionMatch, OperationMatch, SourceMatch,
     StringMatch,
 };

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use strait_model::compile::ListenerKind;
+use strait_config::ListenerKind;
 use strait_net::Door;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;

@@ -25,7 +25,7 @@ mod tls;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use strait_model::compile::{
+use strait_config::{
     AppProtocol, GatewayListener, ListenerKind, ProxyConfig, ServicePort, TlsAction, TlsChain,
     TlsTermination, VirtualHost,
 };

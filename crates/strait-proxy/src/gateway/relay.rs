@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-use strait_model::compile::WeightedCluster;
+use strait_config::WeightedCluster;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::context::Shared;

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use strait_model::compile::{TlsAction, TlsChain};
+use strait_config::{TlsAction, TlsChain};
 use tokio::net::TcpStream;
 
 use super::http::Client;

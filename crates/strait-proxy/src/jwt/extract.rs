@@ -6,7 +6,7 @@
 //! configured") rather than verified by the wrong provider.
 
 use http::{HeaderMap, HeaderName};
-use strait_model::compile::JwtProvider;
+use strait_config::JwtProvider;
 
 /// The header and prefix Istio looks in when a rule names no location.
 const DEFAULT_HEADER: &str = "authorization";

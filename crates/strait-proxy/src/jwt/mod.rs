@@ -33,7 +33,7 @@ mod tests;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use strait_model::compile::JwtProvider;
+use strait_config::JwtProvider;
 
 pub use claims::Claims;
 pub use reason::{Reason, Rejection};

@@ -7,7 +7,7 @@ mod keys;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
-use strait_model::compile::JwtProvider;
+use strait_config::JwtProvider;
 
 use super::{Authn, Claims, Reason, Verifier};
 use keys::{ISSUER, NOW, Signer, claims, jwks, now, provider};

@@ -9,7 +9,7 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rand::Rng;
-use strait_model::compile::{Cluster, HttpAction, Retry, ServicePort, UpstreamTls};
+use strait_config::{Cluster, HttpAction, Retry, ServicePort, UpstreamTls};
 
 use crate::body::{self, Body};
 use crate::context::Shared;
@@ -240,7 +240,7 @@ pub(crate) async fn serve(
             strip_hop_by_hop(&mut rparts.headers);
             policy::apply_headers(&mut rparts.headers, &rule.policy.headers.response);
             policy::apply_headers(&mut rparts.headers, &dest_headers.response);
-            let grpc = sp.protocol == strait_model::compile::AppProtocol::Grpc;
+            let grpc = sp.protocol == strait_config::AppProtocol::Grpc;
             let series = cstate.series(ep, grpc, mtls, || {
                 px.metrics.series(&call_for(
                     &px,
@@ -344,7 +344,7 @@ fn call_for(
     px: &Shared,
     sp: &ServicePort,
     cluster: Option<&Cluster>,
-    ep: Option<&strait_model::compile::Endpoint>,
+    ep: Option<&strait_config::Endpoint>,
     mtls: bool,
 ) -> Call {
     let destination = ep.map_or_else(Peer::default, |e| super::endpoint_peer(e, mtls));
@@ -355,7 +355,7 @@ fn call_for(
         service: ServiceRef {
             host: cluster.map_or_else(|| sp.host.clone(), |c| c.host.clone()),
         },
-        protocol: if sp.protocol == strait_model::compile::AppProtocol::Grpc {
+        protocol: if sp.protocol == strait_config::AppProtocol::Grpc {
             "grpc"
         } else {
             "http"

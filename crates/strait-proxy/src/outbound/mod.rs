@@ -20,7 +20,7 @@ use strait_net::Door;
 use tokio::net::TcpListener;
 
 use crate::body::{self, Body};
-use strait_model::compile::{Cluster, Endpoint, UpstreamTls};
+use strait_config::{Cluster, Endpoint, UpstreamTls};
 
 use crate::context::{Proxy, Shared};
 use crate::metrics::Peer;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use rand::Rng;
-use strait_model::compile::{Fault, HeaderOps, RequestMatch, Rewrite, StrMatch};
+use strait_config::{Fault, HeaderOps, RequestMatch, Rewrite, StrMatch};
 
 use crate::routing::Regexes;
 
@@ -110,7 +110,7 @@ pub fn rewrite_path(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strait_model::compile::{HttpAction, HttpRule, Retry, RoutePolicy};
+    use strait_config::{HttpAction, HttpRule, Retry, RoutePolicy};
 
     fn prefix(p: &str) -> RequestMatch {
         RequestMatch {

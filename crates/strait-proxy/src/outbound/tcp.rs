@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use strait_model::compile::UpstreamTls;
+use strait_config::UpstreamTls;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::{self, Body};

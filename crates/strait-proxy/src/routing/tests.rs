@@ -1,7 +1,7 @@
 use http::HeaderValue;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use strait_model::compile::{
+use strait_config::{
     Cluster, Endpoint, EndpointMeta, HeaderMatch, HttpAction, PoolLimits, Retry, UpstreamTls,
 };
 
@@ -147,7 +147,7 @@ fn cluster(lb: LbPolicy, n: usize) -> Cluster {
         host: "h".into(),
         port: 80,
         subset: String::new(),
-        protocol: strait_model::compile::AppProtocol::Http,
+        protocol: strait_config::AppProtocol::Http,
         lb,
         tls: UpstreamTls::Auto,
         sni: String::new(),

@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, HeaderValue};
 use serde_json::json;
-use strait_model::compile::{JwtHeader, JwtProvider};
+use strait_config::{JwtHeader, JwtProvider};
 
 use super::keys::{ISSUER, Signer, b64, claims, jwks, now, provider};
 use super::{bearer, refused, verified};

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use strait_model::compile::JwtProvider;
+use strait_config::JwtProvider;
 
 pub const ISSUER: &str = "https://issuer.example.com";
 /// The tests' clock: 2027-01-15.

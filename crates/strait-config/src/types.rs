@@ -1,6 +1,6 @@
-//! What one proxy is told: the compiled configuration. Plain data, `Clone + Eq`, serialised as
-//! JSON inside the control-plane protocol's resources, so `proxy-config` and `/debug/configz`
-//! show exactly what the proxy holds.
+//! What one proxy is told: the compiled configuration. Plain data, `Clone + Eq`; it travels as
+//! typed protobuf messages (`crate::wire`) and is shown as JSON (serde) by `proxy-config` and
+//! `/debug/configz`, so dumps show exactly what the proxy holds.
 //!
 //! Resources and their names (the unit of incremental push):
 //! - `service`: an outbound service port, `<fqdn>:<port>`, with its HTTP rules or TCP routes;
@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::authz_types::Authz;
-use super::gateway_types::{GatewayListener, TlsSecret};
+use crate::authz::Authz;
+use crate::gateway::{GatewayListener, TlsSecret};
 
 /// The protocol a port speaks, as the proxy treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -395,68 +395,40 @@ pub struct ProxyConfig {
     pub authz: Authz,
 }
 
-/// Resource type names on the wire.
-pub mod kinds {
-    pub const MESH: &str = "mesh";
-    pub const SERVICE: &str = "service";
-    pub const CLUSTER: &str = "cluster";
-    pub const INBOUND: &str = "inbound";
-    pub const LISTENER: &str = "listener";
-    pub const SECRET: &str = "secret";
-    pub const AUTHZ: &str = "authz";
+/// The kinds of resource, the unit of incremental push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Mesh,
+    Service,
+    Cluster,
+    Inbound,
+    Listener,
+    Secret,
+    Authz,
+}
+
+impl Kind {
+    /// The kind's name in logs, metrics and dumps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Mesh => "mesh",
+            Kind::Service => "service",
+            Kind::Cluster => "cluster",
+            Kind::Inbound => "inbound",
+            Kind::Listener => "listener",
+            Kind::Secret => "secret",
+            Kind::Authz => "authz",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ProxyConfig {
-    /// Every resource as (type, name, JSON), in a stable order.
-    pub fn resources(&self) -> Vec<(&'static str, String, String)> {
-        let mut out = Vec::new();
-        out.push((kinds::MESH, "mesh".to_string(), to_json(&self.mesh)));
-        for (k, v) in &self.services {
-            out.push((kinds::SERVICE, k.clone(), to_json(v)));
-        }
-        for (k, v) in &self.clusters {
-            out.push((kinds::CLUSTER, k.clone(), to_json(v)));
-        }
-        for (k, v) in &self.inbound {
-            out.push((kinds::INBOUND, k.clone(), to_json(v)));
-        }
-        for (k, v) in &self.listeners {
-            out.push((kinds::LISTENER, k.clone(), to_json(v)));
-        }
-        for (k, v) in &self.secrets {
-            out.push((kinds::SECRET, k.clone(), to_json(v)));
-        }
-        if !self.authz.is_empty() {
-            out.push((kinds::AUTHZ, "policy".to_string(), to_json(&self.authz)));
-        }
-        out
-    }
-
-    /// Applies one received resource (validated by deserialising it).
-    pub fn apply(&mut self, kind: &str, name: &str, body: &str) -> Result<(), String> {
-        match kind {
-            kinds::MESH => self.mesh = from_json(body)?,
-            kinds::SERVICE => {
-                self.services.insert(name.to_string(), from_json(body)?);
-            }
-            kinds::CLUSTER => {
-                self.clusters.insert(name.to_string(), from_json(body)?);
-            }
-            kinds::INBOUND => {
-                self.inbound.insert(name.to_string(), from_json(body)?);
-            }
-            kinds::LISTENER => {
-                self.listeners.insert(name.to_string(), from_json(body)?);
-            }
-            kinds::SECRET => {
-                self.secrets.insert(name.to_string(), from_json(body)?);
-            }
-            kinds::AUTHZ => self.authz = from_json(body)?,
-            other => return Err(format!("unknown resource type \"{other}\"")),
-        }
-        Ok(())
-    }
-
     /// The configuration as dumps show it: private keys of TLS secrets redacted.
     pub fn redacted(&self) -> ProxyConfig {
         let mut c = self.clone();
@@ -465,38 +437,6 @@ impl ProxyConfig {
         }
         c
     }
-
-    /// Removes one resource; unknown names are ignored.
-    pub fn remove(&mut self, kind: &str, name: &str) {
-        match kind {
-            kinds::SERVICE => {
-                self.services.remove(name);
-            }
-            kinds::CLUSTER => {
-                self.clusters.remove(name);
-            }
-            kinds::INBOUND => {
-                self.inbound.remove(name);
-            }
-            kinds::LISTENER => {
-                self.listeners.remove(name);
-            }
-            kinds::SECRET => {
-                self.secrets.remove(name);
-            }
-            kinds::AUTHZ => self.authz = Authz::default(),
-            _ => {}
-        }
-    }
-}
-
-fn to_json<T: Serialize>(v: &T) -> String {
-    // Serialising these plain structs cannot fail (no maps with non-string keys).
-    serde_json::to_string(v).unwrap_or_default()
-}
-
-fn from_json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T, String> {
-    serde_json::from_str(s).map_err(|e| format!("invalid resource: {e}"))
 }
 
 /// `outbound|<port>|<subset>|<fqdn>`, Envoy's and istioctl's cluster naming.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{HttpRule, WeightedCluster};
+use crate::types::{HttpRule, WeightedCluster};
 
 /// One port of a gateway: the servers of every Gateway selecting it that use the port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
