@@ -8,9 +8,24 @@
 
 pub mod control;
 pub mod proxy;
+pub mod wire;
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::ExitCode;
+
+/// A benchmark binary's arguments, or the exit code after clap has printed why not: 2 for a
+/// usage error, success for `--help` and `--version`.
+pub fn parse_args<A: clap::Parser>() -> Result<A, ExitCode> {
+    A::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
 
 /// Resources written per application (Service, ServiceAccount, Deployment, VirtualService,
 /// DestinationRule).

@@ -13,6 +13,9 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use strait_control::source::{Files, Source};
 
 use crate::{CROSS_NETWORK_GATEWAY, eastwest_service, istio_system, remote_secrets};
 
@@ -127,6 +130,19 @@ pub struct Generated {
 }
 
 impl Generated {
+    /// The files as the control plane reads them, with cluster0 as its own cluster (the one
+    /// the proxies run in).
+    pub fn source(&self) -> Source {
+        Source {
+            clusters: Arc::new(Files {
+                paths: vec![self.mesh_dir.clone()],
+                extra: self.pod_dirs.clone(),
+                status: Vec::new(),
+            }),
+            own: Some("cluster0".into()),
+        }
+    }
+
     pub fn pod_file(&self, cluster: usize, ns: &str) -> PathBuf {
         self.pod_dirs[cluster].1.join(format!("{ns}.yaml"))
     }

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strait_control::hub::Hub;
-use strait_control::source::{Files, Source};
 
 use clients::Arrivals;
 use mesh::{Generated, Pod, Shape};
@@ -123,14 +122,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
 
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(strait_control::metrics::Metrics::new(&mut registry));
-    let source = Source {
-        clusters: Arc::new(Files {
-            paths: vec![g.mesh_dir.clone()],
-            extra: g.pod_dirs.clone(),
-            status: Vec::new(),
-        }),
-        own: Some("cluster0".into()),
-    };
+    let source = g.source();
     let started = Instant::now();
     let hub = tokio::task::spawn_blocking(move || Hub::new(source, metrics))
         .await?
