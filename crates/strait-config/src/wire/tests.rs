@@ -329,3 +329,45 @@ fn removing_takes_out_one_resource() {
     assert!(c.clusters.is_empty());
     assert_eq!(c.services.len(), 1);
 }
+
+/// A length-delimited field `number` holding `payload`, as a newer writer would add it.
+fn unknown_field(number: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_key(number, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_varint(payload.len() as u64, &mut out);
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn fields_a_newer_control_plane_adds_are_ignored() {
+    // A field the service message does not know, inside the body, and one beside the body.
+    let mut body = proto::ServicePort::from(&service()).encode_to_vec();
+    body.extend(unknown_field(900, b"refinement"));
+    let mut bytes = proto::Resource {
+        name: "s".into(),
+        body: None,
+    }
+    .encode_to_vec();
+    bytes.extend(unknown_field(3, &body));
+    bytes.extend(unknown_field(901, b"annotation"));
+    let mut c = ProxyConfig::default();
+    c.apply(proto::Resource::decode(bytes.as_slice()).expect("decodes"))
+        .expect("applies");
+    assert_eq!(c.services.get("s"), Some(&service()));
+}
+
+#[test]
+fn a_kind_added_later_is_refused_on_the_wire() {
+    // Body field 40: a kind this proxy was built without.
+    let mut bytes = proto::Resource {
+        name: "later".into(),
+        body: None,
+    }
+    .encode_to_vec();
+    bytes.extend(unknown_field(40, b"\x0a\x01x"));
+    let r = proto::Resource::decode(bytes.as_slice()).expect("decodes");
+    assert_eq!(Kind::of(&r), None);
+    let e = ProxyConfig::default().apply(r).expect_err("refused");
+    assert!(e.to_string().starts_with("body: not set"), "{e}");
+}
