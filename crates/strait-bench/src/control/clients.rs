@@ -9,9 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prost::Message;
+use http::uri::PathAndQuery;
 use strait_protocol::v1::DiscoveryRequest;
-use strait_protocol::v1::discovery_client::DiscoveryClient;
 use strait_proxy::Bootstrap;
 use strait_proxy::tls::Credentials;
 use tokio::sync::mpsc;
@@ -95,6 +94,24 @@ pub async fn connect_all(
     Ok(())
 }
 
+/// The discovery stream's method (`strait.v1.Discovery/Stream`).
+const DISCOVERY_STREAM: &str = "/strait.v1.Discovery/Stream";
+
+/// A `DiscoveryResponse` as these proxies read it: its resources left encoded. Decoding them
+/// is a proxy's own work on its own CPU; decoding them here would bill it to the control
+/// plane, which shares this machine with the benchmark's streams.
+#[derive(Clone, PartialEq, prost::Message)]
+struct OpaqueResponse {
+    #[prost(string, tag = "1")]
+    version: String,
+    #[prost(string, tag = "2")]
+    nonce: String,
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    resources: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "7")]
+    removed: Vec<Vec<u8>>,
+}
+
 async fn stream(
     i: usize,
     bs: &Bootstrap,
@@ -105,10 +122,14 @@ async fn stream(
     let (tx, rx) = mpsc::channel(4);
     tx.send(strait_proxy::control::hello(bs)).await?;
     let req = strait_proxy::control::authenticate(bs, tonic::Request::new(ReceiverStream::new(rx)));
-    let mut responses = DiscoveryClient::new(ch).stream(req).await?.into_inner();
+    let mut grpc = tonic::client::Grpc::new(ch);
+    grpc.ready().await?;
+    let codec = tonic_prost::ProstCodec::<DiscoveryRequest, OpaqueResponse>::default();
+    let path = PathAndQuery::from_static(DISCOVERY_STREAM);
+    let mut responses = grpc.streaming(req, path, codec).await?.into_inner();
     while let Some(r) = responses.message().await? {
         let at = Instant::now();
-        let bytes = r.resources.iter().map(Message::encoded_len).sum();
+        let bytes = r.resources.iter().map(Vec::len).sum();
         arrivals.record(
             r.version.parse().unwrap_or(0),
             Arrival {
