@@ -44,7 +44,7 @@ pub enum Command {
     ProxyConfig(ProxyConfigArgs),
     /// Show whether each proxy (sidecars, gateways, remote clusters' proxies) of the running
     /// mesh has the latest configuration.
-    #[command(name = "proxy-status")]
+    #[command(name = "proxy-status", after_help = PROXY_STATUS_EXAMPLES)]
     ProxyStatus(ProxyStatusArgs),
     /// Run a control plane: config from files, pushed to proxies; workload certificates.
     #[command(name = "control-plane", after_help = CONTROL_PLANE_EXAMPLES)]
@@ -68,16 +68,53 @@ stop pods. Parts that exit are restarted. Ctrl-C stops everything. Linux only (a
 
 const EXEC_EXAMPLES: &str = "Examples:
   strait exec cluster1/sample/sleep -- curl -sS helloworld.sample:5000/hello
-  strait exec cluster1/sample/sleep -- sh -c 'for i in $(seq 10); do curl -s helloworld.sample:5000/hello; done'
+  strait exec sleep.sample -- sh -c 'for i in $(seq 10); do curl -s helloworld.sample:5000/hello; done'
 
 The command runs with HTTP_PROXY/http_proxy (and HTTPS_PROXY for CONNECT) set to the
 workload's sidecar, so plain HTTP clients go through the mesh; with `strait up --netns` it runs
-inside the pod's network namespace. Its exit code is passed on.";
+inside the pod's network namespace.
 
-const PROXY_CONFIG_EXAMPLES: &str = "Examples:
+Exit codes: the command's own (128 + N when signal N killed it); 127 when the command is not
+found, 126 when it cannot be executed, as a shell; 2 when strait cannot run it as the workload
+(no mesh running, no such workload).";
+
+/// How a proxy is named on the command line: in each form strait prints one (a macro, for
+/// `concat!`).
+macro_rules! proxy_names {
+    () => {
+        "A proxy is named as `proxy-status` prints it: <pod>.<namespace> (istioctl's form), or
+<cluster>/<pod>.<namespace> when that name is in several clusters; or as `strait up` prints it:
+<cluster>/<namespace>/<pod>. A workload's name stands for its first pod (sleep.sample,
+cluster1/sample/sleep)."
+    };
+}
+
+const PROXY_CONFIG_EXAMPLES: &str = concat!(
+    "Examples:
   strait proxy-config clusters cluster1/sample/sleep
-  strait proxy-config endpoints cluster1/sample/sleep --fqdn helloworld
-  strait proxy-config routes cluster1/sample/sleep -o json";
+  strait proxy-config endpoints sleep.sample --fqdn helloworld
+  strait proxy-config route sleep-5c8d6f7b9d-x2k4q.sample -o json   # a NAME from proxy-status
+  strait proxy-config listeners cluster2/istio-eastwestgateway.istio-system
+
+Types take istioctl's names too: cluster (c), endpoint (ep), route (r), listener (l).
+
+",
+    proxy_names!()
+);
+
+const PROXY_STATUS_EXAMPLES: &str = concat!(
+    "Examples:
+  strait proxy-status                                  # every proxy, per control plane
+  strait proxy-status sleep-5c8d6f7b9d-x2k4q.sample    # one, by its NAME
+  strait proxy-status -o json
+
+",
+    proxy_names!(),
+    "
+
+Exit codes: 0 shown; 1 a control plane did not answer (the rows it would give are missing);
+2 usage error, or no such proxy."
+);
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -120,7 +157,8 @@ pub struct StateArg {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// <cluster>/<namespace>/<workload or pod>.
+    /// The workload: <pod>.<namespace>, <cluster>/<pod>.<namespace> or
+    /// <cluster>/<namespace>/<pod>; a workload's name stands for its first pod.
     pub target: String,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -129,12 +167,21 @@ pub struct ExecArgs {
     pub state: StateArg,
 }
 
+/// What `proxy-config` shows. Each also answers to istioctl's name for its view, singular,
+/// and that view's short alias (istioctl `proxy-config --help`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ConfigSection {
+    /// Outbound clusters and inbound ports (also: cluster, c).
+    #[value(aliases = ["cluster", "c"])]
     Clusters,
+    /// Each outbound cluster's endpoints (also: endpoint, ep).
+    #[value(aliases = ["endpoint", "ep"])]
     Endpoints,
+    /// HTTP and TCP routes per service port (also: route, r).
+    #[value(aliases = ["route", "r"])]
     Routes,
-    /// A gateway's listeners.
+    /// A gateway's listeners (also: listener, l).
+    #[value(aliases = ["listener", "l"])]
     Listeners,
 }
 
@@ -148,7 +195,8 @@ pub enum TableFormat {
 pub struct ProxyConfigArgs {
     /// What to show.
     pub section: ConfigSection,
-    /// <cluster>/<namespace>/<workload or pod>.
+    /// The proxy: <pod>.<namespace> as proxy-status prints it, <cluster>/<pod>.<namespace> or
+    /// <cluster>/<namespace>/<pod>; a workload's name stands for its first pod.
     pub target: String,
     /// Only entries whose service host contains this.
     #[arg(long)]
@@ -164,7 +212,8 @@ pub struct ProxyConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct ProxyStatusArgs {
-    /// Only this proxy: <cluster>/<namespace>/<workload or pod>.
+    /// Only this proxy: <pod>.<namespace> as printed, <cluster>/<pod>.<namespace> or
+    /// <cluster>/<namespace>/<pod>; a workload's name stands for its first pod.
     pub target: Option<String>,
     #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
     pub output: TableFormat,

@@ -15,6 +15,7 @@ mod logging;
 mod proxy;
 mod proxy_config;
 mod proxy_status;
+mod target;
 mod up;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

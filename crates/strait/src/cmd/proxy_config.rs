@@ -13,7 +13,7 @@ use crate::cli::{ConfigSection, ProxyConfigArgs, TableFormat};
 pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
     let dir = args.state.state.clone().unwrap_or_else(state::default_dir);
     let st = State::load(&dir)?;
-    let pod = st.find_pod(&args.target)?;
+    let pod = super::target::find_proxy(&st, &args.target)?;
     if !pod.sidecar {
         bail!("{}: the pod has no proxy", args.target);
     }
@@ -401,5 +401,50 @@ fn section_json(c: &ProxyConfig, s: ConfigSection, f: &Filter<'_>) -> serde_json
                 .collect::<Vec<_>>()
         ),
         ConfigSection::Listeners => serde_json::json!(c.listeners.values().collect::<Vec<_>>()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command, ConfigSection};
+
+    fn parse(args: &[&str]) -> Result<ConfigSection, String> {
+        let argv = ["strait", "proxy-config"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::ProxyConfig(a),
+            }) => Ok(a.section),
+            Ok(other) => Err(format!("parsed as {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn takes_istioctl_names_for_each_type() {
+        for (names, want) in [
+            (["clusters", "cluster", "c"], ConfigSection::Clusters),
+            (["endpoints", "endpoint", "ep"], ConfigSection::Endpoints),
+            (["routes", "route", "r"], ConfigSection::Routes),
+            (["listeners", "listener", "l"], ConfigSection::Listeners),
+        ] {
+            for name in names {
+                assert_eq!(parse(&[name, "sleep.sample"]), Ok(want), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_lists_the_valid_ones() {
+        // istioctl's `secret`, `bootstrap`, `log` and `all` have no strait view.
+        for name in ["secret", "bootstrap", "log", "all", "Route"] {
+            let e = parse(&[name, "sleep.sample"]).expect_err(name);
+            assert!(
+                e.contains(&format!("invalid value '{name}'"))
+                    && e.contains("[possible values: clusters, endpoints, routes, listeners]"),
+                "{e}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use strait_local::up::state::{self, State};
 
+use super::target::find_proxy;
 use crate::cli::{ProxyStatusArgs, TableFormat};
 
 pub fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
@@ -15,7 +16,7 @@ pub fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
     let only = args
         .target
         .as_deref()
-        .map(|t| st.find_pod(t))
+        .map(|t| find_proxy(&st, t))
         .transpose()?
         .map(|p| p.key());
     let runtime = tokio::runtime::Builder::new_current_thread()
