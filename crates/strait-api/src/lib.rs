@@ -30,5 +30,5 @@ pub use layout::{
     ClusterDecl, ClusterInput, Input, MeshFile, Role, read_clusters, read_clusters_cached,
     read_input, read_input_with,
 };
-pub use load::{Loaded, Loader};
+pub use load::{InputKind, InputSummary, Loaded, Loader};
 pub use object::{Body, IstioObject, Object};

@@ -2,7 +2,8 @@
 //!
 //! Each file is split into documents, each document parsed and typed on its own, so a problem
 //! costs only the document (or field) it is in. Everything is reported as a [`Diagnostic`];
-//! nothing here panics or stops early on bad input.
+//! nothing here panics or stops early on bad input. What each input held is kept as an
+//! [`InputSummary`], so a caller can refuse an input with nothing in it.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -12,14 +13,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod document;
+mod input;
+mod walk;
+
+pub use input::{InputKind, InputSummary};
 
 use crate::cache::{FileResult, ParseCache};
 use crate::diag::{Diagnostic, Problem, Severity};
 use crate::object::Object;
 use crate::source::{FileId, SourceMap};
+use walk::{Found, Walk};
 
-/// Deepest directory nesting followed (guards against link loops).
-const MAX_DIR_DEPTH: usize = 32;
+/// How standard input is named in messages.
+const STDIN: &str = "<stdin>";
 
 /// What a load produced.
 #[derive(Debug, Default)]
@@ -27,6 +33,8 @@ pub struct Loaded {
     pub sources: SourceMap,
     pub objects: Vec<Object>,
     pub diagnostics: Vec<Diagnostic>,
+    /// One per [`Loader::add_path`] and [`Loader::add_stdin`], in call order.
+    pub inputs: Vec<InputSummary>,
 }
 
 /// Accumulates objects from any number of inputs.
@@ -52,16 +60,35 @@ impl Loader {
     }
 
     /// Loads a file, or every `.yaml`, `.yml` and `.json` file below a directory (sorted, so
-    /// results are stable). `-` reads stdin. Returns the indices of the objects added.
+    /// results are stable; symlinks followed, each real directory and file read once). `-`
+    /// reads stdin. Returns the indices of the objects added.
     pub fn add_path(&mut self, path: &Path) -> Range<usize> {
-        let start = self.out.objects.len();
         if path == Path::new("-") {
-            self.add_stdin();
-        } else {
-            let mut files = Vec::new();
-            self.walk(path, 0, true, &mut files);
-            self.parse_files(files);
+            return self.add_stdin();
         }
+        let start = self.out.objects.len();
+        let kind = if path.is_dir() {
+            InputKind::Dir
+        } else {
+            InputKind::File
+        };
+        let mut summary = InputSummary::new(path.to_path_buf(), kind);
+        let mut files = Vec::new();
+        for found in Walk::run(path).found {
+            match found {
+                Found::File { path, bytes } => match self.decode(path, bytes) {
+                    Some(file) => files.push(file),
+                    None => summary.unreadable = true,
+                },
+                Found::Problem(d) => {
+                    summary.unreadable |= d.severity == Severity::Error;
+                    self.out.diagnostics.push(d);
+                }
+            }
+        }
+        summary.count(&files);
+        self.parse_files(files);
+        self.out.inputs.push(summary);
         start..self.out.objects.len()
     }
 
@@ -69,16 +96,20 @@ impl Loader {
     pub fn add_stdin(&mut self) -> Range<usize> {
         let mut buf = Vec::new();
         let start = self.out.objects.len();
+        let mut summary = InputSummary::new(PathBuf::from(STDIN), InputKind::Stdin);
         match std::io::stdin().read_to_end(&mut buf) {
             Ok(_) => {
-                let files = self
-                    .decode(PathBuf::from("<stdin>"), buf)
-                    .into_iter()
-                    .collect();
+                let files: Vec<_> = self.decode(PathBuf::from(STDIN), buf).into_iter().collect();
+                summary.unreadable = files.is_empty();
+                summary.count(&files);
                 self.parse_files(files);
             }
-            Err(e) => self.unreadable(Path::new("<stdin>"), &e.to_string()),
+            Err(e) => {
+                summary.unreadable = true;
+                self.unreadable(Path::new(STDIN), &e.to_string());
+            }
         }
+        self.out.inputs.push(summary);
         start..self.out.objects.len()
     }
 
@@ -109,43 +140,6 @@ impl Loader {
 
     pub fn finish(self) -> Loaded {
         self.out
-    }
-
-    fn walk(
-        &mut self,
-        path: &Path,
-        depth: usize,
-        explicit: bool,
-        files: &mut Vec<(FileId, Arc<str>)>,
-    ) {
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) => return self.unreadable(path, &e.to_string()),
-        };
-        if meta.is_dir() {
-            if depth >= MAX_DIR_DEPTH {
-                return self.unreadable(path, "directory nesting too deep (a link loop?)");
-            }
-            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-                Err(e) => return self.unreadable(path, &e.to_string()),
-            };
-            entries.sort();
-            for entry in entries {
-                let hidden = entry
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'));
-                if !hidden {
-                    self.walk(&entry, depth + 1, false, files);
-                }
-            }
-        } else if explicit || is_manifest(path) {
-            match std::fs::read(path) {
-                Ok(bytes) => files.extend(self.decode(path.to_path_buf(), bytes)),
-                Err(e) => self.unreadable(path, &e.to_string()),
-            }
-        }
     }
 
     /// Registers a file's text, or reports why it is not text.
@@ -209,15 +203,7 @@ impl Loader {
     }
 
     fn unreadable(&mut self, path: &Path, why: &str) {
-        self.out.diagnostics.push(Diagnostic {
-            problem: Problem::Unreadable,
-            severity: Severity::Error,
-            pos: None,
-            path: Some(path.to_path_buf()),
-            message: format!("cannot read {}: {why}", path.display()),
-            object: None,
-            field: None,
-        });
+        self.out.diagnostics.push(walk::unreadable(path, why));
     }
 }
 
@@ -267,11 +253,4 @@ pub(crate) fn normalise_newlines(text: &str) -> String {
     } else {
         text.to_string()
     }
-}
-
-fn is_manifest(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
 }

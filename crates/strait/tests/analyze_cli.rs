@@ -259,3 +259,191 @@ fn closed_pipe_is_not_an_error() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+/// Runs `strait args`, failing the test instead of hanging when it does not finish.
+fn strait_finishing(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strait");
+    // Generous: the run takes well under a second; this only turns a hang into a failure.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("strait {args:?} did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_finish_and_read_each_file_once() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path().join("d");
+    std::fs::create_dir(&d).expect("mkdir");
+    write(&d, "vs.yaml", WARNING_ONLY);
+    symlink(".", d.join("s1")).expect("symlink");
+    symlink(".", d.join("s2")).expect("symlink");
+    let out = strait_finishing(&["analyze", d.to_str().expect("path"), "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = v["findings"].as_array().expect("findings");
+    let codes: Vec<&str> = findings.iter().filter_map(|f| f["code"].as_str()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "STR0201").count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(
+        !codes.contains(&"STR0012"),
+        "no duplicate objects: {codes:?}"
+    );
+    let files: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f["source"]["file"].as_str())
+        .collect();
+    for f in &files {
+        assert!(!f.contains("/s1/") && !f.contains("/s2/"), "{f}");
+    }
+    let loops: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["code"] == "STR0001")
+        .map(|f| {
+            assert_eq!(f["level"], "Warning");
+            f["message"].as_str().expect("message")
+        })
+        .collect();
+    assert_eq!(loops.len(), 2, "one warning per loop: {loops:?}");
+    assert!(loops[0].contains("symlink loop") && loops[0].contains("/d/s1 leads back to"));
+    assert!(loops[1].contains("/d/s2 leads back to"), "{}", loops[1]);
+}
+
+#[test]
+fn empty_input_is_an_input_error() {
+    for fmt in ["text", "json", "sarif"] {
+        let out = with_stdin(&["analyze", "-", "-o", fmt], "");
+        assert_eq!(out.status.code(), Some(2), "{fmt}: empty stdin");
+    }
+    let out = with_stdin(&["analyze", "-"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("standard input (-) is empty: nothing to analyze (did the command before the pipe fail?)"),
+        "{text}"
+    );
+    let out = with_stdin(
+        &["analyze", "-"],
+        "# Source: chart/templates/x.yaml\n---\n---\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "only comments and separators");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("holds only comments"));
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "README.md", "not a manifest\n");
+    let dir = tmp.path().to_str().expect("path");
+    let out = strait(&["analyze", dir]);
+    assert_eq!(out.status.code(), Some(2), "no manifest files");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{dir} holds no manifest files")),
+        "{text}"
+    );
+
+    let sub = tmp.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let empty = write(&sub, "empty.yaml", "# nothing yet\n");
+    let vs = write(tmp.path(), "vs.yaml", WARNING_ONLY);
+    let out = strait(&[
+        "analyze",
+        vs.to_str().expect("path"),
+        empty.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "one empty input among others");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("empty.yaml holds only comments"));
+    let out = strait(&["analyze", dir]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a directory with a document somewhere is not empty: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+const GO_TEMPLATE_VALUES: &str = r#"apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: pods, namespace: monitoring}
+spec:
+  groups:
+  - name: pods
+    rules:
+    - alert: CrashLooping
+      expr: rate(kube_pod_container_status_restarts_total[5m]) > 0
+      annotations:
+        summary: Pod is crash looping {{ $labels.pod }}.
+        description: "value is \"{{ $value }}\""
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: alerting, namespace: monitoring}
+data:
+  title: '{{ template "slack.default.title" . }}'
+  summary: Pod is crash looping {{ $labels.pod }}.
+"#;
+
+#[test]
+fn go_template_text_in_values_is_analyzed() {
+    let out = with_stdin(&["analyze", "-", "-o", "json"], GO_TEMPLATE_VALUES);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = with_stdin(&["analyze", "-"], GO_TEMPLATE_VALUES);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("1 resource in 1 cluster"), "{summary}");
+}
+
+#[test]
+fn a_helm_value_in_a_rendered_pod_is_a_warning_not_an_input_error() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers:\n  - name: app\n    image: app:1\n    args: [\"--config={{ .Values.config }}\"]\n";
+    let out = with_stdin(&["analyze", "-", "-o", "json"], pod);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let helm: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "STR0003")
+        .collect();
+    assert_eq!(helm.len(), 1, "{v}");
+    assert_eq!(helm[0]["level"], "Warning");
+    assert_eq!(helm[0]["resource"]["name"], "p");
+    // An unrendered chart is still an input error.
+    let chart = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ .Release.Namespace }}\n";
+    assert_eq!(with_stdin(&["analyze", "-"], chart).status.code(), Some(2));
+}
+
+#[test]
+fn closed_stderr_is_not_an_error() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(["analyze", &example()])
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .expect("run strait");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}

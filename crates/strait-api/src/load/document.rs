@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::cache::FileResult;
-use crate::de::FieldIssueKind;
+use crate::de::{FieldIssueKind, FieldPath, Seg};
 use crate::diag::{Diagnostic, ObjectRef, Problem, Severity};
 use crate::kind::{Kind, Lookup, lookup};
 use crate::object::{Body, Object, Source};
@@ -23,7 +23,10 @@ impl FileResult {
             if yaml::is_blank(chunk.text) {
                 continue;
             }
-            if let Some(t) = yaml::find_template(chunk.text) {
+            let parsed = yaml::parse(chunk.text, file, chunk.first_line, 0);
+            // Every template action starts so; most documents hold none and skip the checks.
+            let templated = chunk.text.contains("{{");
+            if templated && let Some(t) = unrendered_template(chunk, &parsed) {
                 let pos = Pos::new(file, chunk.first_line + t.line + 1, t.column + 1);
                 self.diagnostics.push(Diagnostic::at(
                     Problem::HelmTemplate,
@@ -36,7 +39,6 @@ impl FileResult {
                 ));
                 continue;
             }
-            let parsed = yaml::parse(chunk.text, file, chunk.first_line, 0);
             for w in parsed.warnings {
                 self.diagnostics.push(Diagnostic::at(
                     Problem::DuplicateKey,
@@ -46,7 +48,7 @@ impl FileResult {
                 ));
             }
             for doc in parsed.documents {
-                self.add_document(file, doc);
+                self.add_document(file, doc, templated);
             }
             if let Some(e) = parsed.error {
                 self.diagnostics.push(Diagnostic::at(
@@ -62,7 +64,8 @@ impl FileResult {
         }
     }
 
-    fn add_document(&mut self, file: FileId, doc: Node) {
+    /// `templated`: the document's text holds `{{`, so a value may hold a chart's expression.
+    fn add_document(&mut self, file: FileId, doc: Node, templated: bool) {
         if doc.is_null() {
             return;
         }
@@ -85,7 +88,7 @@ impl FileResult {
             match doc.get("items").map(|n| &n.value) {
                 Some(Value::Seq(items)) => {
                     for item in items {
-                        self.add_document(file, item.clone());
+                        self.add_document(file, item.clone(), templated);
                     }
                 }
                 None => {}
@@ -99,10 +102,10 @@ impl FileResult {
             }
             return;
         }
-        self.add_object(file, doc);
+        self.add_object(file, doc, templated);
     }
 
-    fn add_object(&mut self, file: FileId, doc: Node) {
+    fn add_object(&mut self, file: FileId, doc: Node, templated: bool) {
         let api_version = doc
             .get("apiVersion")
             .and_then(Node::as_str)
@@ -213,6 +216,20 @@ impl FileResult {
             }
         };
         normalise_api_version(&mut tree, kind);
+        if templated && let Some((node, field, action)) = helm_value(&tree) {
+            self.diagnostics.push(
+                Diagnostic::at(
+                    Problem::HelmTemplate,
+                    Severity::Warning,
+                    node.pos,
+                    format!(
+                        "{field} holds `{action}`, a Helm chart expression: if this comes from a chart, it was not fully rendered (`helm template`); the value was read as it is"
+                    ),
+                )
+                .with_object(oref.clone())
+                .with_field(field.to_string()),
+            );
+        }
         let (body, issues) = Body::from_tree(kind, &tree);
         for issue in issues {
             let (problem, what) = match issue.kind {
@@ -270,6 +287,80 @@ impl FileResult {
         }
         self.objects.push(object);
     }
+}
+
+/// The template action that explains why `chunk` is not YAML Kubernetes can read, if it is
+/// not: it failed to parse at or after the action, or it parsed only by reading `{{ x }}` as a
+/// flow mapping used as a mapping key (`name: {{ .Values.name }}`), which Kubernetes' own
+/// reader rejects (its YAML-to-JSON step needs string keys). A document Kubernetes can read is
+/// analyzed, whatever its values hold.
+fn unrendered_template(
+    chunk: yaml::Chunk<'_>,
+    parsed: &yaml::Parsed,
+) -> Option<yaml::TemplateAction> {
+    let broken_at = match &parsed.error {
+        Some(e) => e.pos.line,
+        None if parsed.documents.iter().any(has_collection_key) => u32::MAX,
+        None => return None,
+    };
+    let t = yaml::find_template(chunk.text)?;
+    // An action after the error cannot have caused it.
+    (chunk.first_line + t.line < broken_at).then_some(t)
+}
+
+/// Whether a mapping below `node` has a key that is itself a mapping or a list. Nesting is
+/// bounded by the parser's depth limit, so recursion is safe.
+fn has_collection_key(node: &Node) -> bool {
+    match &node.value {
+        Value::Scalar(_) => false,
+        Value::Seq(items) => items.iter().any(has_collection_key),
+        Value::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| !matches!(k.value, Value::Scalar(_)) || has_collection_key(v)),
+    }
+}
+
+/// The first one-line value holding a Helm chart expression, with its field path. Multi-line
+/// values are left alone: they are embedded files (the sidecar injector's templates, scripts),
+/// where such text is content.
+fn helm_value(tree: &Node) -> Option<(&Node, FieldPath, &str)> {
+    /// A field path segment borrowed from the tree: the walk allocates only for a match.
+    enum At<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    fn walk<'a>(node: &'a Node, path: &mut Vec<At<'a>>) -> Option<(&'a Node, &'a str)> {
+        match &node.value {
+            Value::Scalar(s) if s.text.trim_end().contains('\n') => None,
+            Value::Scalar(s) => yaml::find_helm_action(&s.text).map(|a| (node, a)),
+            Value::Seq(items) => items.iter().enumerate().find_map(|(i, item)| {
+                path.push(At::Index(i));
+                let found = walk(item, path);
+                if found.is_none() {
+                    path.pop();
+                }
+                found
+            }),
+            Value::Map(entries) => entries.iter().find_map(|(k, v)| {
+                path.push(At::Key(k.scalar_text().unwrap_or_default()));
+                let found = walk(v, path);
+                if found.is_none() {
+                    path.pop();
+                }
+                found
+            }),
+        }
+    }
+    let mut path = Vec::new();
+    let (node, action) = walk(tree, &mut path)?;
+    let path = path
+        .into_iter()
+        .map(|at| match at {
+            At::Key(k) => Seg::Key(k.to_string()),
+            At::Index(i) => Seg::Index(i),
+        })
+        .collect();
+    Some((node, FieldPath(path), action))
 }
 
 /// Kubernetes types check `apiVersion` exactly; a removed version has been rewritten above, and

@@ -1,8 +1,13 @@
 //! Spotting unrendered Helm/Go templates.
 //!
 //! A chart's `templates/*.yaml` is not Kubernetes YAML until `helm template` has run; feeding it
-//! to a YAML parser gives baffling errors (`{{ .Values.x }}` is a flow mapping). We look for
-//! template actions outside comments and block scalars before parsing, and say what to do.
+//! to a YAML parser gives baffling errors (`{{ .Values.x }}` is a flow mapping). When a document
+//! is not YAML Kubernetes can read, the loader looks here for the template action that explains
+//! it ([`find_template`]) and says what to do. A document that *is* such YAML is a document,
+//! whatever its values hold: Prometheus alert text (`{{ $labels.pod }}`), Alertmanager
+//! templates (`{{ template "slack.default.title" . }}`) and arguments of programs that template
+//! their own input are values. [`find_helm_action`] only spots a chart's own vocabulary left in
+//! a value, for a warning.
 
 /// Where a template action starts: 0-based line within the chunk, 0-based char column, and the
 /// action's text.
@@ -118,6 +123,43 @@ fn looks_like_template(inner: &str, quoted: bool) -> bool {
         .any(|h| inner.starts_with(h) || inner.contains(&format!("| {}", h.trim())))
 }
 
+/// Actions only a Helm chart writes; Go templates elsewhere (Prometheus, Alertmanager) use
+/// `$labels`, `template`, `printf` and the like, which are left alone.
+const HELM_ONLY: &[&str] = &[
+    ".Values",
+    ".Release",
+    ".Chart",
+    ".Capabilities",
+    ".Files",
+    "include ",
+    "tpl ",
+    "toYaml",
+    "required ",
+];
+
+/// The first Helm chart action (`{{ .Values.x }}`, `{{ include "x" . }}`) in one value, as
+/// written: what a chart rendered by hand, or rendered twice, leaves behind.
+pub fn find_helm_action(value: &str) -> Option<&str> {
+    let mut search = 0;
+    while let Some(rel) = value[search..].find("{{") {
+        let at = search + rel;
+        let end_rel = value[at + 2..].find("}}")?;
+        let action = &value[at..at + 2 + end_rel + 2];
+        let inner = action[2..action.len() - 2]
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        if HELM_ONLY
+            .iter()
+            .any(|h| inner.starts_with(h) || inner.contains(&format!("| {}", h.trim())))
+        {
+            return Some(action);
+        }
+        search = at + 2;
+    }
+    None
+}
+
 fn opens_block_scalar(code: &str) -> bool {
     let t = code.trim_end();
     let Some(idx) = t.rfind(['|', '>']) else {
@@ -153,6 +195,31 @@ mod tests {
         assert_eq!(find_template(t), None);
         let q = "metadata:\n  annotations:\n    summary: \"{{ $value }} errors\"\n";
         assert_eq!(find_template(q), None);
+    }
+
+    #[test]
+    fn helm_actions_in_values() {
+        assert_eq!(
+            find_helm_action("--x={{ .Values.x }} --y"),
+            Some("{{ .Values.x }}")
+        );
+        assert_eq!(
+            find_helm_action("{{- include \"app.name\" . | trunc 63 }}"),
+            Some("{{- include \"app.name\" . | trunc 63 }}")
+        );
+        assert_eq!(
+            find_helm_action("{{ $labels.pod }} {{ .Values.x }}"),
+            Some("{{ .Values.x }}")
+        );
+        for other in [
+            "Pod is crash looping {{ $labels.pod }}.",
+            "value is \"{{ $value }}\"",
+            "{{ template \"slack.default.title\" . }}",
+            "{{ printf \"%.2f\" $value }}",
+            "{{ unclosed .Values.x",
+        ] {
+            assert_eq!(find_helm_action(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `strait analyze`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use strait_analyze::{Level, Options, Report, Suppression, catalog, checks, output};
+use strait_api::InputSummary;
 use strait_api::embedded::read_typed_file;
 use strait_api::istio::mesh_config::{MeshConfig, MeshNetworks};
 use strait_model::BuildOptions;
@@ -28,25 +30,41 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         match Suppression::parse(s) {
             Ok(sup) => {
                 if !sup.code.contains('*') && catalog::by_code(&sup.code).is_none() {
-                    eprintln!("warning: --suppress names unknown code {}", sup.code);
+                    note(&format!(
+                        "warning: --suppress names unknown code {}",
+                        sup.code
+                    ));
                 }
                 suppressions.push(sup);
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                note(&format!("error: {e}"));
                 return Ok(ExitCode::from(2));
             }
         }
     }
     for a in &args.analyzers {
         if !checks::ANALYZERS.iter().any(|x| x.name == a) {
-            eprintln!("error: unknown analyzer \"{a}\" (see --list-analyzers)");
+            note(&format!(
+                "error: unknown analyzer \"{a}\" (see --list-analyzers)"
+            ));
             return Ok(ExitCode::from(2));
         }
     }
-    let input = strait_api::read_input(&args.paths);
-    let mut input = input;
+    let mut input = strait_api::read_input(&args.paths);
     let mut extra = Vec::new();
+    // An input with nothing in it is an input error, so that `helm template ... | strait
+    // analyze -` cannot pass CI when `helm` failed and wrote nothing. A mesh directory is never
+    // empty (it has mesh.yaml), and one of its clusters may be.
+    if input.mesh.is_none() {
+        extra.extend(
+            input
+                .loaded
+                .inputs
+                .iter()
+                .filter_map(InputSummary::nothing_to_analyze),
+        );
+    }
     let mut opts = BuildOptions::default();
     if let Some(p) = &args.mesh_config {
         let (v, mut d) = read_typed_file::<MeshConfig>(&mut input.loaded.sources, p, "mesh");
@@ -91,7 +109,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     out::print(&text)?;
     if !args.quiet && args.output == Output::Text {
-        eprintln!("{}", summary(&report, &mesh));
+        note(&summary(&report, &mesh));
     }
     let code = if report.has_input_errors() {
         2
@@ -104,6 +122,12 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         0
     };
     Ok(ExitCode::from(code))
+}
+
+/// A line for people on stderr. A closed stderr (`strait analyze d 2>&1 | head -1`) is not an
+/// error, and must not turn the exit code into a panic's.
+fn note(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn summary(report: &Report, mesh: &strait_model::Mesh) -> String {
