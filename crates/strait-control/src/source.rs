@@ -12,6 +12,7 @@
 //! An update with input errors is rejected whole, reported with file:line, and the last good
 //! mesh stays in force.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,7 +99,7 @@ impl ClusterSource for Files {
             .chain(self.extra.iter().map(|(_, p)| p))
             .chain(self.status.iter().map(|(_, p)| p));
         for p in all {
-            walk(p, &mut out, 0);
+            walk(p, &mut out, &mut HashSet::new(), 0);
         }
         out.sort();
         out
@@ -306,24 +307,50 @@ impl Source {
     }
 }
 
-fn walk(p: &Path, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>, depth: usize) {
+/// Every file below `p` (hidden entries skipped), entering each real directory once: a
+/// symlink back into the tree (`ln -s . again`) would otherwise be walked again at every level
+/// down to the depth limit, and two such links make that exponential. The loader reports the
+/// loop; here it is only not followed.
+fn walk(
+    p: &Path,
+    out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>,
+    entered: &mut HashSet<DirId>,
+    depth: usize,
+) {
     let Ok(meta) = std::fs::metadata(p) else {
         return;
     };
     if meta.is_dir() {
-        if depth > 32 {
+        if depth > 32 || !entered.insert(dir_id(p, &meta)) {
             return;
         }
         if let Ok(rd) = std::fs::read_dir(p) {
             for e in rd.flatten() {
                 if !e.file_name().to_string_lossy().starts_with('.') {
-                    walk(&e.path(), out, depth + 1);
+                    walk(&e.path(), out, entered, depth + 1);
                 }
             }
         }
     } else {
         out.push((p.to_path_buf(), meta.len(), meta.modified().ok()));
     }
+}
+
+/// A directory's identity whatever path reached it: device and inode.
+#[cfg(unix)]
+type DirId = (u64, u64);
+#[cfg(not(unix))]
+type DirId = PathBuf;
+
+#[cfg(unix)]
+fn dir_id(_: &Path, meta: &std::fs::Metadata) -> DirId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_id(p: &Path, _: &std::fs::Metadata) -> DirId {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Path, size and modification time of every input file, sorted.
@@ -386,5 +413,24 @@ impl Watcher {
 
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_is_walked_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let d = tmp.path().join("cluster1");
+        std::fs::create_dir(&d).expect("mkdir");
+        std::fs::write(d.join("a.yaml"), "kind: Namespace\n").expect("write");
+        std::os::unix::fs::symlink(".", d.join("again")).expect("symlink");
+        let mut out = Vec::new();
+        walk(&d, &mut out, &mut HashSet::new(), 0);
+        let paths: Vec<&PathBuf> = out.iter().map(|(p, _, _)| p).collect();
+        assert_eq!(paths, [&d.join("a.yaml")]);
     }
 }
