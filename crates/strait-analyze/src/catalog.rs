@@ -23,9 +23,9 @@ macro_rules! catalog {
 
 catalog! {
     // Input: the files themselves.
-    STR0001, "InputUnreadable", Error, "A file or directory could not be read.";
+    STR0001, "InputUnreadable", Error, "A file or directory could not be read, or there is nothing to analyze (empty input); a symlink loop is a Warning.";
     STR0002, "YamlSyntaxError", Error, "A document is not valid YAML or JSON; it was skipped.";
-    STR0003, "UnrenderedTemplate", Error, "A document is an unrendered Helm/Go template; it was skipped.";
+    STR0003, "UnrenderedTemplate", Error, "A document is an unrendered Helm/Go template and was skipped; a Helm expression left in a rendered value is a Warning.";
     STR0004, "NotAnObject", Error, "A document is not a Kubernetes object (no apiVersion/kind); it was skipped.";
     STR0005, "MeshLayout", Error, "mesh.yaml or the mesh directory layout is inconsistent.";
     STR0006, "UnknownKind", Error, "A kind that does not exist in its API group (a typo?); the object was skipped.";
@@ -81,6 +81,7 @@ catalog! {
     IST0154, "EnvoyFilterUsesRemoveOperationIncorrectly", Error, "REMOVE on a route configuration or HTTP route is ignored.";
     IST0155, "EnvoyFilterUsesRelativeOperationWithProxyVersion", Warning, "A relative operation with a proxy-version match breaks upgrades.";
     IST0157, "InvalidTelemetryProvider", Warning, "Access logging with no provider while mesh config sets no default: ignored.";
+    IST0158, "PodsIstioProxyImageMismatchInNamespace", Warning, "Pods in a namespace run an istio-proxy image other than the one their injector injects now.";
     IST0159, "ConflictingTelemetryWorkloadSelectors", Error, "Several Telemetry resources select the same workload.";
     IST0160, "MultipleTelemetriesWithoutWorkloadSelectors", Error, "More than one selector-less Telemetry in a namespace.";
     IST0161, "InvalidGatewayCredential", Error, "A Gateway's credential Secret holds no valid certificate and key.";

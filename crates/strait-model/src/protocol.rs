@@ -66,7 +66,10 @@ impl Protocol {
 
     /// The protocol a port name declares (`http-web` is HTTP, `grpc-web` is gRPC-Web).
     pub fn of_port_name(name: &str) -> Protocol {
-        if name.len() >= 8 && name[..8].eq_ignore_ascii_case("grpc-web") {
+        if name
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("grpc-web"))
+        {
             return Protocol::GrpcWeb;
         }
         let prefix = name.split('-').next().unwrap_or("");

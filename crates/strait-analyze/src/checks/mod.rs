@@ -62,8 +62,8 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "virtualservice",
         description: "VirtualService references, conflicts, unreachable rules, gateway hosts, timeouts",
         codes: &[
-            IST0002, IST0101, IST0109, IST0112, IST0130, IST0131, IST0132, IST0140, IST0165,
-            STR0201, STR0203,
+            IST0002, IST0101, IST0109, IST0112, IST0130, IST0131, IST0132, IST0140, IST0149,
+            IST0165, STR0201, STR0203,
         ],
         run: virtual_service::run,
     },
@@ -133,9 +133,9 @@ pub const ANALYZERS: &[Analyzer] = &[
     },
     Analyzer {
         name: "injection",
-        description: "Sidecar injection: namespaces, pods, image: auto",
+        description: "Sidecar injection: namespaces, pods, image: auto, the proxy's UID, stale proxy images",
         codes: &[
-            IST0102, IST0103, IST0123, IST0146, IST0147, IST0148, STR0601,
+            IST0102, IST0103, IST0123, IST0144, IST0146, IST0147, IST0148, IST0158, STR0601,
         ],
         run: injection::run,
     },
@@ -159,8 +159,8 @@ pub const ANALYZERS: &[Analyzer] = &[
     },
     Analyzer {
         name: "resources",
-        description: "Sidecar CPU/memory and the proxy's reserved UID",
-        codes: &[IST0144, STR0404, STR0405],
+        description: "Sidecar CPU/memory requests and limits",
+        codes: &[STR0404, STR0405],
         run: resources::run,
     },
     Analyzer {

@@ -1,4 +1,4 @@
-//! Sidecar resources (pitfall (f)) and the proxy's reserved UID.
+//! Sidecar resources (pitfall (f)).
 //!
 //! The injector gives the istio-proxy container its resources in one of two ways
 //! (`injection-template.yaml`, `define "resources"`): if the pod sets any of the
@@ -16,12 +16,9 @@ use strait_model::{Cluster, Injection, ObjId, Workload, WorkloadKind};
 use super::annotations::parse_quantity;
 use super::injection::{is_replica, is_system_namespace, proxy_container};
 use super::util::join;
-use crate::catalog::{IST0144, STR0404, STR0405};
+use crate::catalog::{STR0404, STR0405};
 use crate::context::Ctx;
 use crate::finding::Level;
-
-/// The proxy's UID: iptables lets its traffic out uncaptured.
-const PROXY_UID: i64 = 1337;
 
 const CPU: &str = "sidecar.istio.io/proxyCPU";
 const CPU_LIMIT: &str = "sidecar.istio.io/proxyCPULimit";
@@ -108,7 +105,6 @@ fn consequence(missing: &[String]) -> String {
 }
 
 pub fn run(ctx: &mut Ctx) {
-    check_uid(ctx);
     check_annotated_workloads(ctx);
     check_running_proxies(ctx);
     for c in &ctx.mesh.clusters {
@@ -396,61 +392,4 @@ fn check_injector_values(ctx: &mut Ctx, c: &Cluster) {
             .level(Level::Error);
         }
     }
-}
-
-/// IST0144: application containers that run as the proxy's UID.
-fn check_uid(ctx: &mut Ctx) {
-    let mesh = ctx.mesh;
-    for w in &mesh.workloads {
-        let cluster = mesh.cluster(w.cluster);
-        if !matches!(w.sidecar, Injection::Injected(_))
-            || w.gateway.is_some()
-            || w.namespace == cluster.istio_namespace
-            || is_system_namespace(&w.namespace)
-            || is_replica(mesh, w)
-        {
-            continue;
-        }
-        let Some(spec) = w.pod_spec(mesh.object(w.object)) else {
-            continue;
-        };
-        let base = w.pod_spec_path();
-        let app = |name: &str| !matches!(name, "istio-proxy" | "istio-init" | "istio-validation");
-        let pod_uid = spec.security_context.as_ref().and_then(|s| s.run_as_user);
-        for (i, c) in spec
-            .containers
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| app(&c.name))
-        {
-            if c.security_context.as_ref().and_then(|s| s.run_as_user) == Some(PROXY_UID) {
-                ctx.at(
-                    IST0144,
-                    w.object,
-                    &format!("{base}.containers[{i}].securityContext.runAsUser"),
-                    uid_message(&format!("container {}", c.name)),
-                );
-            }
-        }
-        let inherits = spec.containers.iter().filter(|c| app(&c.name)).any(|c| {
-            c.security_context
-                .as_ref()
-                .and_then(|s| s.run_as_user)
-                .is_none()
-        });
-        if pod_uid == Some(PROXY_UID) && inherits {
-            ctx.at(
-                IST0144,
-                w.object,
-                &format!("{base}.securityContext.runAsUser"),
-                uid_message("the pod"),
-            );
-        }
-    }
-}
-
-fn uid_message(who: &str) -> String {
-    format!(
-        "{who} runs as UID {PROXY_UID}, which is reserved for the sidecar proxy: the iptables rules let traffic from that UID bypass the proxy, so its outbound calls get no mTLS, routing or policy. Run it as another UID"
-    )
 }

@@ -1,113 +1,21 @@
-//! Kubernetes Services as the mesh reads them: port names that give no protocol (IST0118,
-//! IST0150), and workloads behind several Services that disagree about one workload port
-//! (IST0116 on the protocol, IST0137 on the service port).
+//! Services that select one in-mesh workload and disagree about one of its ports, reported on
+//! the Service port that disagrees: IST0116 when they give the workload port different
+//! protocols, IST0137 when they expose it under different service port numbers. Target ports
+//! are resolved through the pod spec, so a named and a numbered target port that are the same
+//! port are compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use strait_model::service::{Port, ServiceType, TargetPort};
+use strait_model::service::{Port, TargetPort};
 use strait_model::{
     Injection, Mesh, ObjId, Protocol, ServiceInstance, ServiceSource, Workload, WorkloadKind,
 };
 
-use super::injection::{is_replica, is_system_namespace};
-use super::util::join;
-use crate::catalog::{IST0116, IST0118, IST0137, IST0150};
+use super::super::injection::is_replica;
+use super::super::util::join;
+use super::port_path;
+use crate::catalog::{IST0116, IST0137};
 use crate::context::Ctx;
-
-pub fn run(ctx: &mut Ctx) {
-    check_port_names(ctx);
-    check_shared_workloads(ctx);
-}
-
-fn kubernetes_services(mesh: &Mesh) -> impl Iterator<Item = &ServiceInstance> {
-    mesh.registry
-        .all()
-        .iter()
-        .filter(|s| s.source == ServiceSource::Kubernetes)
-}
-
-/// Field path of a port's name (or its number when it has none).
-fn port_path(p: &Port) -> String {
-    if p.name.is_empty() {
-        format!("spec.ports[{}].port", p.index)
-    } else {
-        format!("spec.ports[{}].name", p.index)
-    }
-}
-
-fn describe_name(p: &Port) -> String {
-    if p.name.is_empty() {
-        "has no name".to_string()
-    } else {
-        format!("is named \"{}\"", p.name)
-    }
-}
-
-/// IST0118 and IST0150.
-fn check_port_names(ctx: &mut Ctx) {
-    let mesh = ctx.mesh;
-    for s in kubernetes_services(mesh) {
-        let cluster = mesh.cluster(s.cluster);
-        if s.namespace == cluster.istio_namespace || is_system_namespace(&s.namespace) {
-            continue;
-        }
-        if let Some(ServiceType::ExternalName(target)) = &s.service_type {
-            for p in &s.ports {
-                if p.protocol != Protocol::Unsupported && p.name != "tcp" {
-                    continue;
-                }
-                ctx.at(
-                    IST0150,
-                    s.object,
-                    &port_path(p),
-                    format!(
-                        "port {} of ExternalName Service {}/{} {}: without a cluster IP, Istio can match plain TCP only by port, so every TCP connection from the mesh to port {} would go to {target}. Name the port after an application protocol (http-..., or tls-/https-... so SNI tells hosts apart)",
-                        p.number,
-                        s.namespace,
-                        s.name,
-                        describe_name(p),
-                        p.number
-                    ),
-                );
-            }
-            continue;
-        }
-        if s.labels.contains_key("gateway.istio.io/managed") {
-            continue;
-        }
-        let endpoints = mesh.endpoints_of(s);
-        let in_mesh = endpoints
-            .iter()
-            .any(|w| matches!(w.sidecar, Injection::Injected(_)));
-        if !in_mesh || endpoints.iter().any(|w| w.gateway.is_some()) {
-            continue;
-        }
-        for p in s
-            .ports
-            .iter()
-            .filter(|p| p.protocol == Protocol::Unsupported)
-        {
-            let suggestion = if p.name.is_empty() {
-                "http".to_string()
-            } else {
-                format!("http-{}", p.name)
-            };
-            ctx.at(
-                IST0118,
-                s.object,
-                &port_path(p),
-                format!(
-                    "port {} of Service {}/{} {} and sets no appProtocol, so Istio cannot tell its protocol and the sidecars sniff it (server-first protocols such as MySQL or SMTP then stall until the detection timeout). Name it <protocol>[-suffix], e.g. \"{suggestion}\" or \"tcp-{}\", or set appProtocol",
-                    p.number,
-                    s.namespace,
-                    s.name,
-                    describe_name(p),
-                    if p.name.is_empty() { "app".to_string() } else { p.name.clone() }
-                ),
-            );
-        }
-    }
-}
 
 /// The workload port a service port sends to: a number, or a name the pod spec does not
 /// resolve.
@@ -187,7 +95,7 @@ struct Conflict {
 
 /// IST0116 and IST0137: Services that select one in-mesh workload and disagree about one of its
 /// ports.
-fn check_shared_workloads(ctx: &mut Ctx) {
+pub(super) fn check(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     // Keyed by the service ports involved, so a conflict shared by several versions of a
     // workload is reported once.

@@ -1,0 +1,116 @@
+//! Sidecar injection: namespaces without (or with too many) injection labels, pods that missed
+//! their proxy, `image: auto` templates nothing will inject, applications running as the
+//! proxy's UID, proxies older than the injector's image, and workloads the mesh routes to or
+//! secures that get no sidecar (pitfall (a)).
+//!
+//! The injection rules mirror Istio's default webhooks (see the model's `workload::injection`):
+//! namespace label `istio-injection` beats `istio.io/rev`, a pod label
+//! `sidecar.istio.io/inject=false` opts out, host-network pods are never injected. Where the
+//! input holds the injector's own configuration (its webhooks, the `istio-sidecar-injector`
+//! ConfigMaps), that is read instead, as istioctl does.
+
+mod image_auto;
+mod injector;
+mod namespaces;
+mod pods;
+mod proxy_image;
+mod uid;
+mod without_sidecar;
+
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+use strait_model::{Mesh, Workload, WorkloadKind, selector};
+
+use crate::context::Ctx;
+
+/// Namespaces Istio never injects and istioctl never analyzes.
+pub(super) const SYSTEM_NAMESPACES: &[&str] = &[
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "local-path-storage",
+];
+
+pub(super) fn is_system_namespace(ns: &str) -> bool {
+    SYSTEM_NAMESPACES.contains(&ns)
+}
+
+/// The labels that put a namespace in the mesh (sidecar or ambient).
+const INJECTION_LABELS: &[&str] = &["istio-injection", "istio.io/rev", "istio.io/dataplane-mode"];
+
+const OPT_OUT: &str = "sidecar.istio.io/inject";
+
+/// A Pod created by a controller that is itself in the input (a dump of a running cluster holds
+/// both): checks report on the controller and skip the pod, so a finding is not repeated per
+/// replica.
+pub(super) fn is_replica(mesh: &Mesh, w: &Workload) -> bool {
+    if w.kind != WorkloadKind::Pod || w.labels.is_empty() {
+        return false;
+    }
+    let owned = mesh
+        .object(w.object)
+        .meta()
+        .owner_references
+        .as_ref()
+        .is_some_and(|o| !o.is_empty());
+    owned
+        && mesh.workloads.iter().any(|o| {
+            matches!(
+                o.kind,
+                WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+            ) && o.cluster == w.cluster
+                && o.namespace == w.namespace
+                && !o.labels.is_empty()
+                && selector::map_selects(&o.labels, &w.labels)
+        })
+}
+
+/// The `istio-proxy` container of a pod spec (a regular container, or a native sidecar in
+/// `initContainers`), with its field path relative to the pod spec.
+pub(super) fn proxy_container(spec: &PodSpec) -> Option<(String, &Container)> {
+    if let Some((i, c)) = spec
+        .containers
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.name == "istio-proxy")
+    {
+        return Some((format!("containers[{i}]"), c));
+    }
+    spec.init_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, c)| c.name == "istio-proxy")
+        .map(|(i, c)| (format!("initContainers[{i}]"), c))
+}
+
+/// Whether the pod explicitly opts out of injection (label, or the deprecated annotation).
+pub(super) fn opts_out(w: &Workload) -> bool {
+    w.label(OPT_OUT)
+        .or_else(|| w.annotations.get(OPT_OUT).map(String::as_str))
+        == Some("false")
+}
+
+pub fn run(ctx: &mut Ctx) {
+    namespaces::check(ctx);
+    pods::check(ctx);
+    image_auto::check(ctx);
+    uid::check(ctx);
+    proxy_image::check(ctx);
+    without_sidecar::check(ctx);
+}
+
+/// Every container of a pod spec with its field path relative to the pod spec, init
+/// containers last.
+fn containers(spec: &PodSpec) -> impl Iterator<Item = (String, &Container)> {
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| (format!("initContainers[{i}]"), c));
+    spec.containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("containers[{i}]"), c))
+        .chain(init)
+}
