@@ -4,13 +4,15 @@ use strait_api::Pos;
 use strait_model::{ClusterId, Mesh, ObjId};
 
 use crate::catalog::Code;
-use crate::finding::{Finding, Related, Resource};
+use crate::finding::{Finding, Level, Related, Resource};
 use crate::suppress;
 
 /// Handed to every check: the model, and a place to put findings.
 #[derive(Debug)]
 pub struct Ctx<'m> {
     pub mesh: &'m Mesh,
+    /// The input may not hold everything (`--partial`): see [`Ctx::not_found`].
+    pub partial: bool,
     pub(crate) findings: Vec<Finding>,
 }
 
@@ -18,6 +20,7 @@ impl<'m> Ctx<'m> {
     pub fn new(mesh: &'m Mesh) -> Self {
         Ctx {
             mesh,
+            partial: false,
             findings: Vec::new(),
         }
     }
@@ -49,6 +52,27 @@ impl<'m> Ctx<'m> {
             o.locate(field)
         };
         self.push_obj(code, obj, field, pos, message.into())
+    }
+
+    /// Reports a reference to something the input does not hold ("referenced ... not found"),
+    /// like [`Ctx::at`]. A mesh directory or a full dump is the whole world, as a cluster is
+    /// to istioctl: what it lacks does not exist. Under `--partial` it may be in manifests that
+    /// were not given, so the finding is lowered to Info and says so.
+    pub fn not_found(
+        &mut self,
+        code: &'static Code,
+        obj: ObjId,
+        field: &str,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let partial = self.partial;
+        let f = self.at(code, obj, field, message);
+        if partial {
+            f.level = Level::Info;
+            f.message
+                .push_str(" (Info under --partial: it may be in manifests not given)");
+        }
+        f
     }
 
     /// Reports `code` on `obj` at an explicit position (inside embedded YAML, say).

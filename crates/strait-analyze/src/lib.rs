@@ -26,6 +26,9 @@ pub struct Options {
     pub suppressions: Vec<Suppression>,
     /// Run only these analyzers (by name); all when empty.
     pub analyzers: Vec<String>,
+    /// The input may not hold the whole mesh: a reference to something it lacks is Info, not
+    /// an error (`Ctx::not_found`).
+    pub partial: bool,
 }
 
 /// A finished analysis.
@@ -73,6 +76,7 @@ pub fn analyze(mesh: &Mesh, diagnostics: &[Diagnostic], opts: &Options) -> Repor
     };
     let mut findings = checks::input::findings(diagnostics, &cluster_of);
     let mut ctx = Ctx::new(mesh);
+    ctx.partial = opts.partial;
     for a in checks::ANALYZERS {
         if opts.analyzers.is_empty() || opts.analyzers.iter().any(|n| n == a.name) {
             (a.run)(&mut ctx);

@@ -384,6 +384,11 @@ pub struct AnalyzeArgs {
     /// Run only this analyzer (see --list-analyzers). Repeatable.
     #[arg(long = "analyzer", value_name = "NAME")]
     pub analyzers: Vec<String>,
+    /// The input is not the whole mesh (some of its manifests were not given): a reference to
+    /// something the input lacks ("referenced ... not found") is Info instead of an error. By
+    /// default a mesh directory or a dump is the whole world, as a cluster is to istioctl.
+    #[arg(long)]
+    pub partial: bool,
     /// List the analyzers and the codes they report, then exit.
     #[arg(short = 'L', long)]
     pub list_analyzers: bool,

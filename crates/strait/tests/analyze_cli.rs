@@ -447,3 +447,26 @@ fn closed_stderr_is_not_an_error() {
         .expect("run strait");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// The input is the whole world unless `--partial`: then a reference to something it lacks
+/// is Info, and does not fail the run.
+#[test]
+fn partial_input_lowers_what_it_does_not_hold() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let gw = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: public, namespace: edge}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [www.example.com]\n";
+    let path = write(dir.path(), "gateway.yaml", gw);
+    let path = path.to_str().expect("utf-8");
+    // The Gateway's other finding (no VirtualService routes its host) is a Warning.
+    let args = ["--failure-threshold", "error", "--color", "never"];
+    let whole = strait(&[&["analyze", path][..], &args].concat());
+    let text = String::from_utf8_lossy(&whole.stdout);
+    assert_eq!(whole.status.code(), Some(1), "{text}");
+    assert!(text.contains("Error [IST0101]"), "{text}");
+    let partial = strait(&[&["analyze", "--partial", path][..], &args].concat());
+    let text = String::from_utf8_lossy(&partial.stdout);
+    assert_eq!(partial.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Info [IST0101]") && text.contains("--partial"),
+        "{text}"
+    );
+}

@@ -76,7 +76,6 @@ fn check_host<'m>(
         );
         return None;
     }
-    let domain = &mesh.cluster(id.cluster).domain;
     if let Some(full) = util::truncated_service(mesh, id, h) {
         ctx.at(
             IST0174,
@@ -86,23 +85,9 @@ fn check_host<'m>(
         );
         return None;
     }
-    // A missing service is only a finding when the input shows where it would be: the
-    // Services of its namespace, or (for an external host) some ServiceEntry or the rule's own
-    // namespace. Otherwise it may simply live in manifests we were not given.
-    let known = match kube_namespace(&full, domain) {
-        Some(target_ns) => namespace_described(mesh, target_ns),
-        None => {
-            mesh.registry
-                .all()
-                .iter()
-                .any(|s| s.source == ServiceSource::ServiceEntry)
-                || namespace_described(mesh, ns)
-        }
-    };
-    if !known {
-        return None;
-    }
-    ctx.at(
+    // The input is the whole world: a host it has no service for does not exist (Info under
+    // `--partial`).
+    ctx.not_found(
         IST0174,
         id,
         "spec.host",
@@ -130,23 +115,6 @@ fn shares_namespace(rule: &ExportTo, svc: &ExportTo, svc_ns: &str) -> bool {
             r.iter().any(|n| n == svc_ns || s.contains(n))
         }
     }
-}
-
-/// The namespace of a `name.namespace.svc.<domain>` host.
-fn kube_namespace<'a>(full: &'a str, domain: &str) -> Option<&'a str> {
-    let rest = full.strip_suffix(domain)?.strip_suffix(".svc.")?;
-    let (_, ns) = rest.rsplit_once('.')?;
-    Some(ns)
-}
-
-/// Whether the input holds any Service or workload of `ns` (otherwise a missing service may
-/// just be outside what we were given).
-fn namespace_described(mesh: &Mesh, ns: &str) -> bool {
-    mesh.registry
-        .all()
-        .iter()
-        .any(|s| s.namespace == ns && s.source != ServiceSource::ServiceEntry)
-        || mesh.workloads.iter().any(|w| w.namespace == ns)
 }
 
 /// IST0173: subsets whose labels select none of the workloads behind the host.

@@ -6,8 +6,10 @@
 //!
 //! A Gateway lives in a primary's config and selects gateway pods in any namespace of the
 //! clusters that primary serves (unless istiod runs with `PILOT_SCOPE_GATEWAY_TO_NAMESPACE`).
-//! Where the manifests hold no gateway pods at all, the gateways are installed elsewhere and
-//! the selector-based checks stay silent.
+//! The input is the whole world (as a cluster is to istioctl): a selector that reaches no
+//! gateway pod, or a credential Secret missing where the pods run, is IST0101 even when the
+//! input holds no gateway pods or Secrets at all; under `--partial` these are Info. Checks
+//! that need the pods' Services (ports, shared certificates) stay silent without pods.
 
 mod exposure;
 mod routes;
@@ -82,7 +84,7 @@ pub fn run(ctx: &mut Ctx) {
             .filter(|w| served.contains(&w.cluster) && w.gateway.is_some())
             .collect();
         for g in &gws {
-            check_selector(ctx, g, &gateway_pods, &served);
+            check_selector(ctx, g, &gateway_pods);
             check_credentials(ctx, g);
             check_ports(ctx, g);
         }
@@ -92,21 +94,9 @@ pub fn run(ctx: &mut Ctx) {
     }
 }
 
-/// IST0101: a selector that reaches no pod, where the manifests do hold gateway pods.
-fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload], served: &[ClusterId]) {
-    let mesh = ctx.mesh;
-    if !g.matched.is_empty() || gateway_pods.is_empty() {
-        return;
-    }
-    // A Service selecting these labels with no pod in the manifests: the pods exist elsewhere.
-    let unseen = mesh.registry.all().iter().any(|s| {
-        served.contains(&s.cluster)
-            && s.selector
-                .as_ref()
-                .is_some_and(|ss| selector::plausibly_same_pods(ss, &g.spec.selector))
-            && mesh.endpoints_of(s).is_empty()
-    });
-    if unseen {
+/// IST0101: a selector that reaches no pod of the clusters the Gateway's primary serves.
+fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload]) {
+    if !g.matched.is_empty() {
         return;
     }
     let existing: BTreeSet<String> = gateway_pods
@@ -116,15 +106,19 @@ fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload], served: &[C
             None => format!("{}/{}", w.namespace, w.name),
         })
         .collect();
-    let shown: Vec<String> = existing.iter().take(4).cloned().collect();
-    ctx.at(
+    let here = if existing.is_empty() {
+        "the input holds no gateway pods".to_string()
+    } else {
+        let shown: Vec<String> = existing.iter().take(4).cloned().collect();
+        format!("the gateway pods here are {}", join(&shown))
+    };
+    ctx.not_found(
         IST0101,
         g.id,
         "spec.selector",
         format!(
-            "referenced selector not found: {} matches no gateway pod (the gateway pods here are {}); no proxy gets this Gateway's servers, so its hosts are not served; fix the selector",
+            "referenced selector not found: {} matches no gateway pod ({here}); no proxy gets this Gateway's servers, so its hosts are not served; fix the selector",
             selector::describe(&g.spec.selector),
-            join(&shown)
         ),
     );
 }
@@ -148,15 +142,6 @@ fn credential_refs(i: usize, s: &Server) -> Vec<(String, &str)> {
         }
     }
     out
-}
-
-/// Whether a Secret holds a TLS credential (so the namespace's TLS Secrets are managed in
-/// these manifests, and a missing one is really missing).
-fn looks_like_tls(secret: &Secret) -> bool {
-    secret.type_.as_deref() == Some("kubernetes.io/tls") || {
-        let data = trust::secret_data(secret);
-        data.contains_key("tls.crt") || data.contains_key("cert")
-    }
 }
 
 /// What is wrong with a credential Secret, as istiod's SDS server would find it.
@@ -246,17 +231,12 @@ fn check_credentials(ctx: &mut Ctx, g: &Gw) {
                         }
                     }
                     None => {
-                        let managed_here = c.of_kind(Kind::Secret).any(|(_, o)| {
-                            o.namespace() == *ns && o.secret().is_some_and(looks_like_tls)
-                        });
-                        if managed_here {
-                            missing.push(format!("{ns} (cluster {})", c.name));
-                        }
+                        missing.push(format!("{ns} (cluster {})", c.name));
                     }
                 }
             }
             if !missing.is_empty() {
-                ctx.at(
+                ctx.not_found(
                     IST0101,
                     g.id,
                     &path,

@@ -47,9 +47,9 @@ pub fn run(ctx: &mut Ctx) {
         for w in &selected {
             claims.entry(w.id).or_default().push(id);
         }
-        if selected.is_empty() && !candidates.is_empty() {
+        if selected.is_empty() {
             let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            ctx.at(
+            ctx.not_found(
                 IST0101,
                 id,
                 "spec.workloadSelector.labels",

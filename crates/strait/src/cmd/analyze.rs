@@ -85,6 +85,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         &Options {
             suppressions,
             analyzers: args.analyzers.clone(),
+            partial: args.partial,
         },
     );
     let shown = Report {
