@@ -10,7 +10,8 @@ import json, os, re, subprocess, sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOG = os.path.join(ROOT, 'crates/strait-analyze/src/catalog.rs')
 FIXTURES = os.path.join(ROOT, 'crates/strait-analyze/tests/fixtures')
-STRAIT = os.path.join(ROOT, 'target/release/strait')
+# The binary whose messages the examples show (STRAIT_BIN overrides, e.g. a debug build).
+STRAIT = os.environ.get('STRAIT_BIN') or os.path.join(ROOT, 'target/release/strait')
 
 # istioctl's whole catalog: code -> (name, level). Codes strait does not report need a status.
 ISTIO = {
@@ -118,6 +119,9 @@ def main():
            'Where istioctl has a check, strait uses its code and level. Unlike `istioctl analyze` on files,',
            'every check runs from files: Services, Pods, Namespaces, Secrets and the pod templates of',
            'Deployments, StatefulSets and DaemonSets in manifests are first-class inputs.', '',
+           'The input is the whole world, as a cluster is to istioctl: a reference to something it does',
+           'not hold (a gateway pod, a Secret, a service, a workload) does not exist and is reported at',
+           'its code\'s level. With `--partial` (the input is part of a mesh) those findings are Info.', '',
            '## IST codes (istioctl\'s catalog)', '',
            '| code | name | level | status | analyzer |', '|---|---|---|---|---|']
     for code, (name, level) in ISTIO.items():
@@ -131,8 +135,9 @@ def main():
     for code, name, level, summary in cat:
         if code.startswith('STR'):
             out.append(f'| [{code}](#{code.lower()}) | {name} | {level} | {summary} |')
-    out += ['', 'STR0001–STR0005 are input errors: they make the exit code 2. Every other code counts',
-            'against `--failure-threshold`.', '', '## Examples', '']
+    out += ['', 'STR0001–STR0005 at level Error are input errors: they make the exit code 2. Every other',
+            'finding (a symlink loop, a Helm expression in a rendered value) counts against',
+            '`--failure-threshold`.', '', '## Examples', '']
     for code, name, level, summary in cat:
         where, message = example(code)
         desc = header(os.path.join(FIXTURES, code, 'fires'))
