@@ -133,6 +133,7 @@ catalog! {
     // Network policy and injection.
     STR0501, "NetworkPolicyBlocksMeshPort", Warning, "A NetworkPolicy blocks a port the mesh needs (15443, 15012, 15017, 15021, ...).";
     STR0601, "WorkloadWithoutSidecar", Warning, "A workload the mesh routes to or secures gets no sidecar.";
+    STR0602, "JobSidecarBlocksCompletion", Warning, "A Job or CronJob gets a classic sidecar that outlives its app: the pod never completes and the Job never finishes.";
 }
 
 /// Finds a code by its id.

@@ -7,6 +7,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Namespace, Pod, Secret, Service, ServiceAccount,
 };
@@ -119,6 +120,8 @@ bodies! {
     Deployment(Deployment) => deployment,
     StatefulSet(StatefulSet) => stateful_set,
     DaemonSet(DaemonSet) => daemon_set,
+    Job(Job) => job,
+    CronJob(CronJob) => cron_job,
     Endpoints(Endpoints) => endpoints,
     EndpointSlice(EndpointSlice) => endpoint_slice,
     Secret(Secret) => secret,

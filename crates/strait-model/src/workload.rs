@@ -1,9 +1,10 @@
-//! Workloads: what runs, taken from Pods, from the pod templates of Deployments, StatefulSets
-//! and DaemonSets (so analysis works from manifests before anything runs), from WorkloadEntries,
-//! and from gateways an IstioOperator installs.
+//! Workloads: what runs, taken from Pods, from the pod templates of Deployments, StatefulSets,
+//! DaemonSets, Jobs and CronJobs (so analysis works from manifests before anything runs), from
+//! WorkloadEntries, and from gateways an IstioOperator installs.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::batch::v1::JobSpec;
 use k8s_openapi::api::core::v1::PodSpec;
 use strait_api::{Kind, Object};
 
@@ -15,6 +16,10 @@ pub enum WorkloadKind {
     Deployment,
     StatefulSet,
     DaemonSet,
+    /// A `batch/v1` Job: its pods run to completion.
+    Job,
+    /// A `batch/v1` CronJob: a Job template run on a schedule.
+    CronJob,
     WorkloadEntry,
     /// A gateway declared in an IstioOperator's `components.ingressGateways`.
     OperatorGateway,
@@ -89,6 +94,14 @@ impl Workload {
                 .stateful_set()
                 .and_then(|d| d.spec.template.spec.as_ref()),
             Kind::DaemonSet => obj.daemon_set().and_then(|d| d.spec.template.spec.as_ref()),
+            Kind::Job => obj
+                .job()
+                .and_then(|j| j.spec.as_ref())
+                .and_then(|s| s.template.spec.as_ref()),
+            Kind::CronJob => obj
+                .cron_job()
+                .and_then(|c| c.spec.job_template.spec.as_ref())
+                .and_then(|s| s.template.spec.as_ref()),
             _ => None,
         }
     }
@@ -187,7 +200,32 @@ pub(crate) fn template_of(obj: &Object) -> Option<Template<'_>> {
                 replicas: 1,
             })
         }
+        Kind::Job => {
+            let s = obj.job()?.spec.as_ref()?;
+            Some(job_template(WorkloadKind::Job, "spec.template", s))
+        }
+        Kind::CronJob => {
+            let s = obj.cron_job()?.spec.job_template.spec.as_ref()?;
+            Some(job_template(
+                WorkloadKind::CronJob,
+                "spec.jobTemplate.spec.template",
+                s,
+            ))
+        }
         _ => None,
+    }
+}
+
+/// A Job's pod template; `parallelism` (default 1) is how many of its pods run at once.
+fn job_template<'a>(kind: WorkloadKind, path: &'static str, s: &'a JobSpec) -> Template<'a> {
+    let m = s.template.metadata.as_ref();
+    Template {
+        kind,
+        path,
+        labels: m.and_then(|m| m.labels.as_ref()),
+        annotations: m.and_then(|m| m.annotations.as_ref()),
+        spec: s.template.spec.as_ref(),
+        replicas: s.parallelism.map_or(1, |p| p.max(0) as u32),
     }
 }
 

@@ -61,6 +61,8 @@ fn documents(kind: Kind) -> Vec<(&'static str, Vec<String>)> {
         | Kind::Deployment
         | Kind::StatefulSet
         | Kind::DaemonSet
+        | Kind::Job
+        | Kind::CronJob
         | Kind::Endpoints
         | Kind::EndpointSlice
         | Kind::Secret

@@ -9,6 +9,7 @@ mod envoy_filter;
 mod gateway;
 mod injection;
 pub mod input;
+mod jobs;
 mod mtls;
 mod multicluster;
 mod network_policy;
@@ -127,7 +128,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "telemetry",
         description: "Telemetry selectors and providers, missing access logs and metrics",
         codes: &[
-            IST0101, IST0157, IST0159, IST0160, STR0401, STR0402, STR0403,
+            IST0002, IST0101, IST0157, IST0159, IST0160, STR0401, STR0402, STR0403,
         ],
         run: telemetry::run,
     },
@@ -138,6 +139,12 @@ pub const ANALYZERS: &[Analyzer] = &[
             IST0102, IST0103, IST0123, IST0144, IST0146, IST0147, IST0148, IST0158, STR0601,
         ],
         run: injection::run,
+    },
+    Analyzer {
+        name: "jobs",
+        description: "Jobs and CronJobs whose classic sidecar keeps their pods from completing",
+        codes: &[STR0602],
+        run: jobs::run,
     },
     Analyzer {
         name: "annotations",

@@ -124,7 +124,9 @@ impl Changes {
                 | Kind::WorkloadEntry
                 | Kind::Deployment
                 | Kind::StatefulSet
-                | Kind::DaemonSet => self.workloads_of(mesh, *id),
+                | Kind::DaemonSet
+                | Kind::Job
+                | Kind::CronJob => self.workloads_of(mesh, *id),
                 Kind::Service | Kind::ServiceEntry => {
                     for s in mesh.registry.all().iter().filter(|s| s.object == *id) {
                         self.services

@@ -74,6 +74,12 @@ pub(super) fn skip_reason(mesh: &Mesh, w: &Workload) -> Option<&'static str> {
         WorkloadKind::Pod if w.address.is_some() => {
             return Some("a Pod dumped from a running cluster");
         }
+        // Local mode runs long-lived workloads; a Job's pods run once, to completion.
+        WorkloadKind::Job | WorkloadKind::CronJob => {
+            return Some(
+                "Jobs and CronJobs run to completion; strait up runs long-lived workloads",
+            );
+        }
         _ => {}
     }
     let istiod = w.label("app") == Some("istiod") || w.label("istio") == Some("pilot");
