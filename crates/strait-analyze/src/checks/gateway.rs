@@ -1,33 +1,32 @@
-//! Gateway checks: selectors that reach no gateway pod and credentials missing from its
-//! namespace (IST0101), invalid credential Secrets (IST0161), ports the gateway's Service does
-//! not expose (IST0162), Gateways on the same pods that reuse a certificate (IST0138) or claim
-//! the same port and host (IST0145), and public routes to internal services (STR0204, in
-//! [`exposure`]).
+//! Gateway checks: selectors that reach no gateway pod (IST0101), credentials missing from the
+//! pods' namespace or unusable (IST0101, IST0161, in [`credentials`]), ports the gateway's
+//! Service does not expose (IST0162, in [`ports`]), Gateways on the same pods that reuse a
+//! certificate (IST0138) or claim the same port and host (IST0145), and public routes to
+//! internal services (STR0204, in [`exposure`]).
 //!
 //! A Gateway lives in a primary's config and selects gateway pods in any namespace of the
 //! clusters that primary serves (unless istiod runs with `PILOT_SCOPE_GATEWAY_TO_NAMESPACE`).
 //! The input is the whole world (as a cluster is to istioctl): a selector that reaches no
 //! gateway pod, or a credential Secret missing where the pods run, is IST0101 even when the
-//! input holds no gateway pods or Secrets at all; under `--partial` these are Info. Checks
-//! that need the pods' Services (ports, shared certificates) stay silent without pods.
+//! input holds no gateway pods or Secrets at all; under `--partial` these are Info. Like
+//! istioctl, the credential and port checks take any pod the selector matches, not only the
+//! ones strait recognises as gateway proxies (custom gateways need not carry `istio: *gateway`
+//! labels); they stay silent when the selector matches no pod.
 
+mod credentials;
 mod exposure;
+mod keypair;
+mod ports;
 mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
 use strait_api::Kind;
 use strait_api::istio::gateway::{GatewaySpec, Server};
-use strait_model::service::TargetPort;
-use strait_model::{
-    ClusterId, Mesh, ObjId, ServiceSource, Workload, WorkloadId, gateway, host, selector, trust,
-};
+use strait_model::{ObjId, Workload, WorkloadId, gateway, host, selector};
 
 use super::util::{self, join};
-use crate::catalog::{IST0101, IST0138, IST0145, IST0161, IST0162};
+use crate::catalog::{IST0101, IST0138, IST0145};
 use crate::context::Ctx;
 use crate::finding::Level;
 
@@ -85,8 +84,8 @@ pub fn run(ctx: &mut Ctx) {
             .collect();
         for g in &gws {
             check_selector(ctx, g, &gateway_pods);
-            check_credentials(ctx, g);
-            check_ports(ctx, g);
+            credentials::check(ctx, g);
+            ports::check(ctx, g);
         }
         check_pairs(ctx, &gws);
         exposure::check(ctx, c.id, &gws);
@@ -121,213 +120,6 @@ fn check_selector(ctx: &mut Ctx, g: &Gw, gateway_pods: &[&Workload]) {
             selector::describe(&g.spec.selector),
         ),
     );
-}
-
-/// Credential names a server references, with their field paths.
-fn credential_refs(i: usize, s: &Server) -> Vec<(String, &str)> {
-    let Some(tls) = &s.tls else { return Vec::new() };
-    let mut out = Vec::new();
-    if !tls.credential_name.is_empty() {
-        out.push((
-            format!("spec.servers[{i}].tls.credentialName"),
-            tls.credential_name.as_str(),
-        ));
-    }
-    for (k, n) in tls.credential_names.iter().enumerate() {
-        if !n.is_empty() {
-            out.push((
-                format!("spec.servers[{i}].tls.credentialNames[{k}]"),
-                n.as_str(),
-            ));
-        }
-    }
-    out
-}
-
-/// What is wrong with a credential Secret, as istiod's SDS server would find it.
-fn credential_problem(secret: &Secret, cluster: ClusterId, object: ObjId) -> Option<String> {
-    let data = trust::secret_data(secret);
-    let filled = |k: &str| data.get(k).is_some_and(|v| !v.is_empty());
-    let cert = if filled("cert") && filled("key") {
-        data.get("cert")
-    } else if filled("tls.crt") && filled("tls.key") {
-        data.get("tls.crt")
-    } else {
-        None
-    };
-    let Some(cert) = cert else {
-        if data.contains_key("tls.crt") && data.contains_key("tls.key") {
-            return Some("its tls.crt and tls.key are empty".into());
-        }
-        if data.contains_key("cert") && data.contains_key("key") {
-            return Some("its cert and key are empty".into());
-        }
-        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-        let found = if keys.is_empty() {
-            "no data".to_string()
-        } else {
-            format!("keys {}", keys.join(", "))
-        };
-        return Some(format!(
-            "it holds neither tls.crt and tls.key nor cert and key (found {found})"
-        ));
-    };
-    // Decode through the plug-in CA reader, which parses `tls.crt` the way we need.
-    let probe = Secret {
-        data: Some(BTreeMap::from([(
-            "tls.crt".to_string(),
-            ByteString(cert.clone()),
-        )])),
-        ..Secret::default()
-    };
-    let bundle = trust::ca_bundle(cluster, object, &probe);
-    if let Some((_, e)) = bundle.problems.iter().find(|(k, _)| k == "tls.crt") {
-        return Some(format!("its certificate {e}"));
-    }
-    let leaf = bundle.ca_cert?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    if now > leaf.not_after {
-        return Some(format!("its certificate {} has expired", leaf.describe()));
-    }
-    if now < leaf.not_before {
-        return Some(format!(
-            "its certificate {} is not valid yet",
-            leaf.describe()
-        ));
-    }
-    None
-}
-
-/// IST0101 (credential Secret missing from the gateway pods' namespace) and IST0161 (present
-/// but unusable).
-fn check_credentials(ctx: &mut Ctx, g: &Gw) {
-    let mesh = ctx.mesh;
-    let places: BTreeSet<(ClusterId, &str)> = g
-        .proxies
-        .iter()
-        .map(|w| (w.cluster, w.namespace.as_str()))
-        .collect();
-    if places.is_empty() {
-        return;
-    }
-    for (i, s) in g.spec.servers.iter().enumerate() {
-        for (path, name) in credential_refs(i, s) {
-            if name.contains("://") {
-                continue;
-            }
-            let mut missing = Vec::new();
-            let mut invalid: Option<(ObjId, String)> = None;
-            for (cluster, ns) in &places {
-                let c = mesh.cluster(*cluster);
-                match c.find(Kind::Secret, ns, name) {
-                    Some((sid, o)) => {
-                        if let Some(problem) = o
-                            .secret()
-                            .and_then(|sec| credential_problem(sec, *cluster, sid))
-                        {
-                            invalid.get_or_insert((sid, problem));
-                        }
-                    }
-                    None => {
-                        missing.push(format!("{ns} (cluster {})", c.name));
-                    }
-                }
-            }
-            if !missing.is_empty() {
-                ctx.not_found(
-                    IST0101,
-                    g.id,
-                    &path,
-                    format!(
-                        "referenced credentialName not found: no Secret \"{name}\" in namespace {}, where the gateway pods run; the gateway reads its certificate only from there, so this server gets no listener; create the Secret in that namespace",
-                        join(&missing)
-                    ),
-                );
-            }
-            if let Some((sid, problem)) = invalid {
-                let pos = ctx.pos(sid, "");
-                let secret = mesh.object(sid).display_name();
-                ctx.at(
-                    IST0161,
-                    g.id,
-                    &path,
-                    format!("credential {secret} cannot be served: {problem}; TLS handshakes on this server fail until it holds a valid certificate and key"),
-                )
-                .related(format!("{secret} is defined here"), pos);
-            }
-        }
-    }
-}
-
-/// Ports (service ports and the ports they target) that Services selecting `w` expose.
-fn service_ports(mesh: &Mesh, w: &Workload, out: &mut BTreeSet<u32>, names: &mut BTreeSet<String>) {
-    for s in mesh.services_of(w) {
-        if !matches!(
-            s.source,
-            ServiceSource::Kubernetes | ServiceSource::Operator
-        ) {
-            continue;
-        }
-        names.insert(format!("{}/{}", s.namespace, s.name));
-        for p in &s.ports {
-            out.insert(p.number);
-            match &p.target {
-                Some(TargetPort::Number(n)) => {
-                    out.insert(*n);
-                }
-                Some(TargetPort::Name(n)) => {
-                    let obj = mesh.object(w.object);
-                    let resolved = w.pod_spec(obj).and_then(|spec| {
-                        spec.containers
-                            .iter()
-                            .flat_map(|c| c.ports.iter().flatten())
-                            .find(|cp| cp.name.as_deref() == Some(n.as_str()))
-                            .map(|cp| cp.container_port.max(0) as u32)
-                    });
-                    out.extend(resolved);
-                }
-                // The operator's default gateway Service maps 80 and 443 to 8080 and 8443.
-                None if s.source == ServiceSource::Operator && matches!(p.number, 80 | 443) => {
-                    out.insert(p.number + 8000);
-                }
-                None => {}
-            }
-        }
-    }
-}
-
-/// IST0162: a server port no Service of the gateway pods exposes.
-fn check_ports(ctx: &mut Ctx, g: &Gw) {
-    let mesh = ctx.mesh;
-    let mut ports = BTreeSet::new();
-    let mut services = BTreeSet::new();
-    for w in &g.proxies {
-        service_ports(mesh, w, &mut ports, &mut services);
-    }
-    if services.is_empty() {
-        return;
-    }
-    let shown: Vec<String> = services.iter().take(3).cloned().collect();
-    let list: Vec<String> = ports.iter().map(u32::to_string).collect();
-    for (i, s) in g.spec.servers.iter().enumerate() {
-        let Some(port) = &s.port else { continue };
-        if port.number == 0 || ports.contains(&port.number) {
-            continue;
-        }
-        ctx.at(
-            IST0162,
-            g.id,
-            &format!("spec.servers[{i}].port.number"),
-            format!(
-                "port {} is neither a port nor a target port of the gateway's Service {} (ports {}): the listener exists but nothing outside the pod can reach it; add the port to the Service, or use one of its ports",
-                port.number,
-                join(&shown),
-                list.join(", ")
-            ),
-        );
-    }
 }
 
 /// Whether two gateways configure a common proxy: by the pods both select when the manifests
