@@ -58,9 +58,6 @@ fn check_selector(
         .iter()
         .filter(|w| served.contains(&w.cluster) && (ns == root || w.namespace == ns))
         .collect();
-    if candidates.is_empty() {
-        return;
-    }
     let scope = if ns == root {
         "in any namespace (it is in the root namespace)".to_string()
     } else {
@@ -71,6 +68,10 @@ fn check_selector(
         .as_ref()
         .map(|s| &s.match_labels)
         .filter(|m| !m.is_empty());
+    if candidates.is_empty() {
+        no_workloads(ctx, &served, id, ns, root, sel, &scope);
+        return;
+    }
     let Some(sel) = sel else {
         if ns == root || candidates.iter().any(|w| may_enforce(mesh, w)) {
             return;
@@ -125,6 +126,56 @@ fn check_selector(
             join(&names)
         ),
     );
+}
+
+/// IST0127 where the input shows no workload at all in the policy's reach, as istioctl reports
+/// for a namespace without pods. The input is the whole world (Info under `--partial`), but a
+/// Service that selects pods no manifest defines (an Argo Rollout, say) shows they exist.
+fn no_workloads(
+    ctx: &mut Ctx,
+    served: &[ClusterId],
+    id: ObjId,
+    ns: &str,
+    root: &str,
+    sel: Option<&BTreeMap<String, String>>,
+    scope: &str,
+) {
+    let mesh = ctx.mesh;
+    match sel {
+        // A selector-less policy in the root namespace is a mesh-wide default.
+        None if ns == root => {}
+        None => {
+            let unseen =
+                mesh.registry.all().iter().any(|s| {
+                    served.contains(&s.cluster) && s.namespace == ns && s.selector.is_some()
+                });
+            if unseen {
+                return;
+            }
+            ctx.not_found(
+                IST0127,
+                id,
+                "metadata.name",
+                format!(
+                    "this namespace-wide policy applies to no workload: namespace {ns} has none, so the policy protects nothing; put it in the namespace of the workloads it is meant for"
+                ),
+            );
+        }
+        Some(sel) => {
+            if unseen_pods_may_match(mesh, served, ns, root, sel) {
+                return;
+            }
+            ctx.not_found(
+                IST0127,
+                id,
+                "spec.selector.matchLabels",
+                format!(
+                    "selector {} matches no workload {scope}: there are none, so the policy protects nothing; put it in the namespace of the workloads it is meant for",
+                    selector::describe(sel)
+                ),
+            );
+        }
+    }
 }
 
 /// Whether pods the manifests do not define (a Service selects them, but no workload here

@@ -1,4 +1,5 @@
-//! Telemetry checks: selectors (IST0101, IST0159, IST0160), providers (IST0157, STR0403), and
+//! Telemetry checks: selectors (IST0101, IST0159, IST0160), providers (IST0157, IST0002,
+//! STR0403; see `providers`), and
 //! the absence of Istio's standard observability: metrics switched off (STR0402) and no access
 //! logs at all (STR0401).
 //!
@@ -6,26 +7,20 @@
 //! hold it (the `istio` ConfigMap or an IstioOperator); otherwise a provider defined outside
 //! the manifests would look unknown.
 
+mod providers;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use strait_api::de::FieldPath;
-use strait_api::istio::telemetry::{
-    IstioMetric, MetricsOverrides, ProviderRef, TelemetrySpec, WorkloadMode,
-};
+use strait_api::istio::telemetry::{IstioMetric, MetricsOverrides, TelemetrySpec, WorkloadMode};
 use strait_api::yaml::{Node, Value};
-use strait_api::{FileId, Kind, Pos, de, suggest};
+use strait_api::{FileId, Kind, Pos, de};
 use strait_model::{ClusterId, Mesh, ObjId, Workload, selector};
 
 use super::util::{self, join};
-use crate::catalog::{IST0101, IST0157, IST0159, IST0160, STR0401, STR0402, STR0403};
+use crate::catalog::{IST0101, IST0159, IST0160, STR0401, STR0402};
 use crate::context::Ctx;
 use crate::finding::Level;
-
-/// Providers every mesh config has (`DefaultMeshConfig`), matched case-insensitively.
-const BUILT_IN: &[&str] = &["prometheus", "stackdriver", "envoy"];
-
-/// Providers the demo profile adds to the mesh config.
-const DEMO_PROVIDERS: &[&str] = &["otel", "skywalking", "otel-tracing", "jaeger"];
 
 /// One Telemetry of a control plane.
 struct Tel<'m> {
@@ -70,9 +65,12 @@ pub fn run(ctx: &mut Ctx) {
         check_selectors(ctx, c.id, &tels);
         check_namespace_wide(ctx, &tels);
         let source = mesh_config_source(mesh, c.id);
-        if source.is_some() || !c.mesh_config.extension_providers.is_empty() {
-            check_providers(ctx, c.id, &tels);
+        let known = source.is_some() || !c.mesh_config.extension_providers.is_empty();
+        if known {
+            providers::check_providers(ctx, c.id, &tels);
         }
+        providers::check_empty_providers(ctx, c.id, known, &tels);
+        providers::check_lightstep(ctx, c.id, &tels);
         check_metrics(ctx, c.id, &tels);
         if let Some(src) = source {
             check_access_logging(ctx, c.id, src, &tels);
@@ -208,90 +206,6 @@ fn check_namespace_wide(ctx: &mut Ctx, tels: &[Tel]) {
                 format!(
                     "namespace {ns} has several Telemetry resources without selector (this one and {}); only one applies, and which one is not defined; merge them into one",
                     join(&others)
-                ),
-            );
-        }
-    }
-}
-
-/// Every provider reference of a Telemetry with its field path.
-fn provider_refs(spec: &TelemetrySpec) -> Vec<(String, &ProviderRef)> {
-    let mut out = Vec::new();
-    let sections: [(&str, Vec<&Vec<ProviderRef>>); 3] = [
-        (
-            "tracing",
-            spec.tracing.iter().map(|t| &t.providers).collect(),
-        ),
-        (
-            "metrics",
-            spec.metrics.iter().map(|m| &m.providers).collect(),
-        ),
-        (
-            "accessLogging",
-            spec.access_logging.iter().map(|a| &a.providers).collect(),
-        ),
-    ];
-    for (section, lists) in sections {
-        for (i, list) in lists.into_iter().enumerate() {
-            for (j, p) in list.iter().enumerate() {
-                out.push((format!("spec.{section}[{i}].providers[{j}].name"), p));
-            }
-        }
-    }
-    out
-}
-
-/// IST0157 (access logging with no provider to use) and STR0403 (unknown provider names).
-fn check_providers(ctx: &mut Ctx, cluster: ClusterId, tels: &[Tel]) {
-    let mesh = ctx.mesh;
-    let mc = &mesh.cluster(cluster).mesh_config;
-    let default_logs = mc
-        .default_providers
-        .as_ref()
-        .is_some_and(|d| !d.access_logging.is_empty());
-    let mut known: Vec<&str> = BUILT_IN.to_vec();
-    known.extend(mc.extension_providers.iter().map(|p| p.name.as_str()));
-    if mesh
-        .cluster(cluster)
-        .operators()
-        .any(|(_, op)| op.spec.profile == "demo")
-    {
-        known.extend(DEMO_PROVIDERS);
-    }
-    for t in tels {
-        if !default_logs {
-            for (i, a) in t.spec.access_logging.iter().enumerate() {
-                if a.disabled == Some(true) || !a.providers.is_empty() {
-                    continue;
-                }
-                ctx.at(
-                    IST0157,
-                    t.id,
-                    &format!("spec.accessLogging[{i}]"),
-                    "this accessLogging entry names no provider, and the mesh config sets no defaultProviders.accessLogging, so Istio ignores it and no access log is written; add providers: [{name: envoy}] (or set meshConfig.defaultProviders.accessLogging)",
-                );
-            }
-        }
-        for (path, p) in provider_refs(t.spec) {
-            if p.name.is_empty() || known.iter().any(|k| k.eq_ignore_ascii_case(&p.name)) {
-                continue;
-            }
-            let hint = match suggest::did_you_mean(&p.name, &known) {
-                Some(s) => format!("did you mean \"{s}\"? "),
-                None => String::new(),
-            };
-            ctx.at(
-                STR0403,
-                t.id,
-                &path,
-                format!(
-                    "provider \"{}\" is neither built in (prometheus, stackdriver, envoy) nor among the mesh config's extensionProviders ({}); Istio skips it without an error, so this telemetry goes nowhere; {hint}define it under meshConfig.extensionProviders or fix the name",
-                    p.name,
-                    if mc.extension_providers.is_empty() {
-                        "none defined".to_string()
-                    } else {
-                        mc.extension_providers.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
-                    }
                 ),
             );
         }
