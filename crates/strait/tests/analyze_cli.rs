@@ -470,3 +470,21 @@ fn partial_input_lowers_what_it_does_not_hold() {
         "{text}"
     );
 }
+
+/// IST0126 names the resource istioctl names: the mesh networks, `MeshNetworks
+/// <istio namespace>/meshnetworks`, wherever they are written.
+#[test]
+fn mesh_networks_findings_name_the_mesh_networks() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/strait-analyze/tests/fixtures/IST0126/fires");
+    let out = strait(&["analyze", fixture.to_str().expect("utf-8"), "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = v["findings"].as_array().expect("findings");
+    let f = findings
+        .iter()
+        .find(|f| f["code"] == "IST0126")
+        .expect("an IST0126 finding");
+    assert_eq!(f["resource"]["kind"], "MeshNetworks", "{f}");
+    assert_eq!(f["resource"]["namespace"], "istio-system", "{f}");
+    assert_eq!(f["resource"]["name"], "meshnetworks", "{f}");
+}

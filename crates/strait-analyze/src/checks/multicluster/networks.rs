@@ -10,6 +10,7 @@ use strait_model::{Cluster, ClusterId, GatewayRole, ObjId, ServiceSource, host, 
 use crate::catalog::{IST0126, STR0101, STR0102, STR0114};
 use crate::checks::util;
 use crate::context::Ctx;
+use crate::finding::Resource;
 
 pub fn run(ctx: &mut Ctx) {
     gateways_per_network(ctx);
@@ -227,6 +228,9 @@ fn mesh_networks_registries(ctx: &mut Ctx) {
     for s in &mesh.remote_secrets {
         known.extend(s.clusters.iter().map(|r| r.cluster_id.clone()));
     }
+    // Named once each (a plain directory's cluster is called Kubernetes too).
+    let mut seen = std::collections::BTreeSet::new();
+    known.retain(|k| seen.insert(k.clone()));
     for c in &mesh.clusters {
         for (net_name, net) in &c.mesh_networks.networks {
             for (i, e) in net.endpoints.iter().enumerate() {
@@ -240,7 +244,16 @@ fn mesh_networks_registries(ctx: &mut Ctx) {
                     "meshNetworks network {net_name} takes endpoints from registry \"{reg}\", which is neither a cluster of the mesh nor a remote secret's cluster; endpoints of that cluster get no network. Known: {}",
                     util::join(&known)
                 );
-                match istio_configmap(ctx, c.id) {
+                // istioctl reports it on the mesh networks themselves, a `MeshNetworks`
+                // resource it names `<istio namespace>/meshnetworks`; the position is where
+                // they are written.
+                let resource = Resource {
+                    kind: "MeshNetworks".into(),
+                    namespace: c.istio_namespace.clone(),
+                    name: "meshnetworks".into(),
+                    cluster: c.name.clone(),
+                };
+                let f = match istio_configmap(ctx, c.id) {
                     Some(cm) => {
                         let inner = format!("networks.{net_name}.endpoints[{i}].fromRegistry");
                         match strait_api::embedded::locate_embedded(
@@ -251,27 +264,19 @@ fn mesh_networks_registries(ctx: &mut Ctx) {
                         ) {
                             Some(pos) => ctx.at_pos(IST0126, cm, pos, msg),
                             None => ctx.at(IST0126, cm, "data.meshNetworks", msg),
-                        };
-                    }
-                    None => {
-                        let op = c.operators().next().map(|(id, _)| id);
-                        match op {
-                            Some(op) => {
-                                ctx.at(
-                                    IST0126,
-                                    op,
-                                    &format!(
-                                        "spec.values.global.meshNetworks.{net_name}.endpoints[{i}]"
-                                    ),
-                                    msg,
-                                );
-                            }
-                            None => {
-                                ctx.on_cluster(IST0126, c.id, None, msg);
-                            }
                         }
                     }
-                }
+                    None => match c.operators().next().map(|(id, _)| id) {
+                        Some(op) => ctx.at(
+                            IST0126,
+                            op,
+                            &format!("spec.values.global.meshNetworks.{net_name}.endpoints[{i}]"),
+                            msg,
+                        ),
+                        None => ctx.on_cluster(IST0126, c.id, None, msg),
+                    },
+                };
+                f.resource = Some(resource);
             }
         }
     }
