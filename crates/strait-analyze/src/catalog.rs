@@ -76,7 +76,7 @@ catalog! {
     IST0149, "JwtClaimBasedRoutingWithoutRequestAuthN", Error, "Routing on JWT claims at a gateway no RequestAuthentication applies to.";
     IST0150, "ExternalNameServiceTypeInvalidPortName", Warning, "An ExternalName Service port name gives no usable protocol.";
     IST0151, "EnvoyFilterUsesRelativeOperation", Warning, "An EnvoyFilter without priority uses a relative operation.";
-    IST0152, "EnvoyFilterUsesReplaceOperationIncorrectly", Error, "REPLACE is only valid on HTTP and network filters.";
+    IST0152, "EnvoyFilterUsesReplaceOperationIncorrectly", Error, "REPLACE is only valid on HTTP filters, network filters and virtual hosts.";
     IST0153, "EnvoyFilterUsesAddOperationIncorrectly", Error, "ADD on a route configuration or HTTP route is ignored.";
     IST0154, "EnvoyFilterUsesRemoveOperationIncorrectly", Error, "REMOVE on a route configuration or HTTP route is ignored.";
     IST0155, "EnvoyFilterUsesRelativeOperationWithProxyVersion", Warning, "A relative operation with a proxy-version match breaks upgrades.";
@@ -89,8 +89,10 @@ catalog! {
     IST0163, "InvalidExternalControlPlaneConfig", Warning, "An Istio webhook has no usable URL or service.";
     IST0164, "ExternalControlPlaneAddressIsNotAHostname", Info, "An Istio webhook URL uses an IP address.";
     IST0165, "ReferencedInternalGateway", Warning, "A VirtualService references an implementation-generated gateway.";
+    IST0166, "IneffectiveSelector", Warning, "A policy selector matches a Kubernetes Gateway's pods, where it has no effect: use targetRefs.";
     IST0167, "IneffectivePolicy", Warning, "A Sidecar resource applies to ambient workloads, where it has no effect.";
     IST0170, "MultiClusterInconsistentService", Warning, "A Service differs between clusters (type, ports, headless).";
+    IST0171, "NegativeConditionStatus", Warning, "The control plane wrote a negative condition into an object's status.";
     IST0173, "DestinationRuleSubsetNotSelectPods", Error, "A DestinationRule subset selects no pod: requests to it fail with 503.";
     IST0174, "UnknownDestinationRuleHost", Warning, "A DestinationRule host matches no service.";
     IST0175, "JwksUriFetchUnrestricted", Warning, "istiod fetches JWKS URIs with no blocked CIDRs.";

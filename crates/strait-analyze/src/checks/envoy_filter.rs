@@ -5,12 +5,19 @@
 //! (insert before/after, replace, remove) only works if the filter it is relative to is already
 //! there, so without a priority it depends on creation order, and across an upgrade (a filter
 //! matched by `proxyVersion`) on which version's filter exists at that moment.
+//!
+//! The rules mirror istioctl's `envoyfilter.EnvoyPatchAnalyzer`: a patch without `patch` ends
+//! the walk of its filter; an unset `applyTo` counts as INVALID (so REPLACE on it is IST0152
+//! and REMOVE on it is relative); INSERT_FIRST is absolute. IST0155 replaces IST0151 when the
+//! patch changes a filter that an *earlier* `proxyVersion` patch changes: the patch's own
+//! `proxyVersion` does not count. istioctl visits EnvoyFilters in no fixed order, so across
+//! filters strait counts every other filter's `proxyVersion` patches, whatever their order.
 
 use std::collections::BTreeSet;
 
 use strait_api::Kind;
 use strait_api::istio::envoy_filter::{ApplyTo, ConfigPatch, Operation};
-use strait_model::{ClusterId, ObjId};
+use strait_model::ObjId;
 
 use super::util;
 use crate::catalog::{IST0151, IST0152, IST0153, IST0154, IST0155};
@@ -19,34 +26,86 @@ use crate::context::Ctx;
 pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for c in &mesh.clusters {
-        let versioned = versioned_filters(ctx, c.id);
-        for (id, o) in util::in_cluster(mesh, c.id, Kind::EnvoyFilter) {
-            let Some(ef) = o.envoy_filter() else { continue };
-            for (i, p) in ef.spec.config_patches.iter().enumerate() {
-                check_patch(ctx, id, i, p, ef.spec.priority, &versioned);
+        let filters: Vec<_> = util::in_cluster(mesh, c.id, Kind::EnvoyFilter)
+            .filter_map(|(id, o)| o.envoy_filter().map(|ef| (id, ef)))
+            .collect();
+        let versioned: Vec<BTreeSet<Name>> = filters
+            .iter()
+            .map(|(_, ef)| {
+                walked(&ef.spec.config_patches)
+                    .filter(|p| has_proxy_version(p))
+                    .map(name_of)
+                    .collect()
+            })
+            .collect();
+        for (n, (id, ef)) in filters.iter().enumerate() {
+            let elsewhere: BTreeSet<&Name> = versioned
+                .iter()
+                .enumerate()
+                .filter(|(m, _)| *m != n)
+                .flat_map(|(_, names)| names.iter())
+                .collect();
+            let mut earlier: BTreeSet<Name> = BTreeSet::new();
+            for (i, p) in walked(&ef.spec.config_patches).enumerate() {
+                let name = name_of(p);
+                let after_versioned = earlier.contains(&name) || elsewhere.contains(&name);
+                check_patch(ctx, *id, i, p, ef.spec.priority, &name, after_versioned);
+                if has_proxy_version(p) {
+                    earlier.insert(name);
+                }
             }
         }
     }
 }
 
-/// The filter a patch is about: the `name` in its value, else the filter it matches.
-fn target_name(p: &ConfigPatch) -> Option<String> {
-    let from_value = p
+/// The patches istioctl looks at: those before the first one without a `patch`.
+fn walked(patches: &[ConfigPatch]) -> impl Iterator<Item = &ConfigPatch> {
+    patches.iter().take_while(|p| p.patch.is_some())
+}
+
+/// The filter a patch is about, as istioctl compares them: the `name` in its value, else
+/// (a value without `name`) the filter it matches, else nothing. A name taken from the value
+/// never equals one taken from the match (istioctl compares the value's protobuf text form
+/// against the plain match name), and every patch without a value shares the empty name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Name {
+    Value(String),
+    Plain(String),
+}
+
+impl Name {
+    fn describe(&self) -> Option<&str> {
+        match self {
+            Name::Value(n) | Name::Plain(n) if !n.is_empty() => Some(n),
+            _ => None,
+        }
+    }
+}
+
+fn name_of(p: &ConfigPatch) -> Name {
+    let Some(fields) = p
         .patch
         .as_ref()
         .and_then(|pt| pt.value.as_ref())
-        .and_then(|v| v.get("name"))
-        .and_then(|n| n.as_str())
-        .map(str::to_string);
-    let from_match = || {
-        p.matches
-            .as_ref()
-            .and_then(|m| m.listener.as_ref())
-            .and_then(|l| l.filter_chain.as_ref())
-            .and_then(|fc| fc.filter.as_ref())
-            .map(|f| f.name.clone())
+        .and_then(|v| v.as_object())
+    else {
+        return Name::Plain(String::new());
     };
-    from_value.or_else(from_match).filter(|n| !n.is_empty())
+    if let Some(n) = fields.get("name") {
+        return Name::Value(match n.as_str() {
+            Some(s) => s.to_string(),
+            None => n.to_string(),
+        });
+    }
+    let from_match = p
+        .matches
+        .as_ref()
+        .and_then(|m| m.listener.as_ref())
+        .and_then(|l| l.filter_chain.as_ref())
+        .and_then(|fc| fc.filter.as_ref())
+        .map(|f| f.name.clone())
+        .unwrap_or_default();
+    Name::Plain(from_match)
 }
 
 fn has_proxy_version(p: &ConfigPatch) -> bool {
@@ -54,16 +113,6 @@ fn has_proxy_version(p: &ConfigPatch) -> bool {
         .as_ref()
         .and_then(|m| m.proxy.as_ref())
         .is_some_and(|px| !px.proxy_version.is_empty())
-}
-
-/// Filters that some patch in the cluster touches under a `proxyVersion` match.
-fn versioned_filters(ctx: &Ctx, cluster: ClusterId) -> BTreeSet<String> {
-    util::in_cluster(ctx.mesh, cluster, Kind::EnvoyFilter)
-        .filter_map(|(_, o)| o.envoy_filter())
-        .flat_map(|ef| ef.spec.config_patches.iter())
-        .filter(|p| has_proxy_version(p))
-        .filter_map(target_name)
-        .collect()
 }
 
 fn op_name(op: Operation) -> &'static str {
@@ -103,12 +152,13 @@ fn check_patch(
     i: usize,
     p: &ConfigPatch,
     priority: i32,
-    versioned: &BTreeSet<String>,
+    name: &Name,
+    after_versioned: bool,
 ) {
     let Some(op) = p.patch.as_ref().and_then(|pt| pt.operation) else {
         return;
     };
-    let Some(apply_to) = p.apply_to else { return };
+    let apply_to = p.apply_to.unwrap_or(ApplyTo::Invalid);
     let path = format!("spec.configPatches[{i}].patch.operation");
     let route_level = matches!(apply_to, ApplyTo::RouteConfiguration | ApplyTo::HttpRoute);
     let relative = match op {
@@ -142,13 +192,17 @@ fn check_patch(
                 ApplyTo::HttpFilter | ApplyTo::NetworkFilter | ApplyTo::VirtualHost
             ) =>
         {
+            let what = if p.apply_to.is_none() {
+                "a patch without applyTo".to_string()
+            } else {
+                apply_to_name(apply_to).to_string()
+            };
             ctx.at(
                 IST0152,
                 id,
                 &path,
                 format!(
-                    "REPLACE on {} is not supported (only HTTP_FILTER and NETWORK_FILTER can be replaced), so this patch does nothing; use MERGE, or REMOVE plus ADD",
-                    apply_to_name(apply_to)
+                    "REPLACE on {what} is not supported (only HTTP_FILTER, NETWORK_FILTER and VIRTUAL_HOST can be replaced), so this patch does nothing; use MERGE, or REMOVE plus ADD"
                 ),
             );
             false
@@ -162,28 +216,17 @@ fn check_patch(
     if !relative || priority != 0 {
         return;
     }
-    let target = target_name(p);
-    let own_version = p
-        .matches
-        .as_ref()
-        .and_then(|m| m.proxy.as_ref())
-        .map(|px| px.proxy_version.as_str())
-        .filter(|v| !v.is_empty());
-    let other_version = target.as_ref().filter(|t| versioned.contains(*t));
-    if own_version.is_some() || other_version.is_some() {
-        let why = match (own_version, other_version) {
-            (Some(v), _) => format!("in a patch limited to proxyVersion {v}"),
-            (None, t) => format!(
-                "on filter {}, which a patch limited by proxyVersion also changes",
-                t.map(String::as_str).unwrap_or("")
-            ),
-        };
+    let on = name
+        .describe()
+        .map(|n| format!(" on {n}"))
+        .unwrap_or_default();
+    if after_versioned {
         ctx.at(
             IST0155,
             id,
             &path,
             format!(
-                "{} without priority {why}: during an upgrade the filter it is relative to may not be there yet, and the patch silently does not apply; set spec.priority, or use INSERT_FIRST or ADD",
+                "{}{on} without priority, where a patch limited by proxyVersion also changes that filter: during an upgrade the filter it is relative to may not be there yet, and the patch silently does not apply; set spec.priority, or use INSERT_FIRST or ADD",
                 op_name(op)
             ),
         );
@@ -193,7 +236,7 @@ fn check_patch(
             id,
             &path,
             format!(
-                "{} without priority: the result depends on the order EnvoyFilters are applied in (creation time), which can change on re-creation; set spec.priority, or use INSERT_FIRST or ADD",
+                "{}{on} without priority: the result depends on the order EnvoyFilters are applied in (creation time), which can change on re-creation; set spec.priority, or use INSERT_FIRST or ADD",
                 op_name(op)
             ),
         );

@@ -4,6 +4,7 @@
 mod annotations;
 mod auth;
 mod authz;
+mod conditions;
 mod destination_rule;
 mod envoy_filter;
 mod gateway;
@@ -19,6 +20,7 @@ mod schema;
 mod service;
 mod service_entry;
 mod sidecar;
+mod target_refs;
 mod telemetry;
 mod util;
 mod virtual_service;
@@ -175,5 +177,17 @@ pub const ANALYZERS: &[Analyzer] = &[
         description: "NetworkPolicies that block mesh ports",
         codes: &[STR0501],
         run: network_policy::run,
+    },
+    Analyzer {
+        name: "conditions",
+        description: "Negative status conditions the control plane wrote into objects (waypoint binding, policy acceptance)",
+        codes: &[IST0171],
+        run: conditions::run,
+    },
+    Analyzer {
+        name: "targetrefs",
+        description: "Policies that select a Kubernetes Gateway's pods instead of attaching with targetRefs",
+        codes: &[IST0166],
+        run: target_refs::run,
     },
 ];
