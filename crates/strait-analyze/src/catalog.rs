@@ -38,6 +38,7 @@ catalog! {
     STR0013, "MissingName", Error, "An object has no metadata.name.";
     STR0014, "KindNotRead", Info, "A kind strait does not read (another project's CRD); skipped.";
     STR0015, "NotApplied", Warning, "Valid Istio configuration strait does not act on; the message says what happens instead.";
+    STR0016, "KubernetesWouldReject", Error, "An object Kubernetes' API server would reject (a required field missing or invalid); apply fails.";
     // Istio's own analyzers (same code, name and level as istioctl analyze).
     IST0002, "Deprecated", Warning, "A deprecated field or setting is used.";
     IST0101, "ReferencedResourceNotFound", Error, "A reference (host, gateway, subset, selector, secret, namespace) resolves to nothing.";

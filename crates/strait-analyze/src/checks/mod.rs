@@ -11,6 +11,7 @@ mod gateway;
 mod injection;
 pub mod input;
 mod jobs;
+mod kubernetes;
 mod mtls;
 mod multicluster;
 mod network_policy;
@@ -99,6 +100,12 @@ pub const ANALYZERS: &[Analyzer] = &[
         description: "Istio's own validation rules (what the admission webhook rejects or warns about)",
         codes: &[IST0106, IST0133],
         run: schema::run,
+    },
+    Analyzer {
+        name: "kubernetes",
+        description: "What Kubernetes' API server rejects on apply: missing containers, names, images, selectors, Service ports",
+        codes: &[STR0016],
+        run: kubernetes::run,
     },
     Analyzer {
         name: "gateway",
