@@ -46,17 +46,14 @@ ISTIO = {
  'IST0176': ('GatewayAPICRDVersionBelowMinimum', 'Warning'), 'IST0177': ('ConflictingServiceEntryProtocol', 'Warning'),
 }
 NOT_DONE = {
- 'IST0001': 'not applicable: istioctl reserves it for failures inside its own toolchain; strait reports its own input problems as STR0001–STR0015.',
+ 'IST0001': 'not applicable: istioctl reserves it for failures inside its own toolchain; strait reports its own input problems as STR0001–STR0016.',
  'IST0136': 'not applicable: emitted only by `istioctl x precheck` (feature maturity of annotations), not by analyze.',
  'IST0141': 'not applicable: precheck of the installing user\'s RBAC against a live API server.',
  'IST0142': 'not applicable: precheck of a live cluster\'s Kubernetes version.',
  'IST0143': 'not applicable: defined but never emitted by istioctl since its precheck was removed.',
  'IST0156': 'not applicable: precheck of the Gateway API CRDs installed in a live cluster.',
- 'IST0158': 'not yet: needs the proxy image of each running pod and the injector\'s configured image; strait reads pod dumps but not the injector template\'s image yet.',
- 'IST0166': 'not yet: needs Gateway API Gateways (gateway.networking.k8s.io), which strait does not read yet.',
  'IST0168': 'not applicable: defined but never emitted by istioctl.',
  'IST0169': 'not applicable: precheck across Istio versions (`--from-version`).',
- 'IST0171': 'not yet: reads status conditions written by the control plane; strait skips `status` of Istio resources.',
  'IST0172': 'not applicable: precheck of the Gateway API CRDs installed in a live cluster.',
  'IST0176': 'not yet: needs the Gateway API CRD definitions, which strait does not read.',
 }
