@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Namespace, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
@@ -128,6 +128,8 @@ bodies! {
     ConfigMap(ConfigMap) => config_map,
     ServiceAccount(ServiceAccount) => service_account,
     NetworkPolicy(NetworkPolicy) => network_policy,
+    Ingress(Ingress) => ingress,
+    IngressClass(IngressClass) => ingress_class,
     MutatingWebhookConfiguration(MutatingWebhookConfiguration) => mutating_webhook,
     ValidatingWebhookConfiguration(ValidatingWebhookConfiguration) => validating_webhook,
     Gateway(IstioObject<GatewaySpec>) => gateway,

@@ -19,6 +19,7 @@ pub mod host;
 pub mod identity;
 mod ids;
 pub mod index;
+pub mod ingress;
 mod mesh;
 pub mod network;
 pub mod peer_auth;

@@ -8,6 +8,7 @@ mod conditions;
 mod destination_rule;
 mod envoy_filter;
 mod gateway;
+mod ingress;
 mod injection;
 pub mod input;
 mod jobs;
@@ -140,6 +141,12 @@ pub const ANALYZERS: &[Analyzer] = &[
             IST0002, IST0101, IST0157, IST0159, IST0160, STR0401, STR0402, STR0403,
         ],
         run: telemetry::run,
+    },
+    Analyzer {
+        name: "ingress",
+        description: "Kubernetes Ingresses of class istio: backends that name no Service or port",
+        codes: &[IST0101],
+        run: ingress::run,
     },
     Analyzer {
         name: "injection",

@@ -130,6 +130,7 @@ pub fn report(mesh: &Mesh) -> Vec<NotApplied> {
     }
     gateways(mesh, &mut out);
     kinds(mesh, &mut out);
+    ingresses(mesh, &mut out);
     security::report(mesh, &mut out);
     load_balancers(mesh, &mut out);
     service_entries(mesh, &mut out);
@@ -212,6 +213,21 @@ fn kinds(mesh: &Mesh, out: &mut Vec<NotApplied>) {
         for (kind, what) in table {
             for (id, _) in c.of_kind(kind) {
                 out.push(NotApplied::new(id, "spec".into(), what));
+            }
+        }
+    }
+}
+
+/// Kubernetes Ingresses Istio would serve (class `istio`): strait's gateways serve Gateways.
+fn ingresses(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    for c in &mesh.clusters {
+        for (id, _) in c.of_kind(Kind::Ingress) {
+            if crate::ingress::served_by_istio(mesh, id) {
+                out.push(NotApplied::new(
+                    id,
+                    "spec".into(),
+                    "not applied: strait's ingress gateways serve Gateways and VirtualServices, not Kubernetes Ingress, so requests for these hosts find no route (404); write a Gateway and a VirtualService for them",
+                ));
             }
         }
     }
