@@ -3,6 +3,13 @@
 //! Iterative (an explicit stack), so nesting depth is bounded by a limit rather than by the
 //! thread's stack; aliases are expanded with a node budget so a "billion laughs" document is an
 //! error, not an out-of-memory kill. Merge keys (`<<`) are applied as Kubernetes' reader does.
+//!
+//! The budget is relative to the text: without aliases a document cannot have more nodes than
+//! bytes (every node is at least one character), so a document whose aliases expand it past
+//! [`EXPANSION_PER_BYTE`] nodes per byte of its own text, plus [`EXPANSION_SLACK`], is refused
+//! at the alias that crossed the line, the way Kubernetes' reader refuses alias bombs. A node
+//! costs about 100 bytes of memory with its text, so a 563-byte bomb is stopped after a few
+//! megabytes rather than hundreds.
 
 use std::collections::HashMap;
 
@@ -13,8 +20,13 @@ use crate::source::{FileId, Pos};
 
 /// Deepest nesting accepted. Real manifests stay under 20.
 pub const MAX_DEPTH: usize = 128;
-/// Most nodes one document may expand to (aliases included).
+/// Most nodes one document may expand to (aliases included), however long its text.
 pub const MAX_NODES: usize = 2_000_000;
+/// Nodes a document may expand to per byte of its text (aliases included).
+pub const EXPANSION_PER_BYTE: usize = 2;
+/// Nodes any document may expand to whatever its length, so small documents may still share
+/// anchors freely (merge keys in a short ConfigMap).
+pub const EXPANSION_SLACK: usize = 100_000;
 
 /// A problem found while reading YAML text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +66,9 @@ struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
     nodes: usize,
+    text_len: usize,
+    /// Most nodes this text may expand to (see the module docs).
+    budget: usize,
     out: Parsed,
 }
 
@@ -67,6 +82,12 @@ pub fn parse(text: &str, file: FileId, line_offset: u32, column_offset: u32) -> 
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        text_len: text.len(),
+        budget: text
+            .len()
+            .saturating_mul(EXPANSION_PER_BYTE)
+            .saturating_add(EXPANSION_SLACK)
+            .min(MAX_NODES),
         out: Parsed::default(),
     };
     let mut parser = Parser::new_from_str(text);
@@ -128,14 +149,23 @@ impl Builder {
                 key: None,
             }),
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq { pos, anchor, items }) => self.finish(
-                    Node {
-                        pos,
-                        value: Value::Seq(items),
-                    },
+                Some(Frame::Seq {
+                    pos,
                     anchor,
-                    0,
-                ),
+                    mut items,
+                }) => {
+                    // Growth by doubling leaves up to half of a list unused; the tree lives as
+                    // long as its object does.
+                    items.shrink_to_fit();
+                    self.finish(
+                        Node {
+                            pos,
+                            value: Value::Seq(items),
+                        },
+                        anchor,
+                        0,
+                    )
+                }
                 _ => Err(self.internal(pos)),
             },
             Event::MappingEnd => match self.stack.pop() {
@@ -145,7 +175,8 @@ impl Builder {
                     entries,
                     ..
                 }) => {
-                    let entries = self.merge_and_check(entries);
+                    let mut entries = self.merge_and_check(entries);
+                    entries.shrink_to_fit();
                     self.finish(
                         Node {
                             pos,
@@ -158,12 +189,24 @@ impl Builder {
                 _ => Err(self.internal(pos)),
             },
             Event::Alias(id) => {
-                let Some((node, count)) = self.anchors.get(&id).cloned() else {
+                let Some((anchored, count)) = self.anchors.get(&id) else {
                     return Err(YamlIssue {
                         pos,
                         message: "alias refers to an unknown anchor".into(),
                     });
                 };
+                let count = *count;
+                // Checked before the copy is made, so a bomb never allocates its expansion.
+                if self.nodes.saturating_add(count) > self.budget {
+                    return Err(YamlIssue {
+                        pos,
+                        message: format!(
+                            "this alias expands the document past {} nodes, too many for its {} bytes (an alias bomb?); Kubernetes refuses such documents too",
+                            self.budget, self.text_len
+                        ),
+                    });
+                }
+                let node = anchored.clone();
                 self.finish(node, 0, count)
             }
             Event::StreamStart
@@ -198,11 +241,12 @@ impl Builder {
     /// Attaches a completed node to its parent (or ends the document).
     fn finish(&mut self, node: Node, anchor: usize, added: usize) -> Result<(), YamlIssue> {
         self.nodes = self.nodes.saturating_add(added.max(1));
-        if self.nodes > MAX_NODES {
+        if self.nodes > self.budget {
             return Err(YamlIssue {
                 pos: node.pos,
                 message: format!(
-                    "document expands to more than {MAX_NODES} nodes (recursive aliases?)"
+                    "document expands to more than {} nodes (recursive aliases?)",
+                    self.budget
                 ),
             });
         }
@@ -330,6 +374,49 @@ mod tests {
         }
         let p = parse(&text, FileId(0), 0, 0);
         assert!(p.error.is_some());
+    }
+
+    /// The classic nine-level "billion laughs": 9^9 scalars from 300 bytes.
+    fn billion_laughs() -> String {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for w in names.windows(2) {
+            let (p, n) = (w[0], w[1]);
+            let refs = vec![format!("*{p}"); 9].join(", ");
+            text.push_str(&format!("{n}: &{n} [{refs}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_bomb_is_refused_at_the_alias() {
+        let text = billion_laughs();
+        let p = parse(&text, FileId(0), 20, 0);
+        let e = p.error.expect("a bomb is an error");
+        assert!(e.message.contains("alias bomb"), "{e:?}");
+        // Refused at an alias (`*x`) on the line that crossed the budget, with the chunk's
+        // line offset applied: never at the anchor it copies.
+        let line = text
+            .lines()
+            .nth((e.pos.line - 21) as usize)
+            .expect("the line exists");
+        let col = e.pos.column as usize - 1;
+        assert_eq!(line.as_bytes().get(col), Some(&b'*'), "{e:?} in {line}");
+        assert!(p.documents.is_empty());
+    }
+
+    #[test]
+    fn expansion_is_bounded_by_text_length() {
+        // 2,000 aliases of a 100-node list: 200,000 nodes from 7 kilobytes.
+        let mut text = String::from("a: &a [");
+        text.push_str(&vec!["x"; 100].join(", "));
+        text.push_str("]\nb: [");
+        text.push_str(&vec!["*a"; 2_000].join(", "));
+        text.push_str("]\n");
+        assert!(parse(&text, FileId(0), 0, 0).error.is_some());
+        // Ordinary sharing (a merge key used a few times) is well within it.
+        let ok = "base: &b {x: 1, y: 2}\nc: {<<: *b}\nd: {<<: *b}\ne: [*b, *b, *b]\n";
+        assert!(parse(ok, FileId(0), 0, 0).error.is_none());
     }
 
     #[test]
