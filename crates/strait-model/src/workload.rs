@@ -87,23 +87,7 @@ pub struct Workload {
 impl Workload {
     /// The pod spec, when the workload is a pod or a pod template.
     pub fn pod_spec<'a>(&self, obj: &'a Object) -> Option<&'a PodSpec> {
-        match obj.kind {
-            Kind::Pod => obj.pod().and_then(|p| p.spec.as_ref()),
-            Kind::Deployment => obj.deployment().and_then(|d| d.spec.template.spec.as_ref()),
-            Kind::StatefulSet => obj
-                .stateful_set()
-                .and_then(|d| d.spec.template.spec.as_ref()),
-            Kind::DaemonSet => obj.daemon_set().and_then(|d| d.spec.template.spec.as_ref()),
-            Kind::Job => obj
-                .job()
-                .and_then(|j| j.spec.as_ref())
-                .and_then(|s| s.template.spec.as_ref()),
-            Kind::CronJob => obj
-                .cron_job()
-                .and_then(|c| c.spec.job_template.spec.as_ref())
-                .and_then(|s| s.template.spec.as_ref()),
-            _ => None,
-        }
+        template_of(obj)?.spec
     }
 
     /// Field path prefix of the pod spec (`spec.template.spec` or `spec`).
@@ -141,8 +125,10 @@ impl Workload {
     }
 }
 
-/// The pod template parts of a workload object: labels, annotations, spec, replicas.
-pub(crate) struct Template<'a> {
+/// The pod template parts of a workload object: labels, annotations, spec, replicas, and where
+/// the template sits (`spec.template`; empty for a Pod).
+#[derive(Clone, Copy, Debug)]
+pub struct Template<'a> {
     pub kind: WorkloadKind,
     pub path: &'static str,
     pub labels: Option<&'a BTreeMap<String, String>>,
@@ -151,7 +137,8 @@ pub(crate) struct Template<'a> {
     pub replicas: u32,
 }
 
-pub(crate) fn template_of(obj: &Object) -> Option<Template<'_>> {
+/// The pod template of a Pod, Deployment, StatefulSet, DaemonSet, Job or CronJob.
+pub fn template_of(obj: &Object) -> Option<Template<'_>> {
     match obj.kind {
         Kind::Pod => {
             let p = obj.pod()?;

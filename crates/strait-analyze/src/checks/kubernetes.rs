@@ -24,12 +24,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use strait_api::de::{self, FieldPath, Seg};
 use strait_api::yaml::{Node, Resolved, Value};
 use strait_api::{Kind, Object};
 use strait_model::selector::label_selector_matches;
-use strait_model::{ObjId, is_dns_label};
+use strait_model::{ObjId, is_dns_label, workload};
 
 use super::util;
 use crate::catalog::STR0016;
@@ -129,12 +129,11 @@ fn mistyped(obj: &Object, path: &str, shape: Shape) -> bool {
     !ok
 }
 
-/// The pod template of a workload object: the path of its pod spec, the spec, the template's
-/// labels, its selector (apps/v1 kinds) and the restart policies Kubernetes allows.
-struct Template<'a> {
+/// What Kubernetes requires of a workload kind beyond its pod spec: where the pod spec sits
+/// (also when the object has none), its selector (apps/v1 kinds) and the restart policies it
+/// allows. The template itself is read by the model (`workload::template_of`).
+struct Rules<'a> {
     spec_path: &'static str,
-    spec: Option<&'a PodSpec>,
-    labels: Option<&'a BTreeMap<String, String>>,
     selector: Option<&'a LabelSelector>,
     restart: &'static [&'static str],
 }
@@ -142,88 +141,47 @@ struct Template<'a> {
 const ALWAYS: &[&str] = &["Always"];
 const BATCH: &[&str] = &["OnFailure", "Never"];
 
-fn labels(m: Option<&ObjectMeta>) -> Option<&BTreeMap<String, String>> {
-    m.and_then(|m| m.labels.as_ref())
-}
-
-fn template(obj: &Object) -> Option<Template<'_>> {
+fn rules(obj: &Object) -> Option<Rules<'_>> {
     let apps_v1 = obj.api_version == "apps/v1";
-    let t = match obj.kind {
-        Kind::Pod => {
-            let p = obj.pod()?;
-            Template {
-                spec_path: "spec",
-                spec: p.spec.as_ref(),
-                labels: p.metadata.labels.as_ref(),
-                selector: None,
-                restart: &[],
-            }
-        }
-        Kind::Deployment => {
-            let s = &obj.deployment()?.spec;
-            Template {
-                spec_path: "spec.template.spec",
-                spec: s.template.spec.as_ref(),
-                labels: labels(s.template.metadata.as_ref()),
-                selector: apps_v1.then_some(&s.selector),
-                restart: ALWAYS,
-            }
-        }
-        Kind::StatefulSet => {
-            let s = &obj.stateful_set()?.spec;
-            Template {
-                spec_path: "spec.template.spec",
-                spec: s.template.spec.as_ref(),
-                labels: labels(s.template.metadata.as_ref()),
-                selector: apps_v1.then_some(&s.selector),
-                restart: ALWAYS,
-            }
-        }
-        Kind::DaemonSet => {
-            let s = &obj.daemon_set()?.spec;
-            Template {
-                spec_path: "spec.template.spec",
-                spec: s.template.spec.as_ref(),
-                labels: labels(s.template.metadata.as_ref()),
-                selector: apps_v1.then_some(&s.selector),
-                restart: ALWAYS,
-            }
-        }
-        Kind::Job => {
-            let s = obj.job()?.spec.as_ref();
-            Template {
-                spec_path: "spec.template.spec",
-                spec: s.and_then(|s| s.template.spec.as_ref()),
-                labels: None,
-                selector: None,
-                restart: BATCH,
-            }
-        }
-        Kind::CronJob => {
-            let s = obj.cron_job()?.spec.job_template.spec.as_ref();
-            Template {
-                spec_path: "spec.jobTemplate.spec.template.spec",
-                spec: s.and_then(|s| s.template.spec.as_ref()),
-                labels: None,
-                selector: None,
-                restart: BATCH,
-            }
-        }
-        _ => return None,
+    let controller = |selector| Rules {
+        spec_path: "spec.template.spec",
+        selector: apps_v1.then_some(selector),
+        restart: ALWAYS,
     };
-    Some(t)
+    Some(match obj.kind {
+        Kind::Pod => Rules {
+            spec_path: "spec",
+            selector: None,
+            restart: &[],
+        },
+        Kind::Deployment => controller(&obj.deployment()?.spec.selector),
+        Kind::StatefulSet => controller(&obj.stateful_set()?.spec.selector),
+        Kind::DaemonSet => controller(&obj.daemon_set()?.spec.selector),
+        Kind::Job => Rules {
+            spec_path: "spec.template.spec",
+            selector: None,
+            restart: BATCH,
+        },
+        Kind::CronJob => Rules {
+            spec_path: "spec.jobTemplate.spec.template.spec",
+            selector: None,
+            restart: BATCH,
+        },
+        _ => return None,
+    })
 }
 
 fn workload(obj: &Object) -> Vec<Problem> {
-    let Some(t) = template(obj) else {
+    let Some(t) = rules(obj) else {
         return Vec::new();
     };
+    let template = workload::template_of(obj);
     let mut out = Vec::new();
     if let Some(sel) = t.selector {
-        selector(obj, sel, t.labels, &mut out);
+        selector(obj, sel, template.and_then(|p| p.labels), &mut out);
     }
     let sp = t.spec_path;
-    let Some(spec) = t.spec else {
+    let Some(spec) = template.and_then(|p| p.spec) else {
         out.push(problem(
             format!("{sp}.containers"),
             Shape::Seq,
