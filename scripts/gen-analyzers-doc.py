@@ -55,7 +55,6 @@ NOT_DONE = {
  'IST0168': 'not applicable: defined but never emitted by istioctl.',
  'IST0169': 'not applicable: precheck across Istio versions (`--from-version`).',
  'IST0172': 'not applicable: precheck of the Gateway API CRDs installed in a live cluster.',
- 'IST0176': 'not yet: needs the Gateway API CRD definitions, which strait does not read.',
 }
 
 def catalog():

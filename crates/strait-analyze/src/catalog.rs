@@ -39,6 +39,7 @@ catalog! {
     STR0014, "KindNotRead", Info, "A kind strait does not read (another project's CRD); skipped.";
     STR0015, "NotApplied", Warning, "Valid Istio configuration strait does not act on; the message says what happens instead.";
     STR0016, "KubernetesWouldReject", Error, "An object Kubernetes' API server would reject (a required field missing or invalid); apply fails.";
+    STR0017, "NotServed", Info, "Valid configuration Istio serves that strait's data path does not serve yet (the Kubernetes Gateway API): fine for Istio, not run by `strait up`.";
     // Istio's own analyzers (same code, name and level as istioctl analyze).
     IST0002, "Deprecated", Warning, "A deprecated field or setting is used.";
     IST0101, "ReferencedResourceNotFound", Error, "A reference (host, gateway, subset, selector, secret, namespace) resolves to nothing.";
@@ -97,6 +98,7 @@ catalog! {
     IST0173, "DestinationRuleSubsetNotSelectPods", Error, "A DestinationRule subset selects no pod: requests to it fail with 503.";
     IST0174, "UnknownDestinationRuleHost", Warning, "A DestinationRule host matches no service.";
     IST0175, "JwksUriFetchUnrestricted", Warning, "istiod fetches JWKS URIs with no blocked CIDRs.";
+    IST0176, "GatewayAPICRDVersionBelowMinimum", Warning, "A Gateway API CRD is older than Istio needs: objects of its kind are not processed.";
     IST0177, "ConflictingServiceEntryProtocol", Warning, "ServiceEntries give one host and port different protocols.";
     // Multi-cluster.
     STR0101, "NetworkWithoutGateway", Error, "A network other networks must reach has no east-west gateway.";
@@ -119,6 +121,11 @@ catalog! {
     STR0203, "HostNotFullyQualified", Warning, "A dotted host like name.namespace is taken literally and matches no service.";
     STR0204, "InternalServiceExposed", Warning, "A public gateway routes to a service that looks internal.";
     STR0205, "GatewayHostWithoutRoute", Warning, "A Gateway serves a host that no VirtualService bound to it routes: requests get 404.";
+    STR0206, "GatewayClassNotIstio", Info, "A Kubernetes Gateway's class is not Istio's (another controller's, or unknown: a typo?): Istio does not serve it or the routes on it.";
+    STR0207, "RouteNotAttached", Error, "A Gateway API route's parent takes it on no listener (section, port, namespace, route kind or hostname): it serves nothing there.";
+    STR0208, "RefNotPermitted", Error, "A cross-namespace Gateway API reference (backend, certificate) that no ReferenceGrant permits: requests to it fail (500), or the listener has no certificate.";
+    STR0209, "GatewayListenerConflict", Error, "A Kubernetes Gateway listener conflicts with an earlier one on its port (protocol or hostname): Istio marks it Conflicted and does not program it.";
+    STR0210, "RouteMatchShadowed", Warning, "Two Gateway API routes give one hostname the same match on one listener or Service: the one with precedence (oldest, then by name) takes every request for it.";
     // Security.
     STR0301, "MtlsModeConflict", Error, "Client TLS (DestinationRule) contradicts server mTLS (PeerAuthentication).";
     STR0302, "StrictMtlsWithoutSidecar", Warning, "STRICT mTLS applies to a workload with no sidecar: it still accepts plaintext.";

@@ -8,6 +8,7 @@ use crate::suggest::did_you_mean;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Namespace,
+    Node,
     Service,
     Pod,
     Deployment,
@@ -38,6 +39,19 @@ pub enum Kind {
     RequestAuthentication,
     Telemetry,
     IstioOperator,
+    WasmPlugin,
+    ProxyConfig,
+    /// The Kubernetes Gateway API's Gateway (`gateway.networking.k8s.io`), named "Gateway".
+    KubeGateway,
+    GatewayClass,
+    HTTPRoute,
+    GRPCRoute,
+    TLSRoute,
+    TCPRoute,
+    ReferenceGrant,
+    BackendTLSPolicy,
+    ListenerSet,
+    CustomResourceDefinition,
 }
 
 struct KindInfo {
@@ -52,10 +66,14 @@ struct KindInfo {
 }
 
 const NET_ISTIO: &[&str] = &["v1", "v1beta1", "v1alpha3"];
+const GATEWAY_API: &str = "gateway.networking.k8s.io";
+const GW_V1: &[&str] = &["v1", "v1beta1", "v1alpha2"];
+const GW_ALPHA: &[&str] = &["v1", "v1alpha2"];
 const SEC_ISTIO: &[&str] = &["v1", "v1beta1"];
 
 const KINDS: &[KindInfo] = &[
     k(Kind::Namespace, "Namespace", "", &["v1"], &[], false),
+    k(Kind::Node, "Node", "", &["v1"], &[], false),
     k(Kind::Service, "Service", "", &["v1"], &[], true),
     k(Kind::Pod, "Pod", "", &["v1"], &[], true),
     k(
@@ -254,6 +272,75 @@ const KINDS: &[KindInfo] = &[
         &[],
         true,
     ),
+    k(
+        Kind::WasmPlugin,
+        "WasmPlugin",
+        "extensions.istio.io",
+        &["v1alpha1"],
+        &[],
+        true,
+    ),
+    k(
+        Kind::ProxyConfig,
+        "ProxyConfig",
+        "networking.istio.io",
+        &["v1beta1"],
+        &[],
+        true,
+    ),
+    // The Gateway API, at every version Istio reads.
+    k(Kind::KubeGateway, "Gateway", GATEWAY_API, GW_V1, &[], true),
+    k(
+        Kind::GatewayClass,
+        "GatewayClass",
+        GATEWAY_API,
+        GW_V1,
+        &[],
+        false,
+    ),
+    k(Kind::HTTPRoute, "HTTPRoute", GATEWAY_API, GW_V1, &[], true),
+    k(
+        Kind::GRPCRoute,
+        "GRPCRoute",
+        GATEWAY_API,
+        GW_ALPHA,
+        &[],
+        true,
+    ),
+    k(Kind::TLSRoute, "TLSRoute", GATEWAY_API, GW_ALPHA, &[], true),
+    k(Kind::TCPRoute, "TCPRoute", GATEWAY_API, GW_ALPHA, &[], true),
+    k(
+        Kind::ReferenceGrant,
+        "ReferenceGrant",
+        GATEWAY_API,
+        &["v1beta1", "v1alpha2"],
+        &[],
+        true,
+    ),
+    k(
+        Kind::BackendTLSPolicy,
+        "BackendTLSPolicy",
+        GATEWAY_API,
+        &["v1", "v1alpha3"],
+        &[],
+        true,
+    ),
+    k(
+        Kind::ListenerSet,
+        "ListenerSet",
+        GATEWAY_API,
+        &["v1"],
+        &[],
+        true,
+    ),
+    k(
+        Kind::CustomResourceDefinition,
+        "CustomResourceDefinition",
+        "apiextensions.k8s.io",
+        &["v1"],
+        &["v1beta1"],
+        false,
+    ),
 ];
 
 const fn k(
@@ -280,7 +367,6 @@ const OTHER_KNOWN: &[(&str, &str)] = &[
     ("", "ComponentStatus"),
     ("", "Event"),
     ("", "LimitRange"),
-    ("", "Node"),
     ("", "PersistentVolume"),
     ("", "PersistentVolumeClaim"),
     ("", "PodTemplate"),
@@ -290,8 +376,8 @@ const OTHER_KNOWN: &[(&str, &str)] = &[
     ("apps", "ControllerRevision"),
     ("networking.k8s.io", "IPAddress"),
     ("networking.k8s.io", "ServiceCIDR"),
-    ("networking.istio.io", "ProxyConfig"),
-    ("extensions.istio.io", "WasmPlugin"),
+    (GATEWAY_API, "UDPRoute"),
+    (GATEWAY_API, "BackendLBPolicy"),
 ];
 
 impl Kind {

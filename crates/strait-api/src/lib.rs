@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod de;
+pub mod gateway_api;
 pub mod istio;
 pub mod source;
 pub mod suggest;

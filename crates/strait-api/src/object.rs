@@ -9,7 +9,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Namespace, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Endpoints, Namespace, Node as KubeNode, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
@@ -17,9 +17,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 use crate::de::{self, FieldIssue, FieldPath};
+use crate::gateway_api::routes::{GrpcRouteSpec, HttpRouteSpec, StreamRouteSpec};
+use crate::gateway_api::{GatewayClassSpec, ReferenceGrantSpec};
 use crate::istio::Opaque;
 use crate::istio::destination_rule::DestinationRuleSpec;
 use crate::istio::envoy_filter::EnvoyFilterSpec;
+use crate::istio::extensions::{ProxyConfigSpec, WasmPluginSpec};
 use crate::istio::gateway::GatewaySpec;
 use crate::istio::operator::IstioOperatorSpec;
 use crate::istio::security::{
@@ -33,7 +36,8 @@ use crate::kind::Kind;
 use crate::source::{FileId, Pos};
 use crate::yaml::Node;
 
-/// An Istio resource: standard metadata and a typed spec (status is read past).
+/// A custom resource (Istio's, the Gateway API's, a CRD): standard metadata and a typed spec
+/// (status is read past).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IstioObject<S> {
     pub metadata: ObjectMeta,
@@ -115,6 +119,7 @@ macro_rules! bodies {
 
 bodies! {
     Namespace(Namespace) => namespace_obj,
+    Node(KubeNode) => node,
     Service(Service) => service,
     Pod(Pod) => pod,
     Deployment(Deployment) => deployment,
@@ -145,6 +150,18 @@ bodies! {
     RequestAuthentication(IstioObject<RequestAuthenticationSpec>) => request_authentication,
     Telemetry(IstioObject<TelemetrySpec>) => telemetry,
     IstioOperator(IstioObject<IstioOperatorSpec>) => istio_operator,
+    WasmPlugin(IstioObject<WasmPluginSpec>) => wasm_plugin,
+    ProxyConfig(IstioObject<ProxyConfigSpec>) => proxy_config,
+    KubeGateway(IstioObject<crate::gateway_api::GatewaySpec>) => kube_gateway,
+    GatewayClass(IstioObject<GatewayClassSpec>) => gateway_class,
+    HTTPRoute(IstioObject<HttpRouteSpec>) => http_route,
+    GRPCRoute(IstioObject<GrpcRouteSpec>) => grpc_route,
+    TLSRoute(IstioObject<StreamRouteSpec>) => tls_route,
+    TCPRoute(IstioObject<StreamRouteSpec>) => tcp_route,
+    ReferenceGrant(IstioObject<ReferenceGrantSpec>) => reference_grant,
+    BackendTLSPolicy(IstioObject<Opaque>) => backend_tls_policy,
+    ListenerSet(IstioObject<Opaque>) => listener_set,
+    CustomResourceDefinition(IstioObject<Opaque>) => custom_resource_definition,
 }
 
 /// Where an object came from: its file, where its document starts, and the spanned tree it

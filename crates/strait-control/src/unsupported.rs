@@ -88,4 +88,43 @@ spec:
             "{lines:?}"
         );
     }
+
+    #[test]
+    fn gateway_api_and_proxy_extensions_are_reported_with_their_line() {
+        let lines = report_for(
+            "gw.yaml",
+            "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: edge}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: front, namespace: edge}
+spec:
+  parentRefs:
+  - name: web
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: auth, namespace: edge}
+spec:
+  url: oci://registry.example.com/auth:1
+",
+        );
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        let has = |at: &str, what: &str| lines.iter().any(|l| l.contains(at) && l.contains(what));
+        assert!(
+            has("gw.yaml:5:", "Gateway edge/web: spec: not served"),
+            "{lines:?}"
+        );
+        assert!(
+            has("gw.yaml:13:", "HTTPRoute edge/front: spec: not served"),
+            "{lines:?}"
+        );
+        assert!(has("gw.yaml:20:", "no Wasm plugins"), "{lines:?}");
+    }
 }

@@ -38,6 +38,14 @@ pub fn truncated_service_name(
     (labels.len() > 2 || exists(&full)).then_some(full)
 }
 
+/// The Kubernetes Service a fully qualified host names (`name.namespace.svc.<domain>`), as
+/// `(name, namespace)`; `None` for any other host.
+pub fn service_of<'h>(host: &'h str, domain: &str) -> Option<(&'h str, &'h str)> {
+    let rest = host.strip_suffix(domain)?.strip_suffix(".svc.")?;
+    let (name, ns) = rest.split_once('.')?;
+    (crate::is_dns_label(name) && crate::is_dns_label(ns)).then_some((name, ns))
+}
+
 pub fn is_wildcard(host: &str) -> bool {
     host.starts_with('*')
 }
@@ -182,6 +190,18 @@ impl ExportTo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_of_a_host() {
+        let d = "cluster.local";
+        assert_eq!(
+            service_of("gw.istio-system.svc.cluster.local", d),
+            Some(("gw", "istio-system"))
+        );
+        assert_eq!(service_of("gw.istio-system.svc", d), None);
+        assert_eq!(service_of("a.b.c.svc.cluster.local", d), None);
+        assert_eq!(service_of("example.com", d), None);
+    }
 
     #[test]
     fn short_names_expand_like_istiod() {

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod compile;
 pub mod destination;
 pub mod gateway;
+pub mod gateway_api;
 pub mod host;
 pub mod identity;
 mod ids;

@@ -17,6 +17,7 @@ use strait_api::Kind;
 use strait_api::fields::field_paths;
 use strait_api::istio::destination_rule::DestinationRuleSpec;
 use strait_api::istio::envoy_filter::EnvoyFilterSpec;
+use strait_api::istio::extensions::{ProxyConfigSpec, WasmPluginSpec};
 use strait_api::istio::gateway::GatewaySpec;
 use strait_api::istio::mesh_config::{MeshConfig, MeshNetworks};
 use strait_api::istio::operator::IstioOperatorSpec;
@@ -48,6 +49,8 @@ fn documents(kind: Kind) -> Vec<(&'static str, Vec<String>)> {
         }
         Kind::Telemetry => vec![("spec", field_paths::<TelemetrySpec>())],
         Kind::IstioOperator => vec![("spec", field_paths::<IstioOperatorSpec>())],
+        Kind::WasmPlugin => vec![("spec", field_paths::<WasmPluginSpec>())],
+        Kind::ProxyConfig => vec![("spec", field_paths::<ProxyConfigSpec>())],
         // The `istio` ConfigMap holds Istio's mesh config and mesh networks as YAML strings.
         Kind::ConfigMap => vec![
             ("data.mesh", field_paths::<MeshConfig>()),
@@ -56,6 +59,7 @@ fn documents(kind: Kind) -> Vec<(&'static str, Vec<String>)> {
         // Kubernetes' own API: strait reads these as Kubernetes does, and the promise is about
         // Istio's.
         Kind::Namespace
+        | Kind::Node
         | Kind::Service
         | Kind::Pod
         | Kind::Deployment
@@ -72,7 +76,20 @@ fn documents(kind: Kind) -> Vec<(&'static str, Vec<String>)> {
         | Kind::Ingress
         | Kind::IngressClass
         | Kind::MutatingWebhookConfiguration
-        | Kind::ValidatingWebhookConfiguration => Vec::new(),
+        | Kind::ValidatingWebhookConfiguration
+        // The Gateway API is not served by strait's data path: Istio's Gateways and the routes
+        // on them are reported whole (`unsupported`, STR0017); a class, a grant or a CRD
+        // configures nothing by itself.
+        | Kind::KubeGateway
+        | Kind::GatewayClass
+        | Kind::HTTPRoute
+        | Kind::GRPCRoute
+        | Kind::TLSRoute
+        | Kind::TCPRoute
+        | Kind::ReferenceGrant
+        | Kind::BackendTLSPolicy
+        | Kind::ListenerSet
+        | Kind::CustomResourceDefinition => Vec::new(),
     }
 }
 

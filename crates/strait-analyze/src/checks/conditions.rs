@@ -6,8 +6,9 @@
 //! be bound to its waypoint; an AuthorizationPolicy ztunnel or the waypoint did not accept),
 //! plus an AuthorizationPolicy the waypoint accepted only in part (`WaypointAccepted` with
 //! reason `PartiallyInvalid`, whatever its status). Other condition types, and statuses other
-//! than the exact string `False`, are not reported. istioctl also reads Gateway API Gateways,
-//! HTTPRoutes and GRPCRoutes, which strait does not read (STR0014).
+//! than the exact string `False`, are not reported. Gateway API Gateways (`Accepted`,
+//! `Programmed`, `ResolvedRefs`) are read the same way; HTTPRoutes and GRPCRoutes hold their
+//! conditions per parent, in `status.parents[].conditions`.
 //!
 //! Status is not part of the typed objects, so it is read from the spanned source tree.
 
@@ -23,31 +24,52 @@ fn negative_types(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Service | Kind::ServiceEntry | Kind::WorkloadEntry => &["istio.io/WaypointBound"],
         Kind::AuthorizationPolicy => &["ZtunnelAccepted", "WaypointAccepted"],
+        Kind::KubeGateway | Kind::HTTPRoute | Kind::GRPCRoute => {
+            &["Accepted", "Programmed", "ResolvedRefs"]
+        }
         _ => &[],
     }
 }
 
-const KINDS: [Kind; 4] = [
+const KINDS: [Kind; 7] = [
     Kind::Service,
     Kind::ServiceEntry,
     Kind::WorkloadEntry,
     Kind::AuthorizationPolicy,
+    Kind::KubeGateway,
+    Kind::HTTPRoute,
+    Kind::GRPCRoute,
 ];
+
+/// Every condition of an object's status, with its field path: routes hold theirs per parent.
+fn conditions(status: &Node) -> Vec<(String, &Node)> {
+    fn at<'n>(prefix: &str, list: Option<&'n Node>) -> Vec<(String, &'n Node)> {
+        match list.map(|l| &l.value) {
+            Some(Value::Seq(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("{prefix}.conditions[{i}]"), c))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    let mut out = at("status", status.get("conditions"));
+    if let Some(Value::Seq(parents)) = status.get("parents").map(|p| &p.value) {
+        for (j, p) in parents.iter().enumerate() {
+            out.extend(at(&format!("status.parents[{j}]"), p.get("conditions")));
+        }
+    }
+    out
+}
 
 pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for kind in KINDS {
         for (id, o) in util::objects(mesh, kind) {
-            let Some(Value::Seq(conditions)) = o
-                .source
-                .tree
-                .get("status")
-                .and_then(|s| s.get("conditions"))
-                .map(|c| &c.value)
-            else {
+            let Some(status) = o.source.tree.get("status") else {
                 continue;
             };
-            for (i, c) in conditions.iter().enumerate() {
+            for (at, c) in conditions(status) {
                 let field = |k: &str| c.get(k).and_then(Node::as_str).unwrap_or("");
                 let (ty, status, reason) = (field("type"), field("status"), field("reason"));
                 let negative = status == "False" && negative_types(kind).contains(&ty);
@@ -61,13 +83,16 @@ pub fn run(ctx: &mut Ctx) {
                 let what = match ty {
                     "istio.io/WaypointBound" => "it is not bound to its waypoint",
                     "ZtunnelAccepted" => "ztunnel does not enforce it",
+                    "Accepted" => "the gateway controller did not accept it",
+                    "Programmed" => "it is not programmed into the gateway",
+                    "ResolvedRefs" => "some of its references do not resolve",
                     _ if partial && !negative => "the waypoint enforces only part of it",
                     _ => "the waypoint does not enforce it",
                 };
                 ctx.at(
                     IST0171,
                     id,
-                    &format!("status.conditions[{i}].status"),
+                    &format!("{at}.status"),
                     format!(
                         "the control plane reports condition {ty} status={status} (reason {}{}): {what}; fix the cause and let the control plane rewrite the status",
                         if reason.is_empty() { "unset" } else { reason },

@@ -19,6 +19,8 @@ mod keypair;
 mod ports;
 mod routes;
 
+pub(super) use credentials::credential_problem;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use strait_api::Kind;

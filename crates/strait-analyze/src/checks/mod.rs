@@ -8,6 +8,7 @@ mod conditions;
 mod destination_rule;
 mod envoy_filter;
 mod gateway;
+mod gateway_api;
 mod ingress;
 mod injection;
 pub mod input;
@@ -50,8 +51,8 @@ impl std::fmt::Debug for Analyzer {
 pub const ANALYZERS: &[Analyzer] = &[
     Analyzer {
         name: "notapplied",
-        description: "Valid Istio fields strait accepts but does not act on, and what happens instead",
-        codes: &[STR0015],
+        description: "Valid Istio fields strait accepts but does not act on, and what happens instead; the Gateway API strait's data path does not serve yet",
+        codes: &[STR0015, STR0017],
         run: not_applied::run,
     },
     Analyzer {
@@ -115,6 +116,15 @@ pub const ANALYZERS: &[Analyzer] = &[
             IST0101, IST0138, IST0145, IST0161, IST0162, STR0204, STR0205,
         ],
         run: gateway::run,
+    },
+    Analyzer {
+        name: "gatewayapi",
+        description: "Kubernetes Gateway API: classes, listener listener conflicts, certificates, ports, route attachment, shadowed matches, backends, ReferenceGrants, CRD versions",
+        codes: &[
+            IST0101, IST0161, IST0162, IST0176, STR0016, STR0206, STR0207, STR0208, STR0209,
+            STR0210,
+        ],
+        run: gateway_api::run,
     },
     Analyzer {
         name: "mtls",
@@ -194,7 +204,7 @@ pub const ANALYZERS: &[Analyzer] = &[
     },
     Analyzer {
         name: "conditions",
-        description: "Negative status conditions the control plane wrote into objects (waypoint binding, policy acceptance)",
+        description: "Negative status conditions the control plane wrote into objects (waypoint binding, policy acceptance, Gateway API acceptance and references)",
         codes: &[IST0171],
         run: conditions::run,
     },

@@ -3,12 +3,12 @@
 //! that happens to match the gateway's pods does not apply the policy to the gateway.
 //!
 //! Mirrors istioctl's `k8sgateway.SelectorAnalyzer`: an AuthorizationPolicy,
-//! RequestAuthentication or Telemetry with a `selector` and no `targetRef`, whose labels all
+//! RequestAuthentication, Telemetry or WasmPlugin with a `selector` and no `targetRef`, whose labels all
 //! appear on a pod (or pod template) in its namespace that carries
 //! `gateway.networking.k8s.io/gateway-name` (the label Istio puts on the pods it deploys for a
 //! Gateway). An empty selector matches every such pod, as in istioctl. Like istioctl, only the
 //! singular `targetRef` exempts a policy (`targetRefs` together with a selector is already a
-//! schema error). WasmPlugin, which istioctl also checks, is not a kind strait reads.
+//! schema error).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +45,7 @@ pub fn run(ctx: &mut Ctx) {
         Kind::AuthorizationPolicy,
         Kind::RequestAuthentication,
         Kind::Telemetry,
+        Kind::WasmPlugin,
     ] {
         for (id, o) in util::objects(mesh, kind) {
             let Some((selector, target_ref)) = policy_selector(o) else {
@@ -81,6 +82,9 @@ fn policy_selector(o: &strait_api::Object) -> Option<Selection<'_>> {
         return Some((&p.spec.selector, &p.spec.target_ref));
     }
     if let Some(p) = o.request_authentication() {
+        return Some((&p.spec.selector, &p.spec.target_ref));
+    }
+    if let Some(p) = o.wasm_plugin() {
         return Some((&p.spec.selector, &p.spec.target_ref));
     }
     o.telemetry()

@@ -28,6 +28,9 @@ pub struct NotApplied {
     pub path: String,
     /// What happens instead.
     pub what: String,
+    /// A whole API strait's data path does not serve yet (the Kubernetes Gateway API), rather
+    /// than a field of one it serves: worth knowing, not a fault of the configuration.
+    pub not_served: bool,
 }
 
 impl NotApplied {
@@ -36,6 +39,7 @@ impl NotApplied {
             object,
             path,
             what: what.to_string(),
+            not_served: false,
         }
     }
 }
@@ -131,6 +135,7 @@ pub fn report(mesh: &Mesh) -> Vec<NotApplied> {
     gateways(mesh, &mut out);
     kinds(mesh, &mut out);
     ingresses(mesh, &mut out);
+    gateway_api(mesh, &mut out);
     security::report(mesh, &mut out);
     load_balancers(mesh, &mut out);
     service_entries(mesh, &mut out);
@@ -195,7 +200,15 @@ fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
 
 /// Kinds whose objects are accepted and not acted on at all.
 fn kinds(mesh: &Mesh, out: &mut Vec<NotApplied>) {
-    let table: [(Kind, &str); 3] = [
+    let table: [(Kind, &str); 5] = [
+        (
+            Kind::WasmPlugin,
+            "not applied: strait's proxy runs no Wasm plugins, so requests pass without this plugin",
+        ),
+        (
+            Kind::ProxyConfig,
+            "not applied: proxy settings come from the mesh config and pod annotations",
+        ),
         (
             Kind::EnvoyFilter,
             "not applied: strait's proxy is not Envoy",
@@ -229,6 +242,30 @@ fn ingresses(mesh: &Mesh, out: &mut Vec<NotApplied>) {
                     "not applied: strait's ingress gateways serve Gateways and VirtualServices, not Kubernetes Ingress, so requests for these hosts find no route (404); write a Gateway and a VirtualService for them",
                 ));
             }
+        }
+    }
+}
+
+/// What Istio serves through the Kubernetes Gateway API: Istio's Gateways, the routes that
+/// attach to them or to Services, and the policies and listener sets beside them. strait's data
+/// path serves Istio's own Gateway and VirtualService only.
+fn gateway_api(mesh: &Mesh, out: &mut Vec<NotApplied>) {
+    const WHAT: &str = "not served: strait's data path does not serve the Kubernetes Gateway API yet, so under `strait up` no gateway is deployed and no route is programmed for it (Istio serves it); use an Istio Gateway and VirtualService to run it on strait";
+    for c in mesh.primaries() {
+        let gateways = c.of_kind(Kind::KubeGateway).filter(|(_, o)| {
+            crate::gateway_api::class_of(c, o) == crate::gateway_api::Class::Istio
+        });
+        let routes = crate::gateway_api::ROUTE_KINDS
+            .iter()
+            .flat_map(|k| c.of_kind(*k))
+            .filter(|(_, o)| crate::gateway_api::route_is_istio(mesh, c, o));
+        let others = [Kind::BackendTLSPolicy, Kind::ListenerSet]
+            .iter()
+            .flat_map(|k| c.of_kind(*k));
+        for (id, _) in gateways.chain(routes).chain(others) {
+            let mut n = NotApplied::new(id, "spec".into(), WHAT);
+            n.not_served = true;
+            out.push(n);
         }
     }
 }

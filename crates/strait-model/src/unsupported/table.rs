@@ -413,6 +413,8 @@ pub const REPORTED: &[Reported] = &[
     checked(Kind::EnvoyFilter, &["spec"]),
     checked(Kind::Telemetry, &["spec"]),
     checked(Kind::WorkloadGroup, &["spec"]),
+    checked(Kind::WasmPlugin, &["spec"]),
+    checked(Kind::ProxyConfig, &["spec"]),
     // AuthorizationPolicy.
     security(
         Kind::AuthorizationPolicy,

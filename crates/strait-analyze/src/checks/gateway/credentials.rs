@@ -72,7 +72,11 @@ fn cert_and_key(data: &BTreeMap<String, Vec<u8>>) -> Result<(&[u8], &[u8]), Stri
 }
 
 /// What is wrong with a credential Secret, as istiod's SDS server and Envoy would find it.
-fn credential_problem(secret: &Secret, cluster: ClusterId, object: ObjId) -> Option<String> {
+pub(in crate::checks) fn credential_problem(
+    secret: &Secret,
+    cluster: ClusterId,
+    object: ObjId,
+) -> Option<String> {
     let data = trust::secret_data(secret);
     let (cert, key) = match cert_and_key(&data) {
         Ok(pair) => pair,
@@ -159,10 +163,19 @@ pub(super) fn check(ctx: &mut Ctx, g: &Gw) {
         return;
     }
     for (i, s) in g.spec.servers.iter().enumerate() {
-        for (path, name) in credential_refs(i, s) {
-            if name.contains("://") {
+        for (path, written) in credential_refs(i, s) {
+            if written.contains("://") {
                 continue;
             }
+            // `namespace/name` names the Secret's namespace, as istioctl and istiod read it.
+            let (named_ns, name) = match written.split_once('/') {
+                Some((ns, name)) => (Some(ns), name),
+                None => (None, written),
+            };
+            let places: BTreeSet<(ClusterId, &str)> = places
+                .iter()
+                .map(|(c, ns)| (*c, named_ns.unwrap_or(ns)))
+                .collect();
             let mut missing = Vec::new();
             let mut elsewhere = BTreeSet::new();
             let mut invalid: Option<(ObjId, String)> = None;
@@ -187,7 +200,17 @@ pub(super) fn check(ctx: &mut Ctx, g: &Gw) {
                     }
                 }
             }
-            if !missing.is_empty() {
+            if !missing.is_empty() && named_ns.is_some() {
+                ctx.not_found(
+                    IST0101,
+                    g.id,
+                    &path,
+                    format!(
+                        "referenced credentialName not found: no Secret \"{name}\" in namespace {}, which credentialName names, so this server gets no listener",
+                        join(&missing)
+                    ),
+                );
+            } else if !missing.is_empty() {
                 let hint = if elsewhere.is_empty() {
                     "create the Secret in that namespace".to_string()
                 } else {

@@ -33,6 +33,15 @@ const CONFIG_KINDS: &[Kind] = &[
     Kind::RequestAuthentication,
     Kind::Telemetry,
     Kind::WorkloadGroup,
+    Kind::WasmPlugin,
+    Kind::ProxyConfig,
+    // istiod reads the Gateway API from its config cluster too.
+    Kind::KubeGateway,
+    Kind::HTTPRoute,
+    Kind::GRPCRoute,
+    Kind::TLSRoute,
+    Kind::TCPRoute,
+    Kind::ReferenceGrant,
 ];
 
 /// STR0113: Istio configuration placed in a remote cluster.
