@@ -6,9 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use strait_api::Kind;
 use strait_api::istio::destination_rule::DestinationRuleSpec;
 use strait_api::istio::service_entry::Resolution;
-use strait_model::{Layout, Mesh, ObjId, ServiceInstance, ServiceSource, Workload};
+use strait_model::{Layout, Mesh, ObjId, ServiceInstance, ServiceSource, Workload, WorkloadKind};
 
 use super::super::util::fqdn;
 use crate::catalog::IST0173;
@@ -164,7 +165,8 @@ fn no_workloads(
 
 /// Istio matches subset labels against pod labels plus the topology labels it adds itself
 /// (cluster, network, region, zone, node). Cluster and network we know when the mesh layout
-/// states them; the rest depend on nodes, so a subset using them gets the benefit of the doubt.
+/// states them; region, zone, subzone and hostname come from the pod's Node when the input
+/// holds it (a dump), else a subset using them gets the benefit of the doubt.
 /// Istio never adds one of them with an empty value, so an empty value matches only a pod
 /// that carries the label itself, empty (istioctl's "empty topology labels" case).
 fn subset_selects(mesh: &Mesh, labels: &BTreeMap<String, String>, w: &Workload) -> bool {
@@ -175,6 +177,14 @@ fn subset_selects(mesh: &Mesh, labels: &BTreeMap<String, String>, w: &Workload) 
             &mesh.cluster(w.cluster).name == v
         }
         "topology.istio.io/network" if !w.network.is_empty() => &w.network == v,
+        "topology.kubernetes.io/region"
+        | "topology.kubernetes.io/zone"
+        | "topology.istio.io/subzone"
+        | "kubernetes.io/hostname"
+            if node_topology(mesh, w, k).is_some() =>
+        {
+            node_topology(mesh, w, k).flatten().as_deref() == Some(v.as_str())
+        }
         "topology.istio.io/cluster"
         | "topology.istio.io/network"
         | "topology.kubernetes.io/region"
@@ -183,6 +193,23 @@ fn subset_selects(mesh: &Mesh, labels: &BTreeMap<String, String>, w: &Workload) 
         | "kubernetes.io/hostname" => true,
         _ => w.labels.get(k) == Some(v),
     })
+}
+
+/// The topology label `key` istiod gives a pod from its node (`spec.nodeName` and the Node's
+/// region, zone and subzone labels): `Some(None)` when the node is known and lacks the label,
+/// `None` when the input does not say (a pod template, or a Node not in the input).
+fn node_topology(mesh: &Mesh, w: &Workload, key: &str) -> Option<Option<String>> {
+    let node = w
+        .pod_spec(mesh.object(w.object))
+        .filter(|_| w.kind == WorkloadKind::Pod)?
+        .node_name
+        .as_deref()
+        .filter(|n| !n.is_empty())?;
+    if key == "kubernetes.io/hostname" {
+        return Some(Some(node.to_string()));
+    }
+    let (_, o) = mesh.cluster(w.cluster).find(Kind::Node, "", node)?;
+    Some(o.label(key).filter(|v| !v.is_empty()).map(str::to_string))
 }
 
 /// `(they have version=v1, version=v2)`: the values the workloads carry for the subset's keys.
@@ -195,11 +222,15 @@ fn what_they_have(
     for w in endpoints {
         for k in labels.keys() {
             let v = match k.as_str() {
-                "topology.istio.io/cluster" => Some(mesh.cluster(w.cluster).name.as_str()),
-                _ => w.labels.get(k).map(String::as_str),
+                "topology.istio.io/cluster" => Some(mesh.cluster(w.cluster).name.clone()),
+                _ => w
+                    .labels
+                    .get(k)
+                    .cloned()
+                    .or_else(|| node_topology(mesh, w, k).flatten()),
             };
             if let Some(v) = v {
-                seen.insert(label(k, v));
+                seen.insert(label(k, &v));
             }
         }
     }
