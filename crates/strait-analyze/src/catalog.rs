@@ -40,6 +40,7 @@ catalog! {
     STR0015, "NotApplied", Warning, "Valid Istio configuration strait does not act on; the message says what happens instead.";
     STR0016, "KubernetesWouldReject", Error, "An object Kubernetes' API server would reject (a required field missing or invalid); apply fails.";
     STR0017, "NotServed", Info, "Valid configuration Istio serves that strait's data path does not serve yet (the Kubernetes Gateway API): fine for Istio, not run by `strait up`.";
+    STR0018, "KustomizeFragment", Info, "A kustomization, or a patch it names: not a whole manifest, so it is not analyzed as one; analyze `kustomize build` output for the objects it makes.";
     // Istio's own analyzers (same code, name and level as istioctl analyze).
     IST0002, "Deprecated", Warning, "A deprecated field or setting is used.";
     IST0101, "ReferencedResourceNotFound", Error, "A reference (host, gateway, subset, selector, secret, namespace) resolves to nothing.";

@@ -43,6 +43,8 @@ pub enum Problem {
     DuplicateObject,
     /// `mesh.yaml` or the mesh directory's layout is inconsistent.
     MeshLayout,
+    /// A kustomization or a patch it names: not a manifest, skipped.
+    Kustomize,
 }
 
 /// Which object a diagnostic is about, when it is about one.

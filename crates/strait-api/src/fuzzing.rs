@@ -12,6 +12,9 @@ pub fn load_bytes(data: &[u8]) {
     let mut loader = Loader::new();
     loader.add_text("fuzz.yaml", &text);
     let loaded = loader.finish();
+    // The same text as a kustomization: the patch files it names.
+    let _ =
+        crate::load::kustomize::fragments(std::path::Path::new("fuzz/kustomization.yaml"), &text);
     for d in &loaded.diagnostics {
         if let Some(p) = d.pos {
             assert!(

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 mod document;
 mod input;
+pub(crate) mod kustomize;
 mod walk;
 
 pub use input::{InputKind, InputSummary};

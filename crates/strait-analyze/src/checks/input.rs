@@ -21,6 +21,7 @@ fn code_of(p: Problem) -> &'static Code {
         Problem::DuplicateObject => catalog::STR0012,
         Problem::MissingName => catalog::STR0013,
         Problem::NotRead => catalog::STR0014,
+        Problem::Kustomize => catalog::STR0018,
     }
 }
 

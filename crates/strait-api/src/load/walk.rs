@@ -8,10 +8,11 @@
 //! link, and not followed. Without this, `ln -s . d/again` read every file 32 times (the depth
 //! limit), and two such links made the walk exponential.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
+use super::kustomize;
 use crate::diag::{Diagnostic, Problem, Severity};
 
 /// Deepest directory nesting read. Loops are caught by identity, not by this; it only bounds
@@ -34,6 +35,9 @@ pub(super) struct Walk {
     files: HashSet<Identity>,
     /// The directories being read, outermost first, with the path they were reached by.
     stack: Vec<(Identity, PathBuf)>,
+    /// Files kustomizations name that are not manifests (patches), by canonical path, with
+    /// what they are.
+    fragments: HashMap<PathBuf, String>,
     pub found: Vec<Found>,
 }
 
@@ -56,6 +60,9 @@ impl Walk {
         } else if explicit || is_manifest(path) {
             if !self.files.insert(real) {
                 return;
+            }
+            if !explicit && let Some(what) = self.fragment(path) {
+                return self.skipped(path, what.clone());
             }
             match std::fs::read(path) {
                 Ok(bytes) => self.found.push(Found::File {
@@ -100,6 +107,9 @@ impl Walk {
             Err(e) => return self.unreadable(path, &e.to_string()),
         };
         entries.sort();
+        for k in entries.iter().filter(|e| is_kustomization(e)) {
+            self.kustomization(k);
+        }
         self.stack.push((real, path.to_path_buf()));
         for entry in entries {
             let hidden = entry
@@ -111,6 +121,39 @@ impl Walk {
             }
         }
         self.stack.pop();
+    }
+
+    /// Reads a kustomization for the patches it names; the file itself is not an object.
+    fn kustomization(&mut self, path: &Path) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        self.fragments.extend(kustomize::fragments(path, &text));
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        self.fragments.insert(
+            key,
+            "a kustomization, not a Kubernetes object: skipped. The manifests beside it are analyzed as written, without its patches, namespace or name prefixes; analyze the output of `kustomize build` to check what it applies".into(),
+        );
+    }
+
+    fn fragment(&self, path: &Path) -> Option<&String> {
+        if self.fragments.is_empty() {
+            return None;
+        }
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        self.fragments.get(&key)
+    }
+
+    fn skipped(&mut self, path: &Path, message: String) {
+        self.found.push(Found::Problem(Diagnostic {
+            problem: Problem::Kustomize,
+            severity: Severity::Info,
+            pos: None,
+            path: Some(path.to_path_buf()),
+            message,
+            object: None,
+            field: None,
+        }));
     }
 
     fn unreadable(&mut self, path: &Path, why: &str) {
@@ -144,6 +187,12 @@ pub(super) fn unreadable(path: &Path, why: &str) -> Diagnostic {
         object: None,
         field: None,
     }
+}
+
+fn is_kustomization(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| kustomize::FILE_NAMES.contains(&n))
 }
 
 fn is_manifest(path: &Path) -> bool {
