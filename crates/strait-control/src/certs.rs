@@ -31,12 +31,18 @@ impl CertService {
             message = status.message(),
             "certificate request refused"
         );
-        self.metrics
-            .csr_errors
-            .get_or_create(&ErrorLabel {
-                error: reason.to_string(),
-            })
-            .inc();
+        let m = &self.metrics;
+        match reason {
+            "unauthenticated" => m.authn_failures.inc(),
+            "bad_identity" => m.id_errors.inc(),
+            "bad_csr" | "bad_ttl" => m.csr_parse_errors.inc(),
+            _ => m
+                .sign_errors
+                .get_or_create(&ErrorLabel {
+                    error: reason.to_string(),
+                })
+                .inc(),
+        }
         status
     }
 }

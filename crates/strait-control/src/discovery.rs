@@ -142,6 +142,8 @@ struct InFlight {
     nonce: String,
     version: String,
     state: BTreeMap<Key, Body>,
+    /// The xDS types the response carried (for `pilot_total_xds_rejects`).
+    types: std::collections::BTreeSet<&'static str>,
 }
 
 struct Session {
@@ -276,6 +278,7 @@ impl Session {
         // generation's changes include those of the one that woke this session).
         let current = self.hub.snapshot();
         let generation = current.generation;
+        let since = current.since;
         self.hub.metrics.compiles.inc();
         let proxy = self.proxy.clone();
         let built = tokio::task::spawn_blocking(move || Built::of(&current, &proxy)).await;
@@ -332,14 +335,11 @@ impl Session {
         self.nonces += 1;
         let version = generation.to_string();
         let nonce = format!("{}-{}", self.id, self.nonces);
-        for (k, _) in &changed {
-            self.hub
-                .metrics
-                .pushes
-                .get_or_create(&TypeLabel {
-                    r#type: k.0.as_str().into(),
-                })
-                .inc();
+        let metrics = &self.hub.metrics;
+        let mut types = std::collections::BTreeSet::new();
+        for (k, b) in &changed {
+            metrics.pushed(k.0, b.encoded_len());
+            types.insert(crate::metrics::xds_type(k.0));
         }
         let resp = DiscoveryResponse {
             version: version.clone(),
@@ -364,13 +364,28 @@ impl Session {
             proxy = %self.proxy, %version, full_state,
             changed = resp.resources.len(), removed = resp.removed.len(), "push"
         );
+        let sending = Instant::now();
         if self.tx.send(Ok(resp)).await.is_err() {
+            for ty in &types {
+                metrics
+                    .pushes
+                    .get_or_create(&TypeLabel {
+                        r#type: format!("{ty}_senderr"),
+                    })
+                    .inc();
+            }
             return Next::Close;
         }
-        self.hub
-            .metrics
-            .push_time
-            .observe(started.elapsed().as_secs_f64());
+        metrics.send_time.observe(sending.elapsed().as_secs_f64());
+        for ty in &types {
+            metrics
+                .push_time
+                .get_or_create(&TypeLabel {
+                    r#type: (*ty).into(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+        }
+        metrics.convergence.observe(since.elapsed().as_secs_f64());
         self.hub.update_proxy(&self.key, self.id, |s| {
             s.sent_version.clone_from(&version);
             s.sent_nonce.clone_from(&nonce);
@@ -379,6 +394,7 @@ impl Session {
             nonce,
             version,
             state,
+            types,
         });
         Next::Continue
     }
@@ -432,13 +448,15 @@ impl Session {
                 proxy = %self.proxy, version = %f.version, reason = %m.error_detail,
                 "proxy rejected the configuration; it keeps its previous one"
             );
-            self.hub
-                .metrics
-                .rejects
-                .get_or_create(&TypeLabel {
-                    r#type: "config".into(),
-                })
-                .inc();
+            for ty in &f.types {
+                self.hub
+                    .metrics
+                    .rejects
+                    .get_or_create(&TypeLabel {
+                        r#type: (*ty).into(),
+                    })
+                    .inc();
+            }
             self.hub.update_proxy(&self.key, self.id, |s| {
                 s.nack = Some(m.error_detail.clone())
             });

@@ -14,7 +14,7 @@ use strait_model::Mesh;
 use strait_model::compile::{Changes, Runtime};
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TypeLabel, VersionLabel};
 use crate::source::{ClusterAccess, Fingerprint, Loaded, Rejected, Source};
 
 /// The mesh in force and its generation.
@@ -52,6 +52,8 @@ pub struct Hub {
 #[derive(Debug)]
 pub struct Current {
     pub generation: u64,
+    /// When this generation's change was made (for convergence time).
+    pub since: std::time::Instant,
     pub mesh: Arc<Mesh>,
     pub runtime: Arc<Runtime>,
     pub clusters: Arc<Vec<ClusterAccess>>,
@@ -109,6 +111,17 @@ impl ProxyStatus {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind: keep serving it.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `pilot_services` and `pilot_virt_services` for the mesh in force.
+fn record_mesh(metrics: &Metrics, mesh: &Mesh) {
+    let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    metrics.services.set(gauge(mesh.registry.hostnames().len()));
+    let vs = mesh
+        .primaries()
+        .map(|c| c.of_kind(strait_api::Kind::VirtualService).count())
+        .sum();
+    metrics.virtual_services.set(gauge(vs));
 }
 
 fn warn_unsupported(mesh: &Mesh) {
@@ -180,10 +193,12 @@ impl Hub {
         warn_unsupported(&mesh);
         log_clusters(&clusters);
         metrics.config_generation.set(1);
+        record_mesh(&metrics, &mesh);
         Ok(Hub {
             source,
             current: ArcSwap::from_pointee(Current {
                 generation: 1,
+                since: std::time::Instant::now(),
                 mesh: Arc::new(mesh),
                 runtime: Arc::new(Runtime::default()),
                 clusters: Arc::new(clusters),
@@ -232,8 +247,17 @@ impl Hub {
         if *c.runtime == runtime {
             return;
         }
+        // What was learned at run time (gateway addresses, JWKS) reaches istiod as service
+        // and endpoint updates.
+        self.metrics
+            .push_triggers
+            .get_or_create(&TypeLabel {
+                r#type: "service".into(),
+            })
+            .inc();
         let next = Current {
             generation: c.generation + 1,
+            since: std::time::Instant::now(),
             mesh: c.mesh.clone(),
             runtime: Arc::new(runtime),
             clusters: c.clusters.clone(),
@@ -308,6 +332,13 @@ impl Hub {
                 };
                 let changes = Changes::between(&self.mesh(), &mesh, Some(&files));
                 log_clusters(&clusters);
+                record_mesh(&self.metrics, &mesh);
+                // A configuration change, as istiod counts one from its config store.
+                let label = TypeLabel {
+                    r#type: "config".into(),
+                };
+                self.metrics.inbound_updates.get_or_create(&label).inc();
+                self.metrics.push_triggers.get_or_create(&label).inc();
                 let mesh = Arc::new(mesh);
                 // Publishing takes the run-time lock too: a learner updating at the same
                 // moment must not have its update replaced by the previous run-time state.
@@ -316,6 +347,7 @@ impl Hub {
                 let generation = c.generation + 1;
                 let next = Current {
                     generation,
+                    since: std::time::Instant::now(),
                     mesh: mesh.clone(),
                     runtime: c.runtime.clone(),
                     clusters: Arc::new(clusters),
@@ -360,9 +392,24 @@ impl Hub {
     pub fn connect_proxy(&self, key: String, status: ProxyStatus) {
         let mut proxies = lock(&self.proxies);
         proxies.insert(key, status);
-        self.metrics
-            .connected
-            .set(i64::try_from(proxies.len()).unwrap_or(i64::MAX));
+        self.count_connected(&proxies);
+    }
+
+    /// `pilot_xds`: connected proxies by the version they report.
+    fn count_connected(&self, proxies: &BTreeMap<String, ProxyStatus>) {
+        let mut by_version: BTreeMap<&str, i64> = BTreeMap::new();
+        for p in proxies.values() {
+            *by_version.entry(p.build.as_str()).or_default() += 1;
+        }
+        self.metrics.connected.clear();
+        for (version, n) in by_version {
+            self.metrics
+                .connected
+                .get_or_create(&VersionLabel {
+                    version: version.to_string(),
+                })
+                .set(n);
+        }
     }
 
     pub fn disconnect_proxy(&self, key: &str, session: u64) {
@@ -371,9 +418,7 @@ impl Hub {
         if proxies.get(key).is_some_and(|s| s.session == session) {
             proxies.remove(key);
         }
-        self.metrics
-            .connected
-            .set(i64::try_from(proxies.len()).unwrap_or(i64::MAX));
+        self.count_connected(&proxies);
     }
 
     pub fn proxies(&self) -> Vec<ProxyStatus> {
