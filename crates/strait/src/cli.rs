@@ -46,6 +46,10 @@ pub enum Command {
     /// mesh has the latest configuration.
     #[command(name = "proxy-status", after_help = PROXY_STATUS_EXAMPLES)]
     ProxyStatus(ProxyStatusArgs),
+    /// Check the running mesh: east-west gateways, and whether every proxy holds a
+    /// configuration that can reach across networks. Exits 1 when a check fails.
+    #[command(subcommand)]
+    Check(CheckCommand),
     /// Run a control plane: config from files, pushed to proxies; workload certificates.
     #[command(name = "control-plane", after_help = CONTROL_PLANE_EXAMPLES)]
     ControlPlane(ControlPlaneArgs),
@@ -436,6 +440,41 @@ pub struct AppArgs {
     /// A URL the echo app calls on every request (repeatable).
     #[arg(long = "call", value_name = "URL")]
     pub calls: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Each network's east-west gateways: their public address, whether they are healthy and
+    /// reachable from every other network, and the Gateway servers they serve.
+    #[command(after_help = CHECK_GATEWAYS_EXAMPLES)]
+    Gateways(CheckArgs),
+    /// Cross-network sync: proxies that are stale, rejected their configuration or are not
+    /// connected, networks without a gateway, and endpoints that are another network's raw
+    /// pod addresses (unreachable from here).
+    #[command(after_help = CHECK_SYNC_EXAMPLES)]
+    Sync(CheckArgs),
+}
+
+const CHECK_GATEWAYS_EXAMPLES: &str = "Examples:
+  strait check gateways
+  strait check gateways -o json | jq '.gateways[] | select(.ready | not)'
+
+Exit codes: 0 every gateway is ready; 1 a gateway is unhealthy or unreachable from another
+network, a network has none, or a control plane did not answer; 2 usage error or no running mesh.";
+
+const CHECK_SYNC_EXAMPLES: &str = "Examples:
+  strait check sync
+  strait check sync -o json
+
+Exit codes: 0 in sync; 1 a problem was found (each is named with its proxy, service and
+cause), or a control plane or proxy did not answer; 2 usage error or no running mesh.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub output: TableFormat,
+    #[command(flatten)]
+    pub state: StateArg,
 }
 
 #[derive(Debug, Subcommand)]

@@ -116,6 +116,58 @@ fn multi_primary_across_networks_goes_through_the_gateways() {
         .collect();
     assert_eq!(gateways.len(), 2, "{rows:#}");
     assert!(gateways.iter().all(|g| g["state"] == "SYNCED"), "{rows:#}");
+
+    // `strait check`: both east-west gateways healthy, reachable from the other network and
+    // serving the cross-network Gateway; every proxy in sync, no raw pod address across.
+    let (ok, report) = check(&mesh, "gateways");
+    assert!(ok, "{report:#}");
+    let gws = report["gateways"].as_array().expect("gateways");
+    assert_eq!(gws.len(), 2, "{report:#}");
+    for g in gws {
+        assert_eq!(g["ready"], true, "{report:#}");
+        assert_eq!(g["port"], 15443, "{report:#}");
+        let other = if g["network"] == "network1" {
+            "network2"
+        } else {
+            "network1"
+        };
+        assert_eq!(g["reachable_from"][other], true, "{report:#}");
+        assert!(
+            g["servers"][0]
+                .as_str()
+                .is_some_and(|s| s.starts_with("istio-system/cross-network-gateway")),
+            "{report:#}"
+        );
+    }
+    let (ok, report) = check(&mesh, "sync");
+    assert!(ok, "{report:#}");
+    assert_eq!(
+        report["proxies"].as_array().map(Vec::len),
+        Some(8),
+        "{report:#}"
+    );
+}
+
+/// Runs `strait check <what> -o json`: whether it passed (exit 0), and its report.
+fn check(mesh: &Mesh, what: &str) -> (bool, serde_json::Value) {
+    let out = std::process::Command::new(support::STRAIT)
+        .args(["check", what, "-o", "json", "--state"])
+        .arg(&mesh.state_dir)
+        .output()
+        .expect("run strait check");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check {what}: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(if report["ok"] == true { 0 } else { 1 }),
+        "{report:#}"
+    );
+    (out.status.success(), report)
 }
 
 #[test]
@@ -253,6 +305,14 @@ fn no_cross_network_gateway_is_flagged_and_cluster2_is_unreachable() {
     let seen = mesh.hello_versions("cluster1/sample/sleep", 12);
     assert_eq!(seen.get("v2"), None, "{seen:?}");
     assert!(seen.get("v1").copied().unwrap_or(0) > 0, "{seen:?}");
+    // `strait check gateways` names the gateway that serves nothing across networks.
+    let (ok, report) = check(&mesh, "gateways");
+    assert!(!ok, "{report:#}");
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("(network2)") && problems.contains("serve no Gateway"),
+        "{report:#}"
+    );
     // cluster2's own traffic is unaffected; it still reaches cluster1's v1.
     let seen = mesh.hello_versions("cluster2/sample/sleep", 16);
     assert!(
@@ -319,6 +379,25 @@ fn a_missing_network_label_is_flagged_and_sends_raw_pod_addresses() {
     );
     let seen = mesh.hello_versions("cluster1/sample/sleep", 12);
     assert_eq!(seen.get("v2"), None, "{seen:?}");
+    // `strait check sync` names the proxy, the service and the cause.
+    let (ok, report) = check(&mesh, "sync");
+    assert!(!ok, "{report:#}");
+    let raw = report["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            p["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("sleep-"))
+                && p["service"] == "helloworld.sample.svc.cluster.local"
+        })
+        .unwrap_or_else(|| panic!("no raw-address problem for sleep: {report:#}"));
+    let cause = raw["cause"].as_str().unwrap_or("");
+    assert!(
+        cause.contains(&v2.ip.to_string()) && cause.contains("network network2"),
+        "{report:#}"
+    );
 }
 
 /// Both clusters on one network: pods reach each other directly, without a gateway hop.

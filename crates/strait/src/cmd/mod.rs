@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command};
 mod analyze;
 mod app;
 mod ca;
+mod check;
 mod control_plane;
 mod demo;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => exec::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),
         Command::ProxyStatus(args) => proxy_status::run(&args),
+        Command::Check(cmd) => check::run(&cmd),
     }
 }
 

@@ -1,0 +1,248 @@
+//! `strait check gateways`: every network's east-west gateways, as the control planes see
+//! them (`/debug/networkz`: address, resolution, health), whether a connection to each really
+//! opens from every other network (dialled from inside that network), and the Gateway
+//! servers its pods serve on that port (their `/config_dump`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Ctx, Problem, finish};
+use crate::cli::CheckArgs;
+
+/// How long a dial across networks may take before the gateway counts as unreachable.
+const DIAL: Duration = Duration::from_secs(2);
+
+/// One gateway address of a network.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Gateway {
+    network: String,
+    cluster: String,
+    address: String,
+    port: u16,
+    /// The control plane's view: healthy, unhealthy, unresolved, or no address.
+    status: String,
+    /// Per other network: whether a connection opened from there.
+    reachable_from: BTreeMap<String, bool>,
+    /// The Gateway resources served on this port by the gateway's pods, with the kind of
+    /// listener (`tls`, `http`, `tcp`).
+    servers: Vec<String>,
+    ready: bool,
+}
+
+pub(super) fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let (answers, silent) = ctx.control_planes("/debug/networkz");
+    let mut problems: Vec<Problem> = silent
+        .into_iter()
+        .map(|cause| Problem {
+            subject: "control plane".into(),
+            service: String::new(),
+            cause,
+        })
+        .collect();
+    // Every control plane reports the networks of its mesh: merge their views.
+    let mut networks: BTreeMap<String, BTreeMap<(String, String, u16), Value>> = BTreeMap::new();
+    for (_, v) in &answers {
+        for n in v["networks"].as_array().into_iter().flatten() {
+            let id = n["network"].as_str().unwrap_or("").to_string();
+            let gws = networks.entry(id).or_default();
+            for g in n["gateways"].as_array().into_iter().flatten() {
+                let key = (
+                    g["cluster"].as_str().unwrap_or("").to_string(),
+                    g["address"].as_str().unwrap_or("").to_string(),
+                    g["port"]
+                        .as_u64()
+                        .and_then(|p| u16::try_from(p).ok())
+                        .unwrap_or(0),
+                );
+                gws.entry(key).or_insert_with(|| g.clone());
+            }
+        }
+    }
+    let multi = networks.len() > 1;
+    let mut gateways = Vec::new();
+    for (network, gws) in &networks {
+        if gws.is_empty() && multi {
+            problems.push(Problem {
+                subject: format!("network {network}"),
+                service: String::new(),
+                cause: "no east-west gateway: services in this network cannot be reached from the others".into(),
+            });
+        }
+        for ((cluster, address, port), g) in gws {
+            let gw = check_one(ctx, &networks, network, cluster, address, *port, g);
+            if !gw.ready {
+                problems.push(Problem {
+                    subject: format!("gateway {}:{} ({network})", gw.address, gw.port),
+                    service: gw.servers.join(" "),
+                    cause: why_not_ready(&gw),
+                });
+            }
+            gateways.push(gw);
+        }
+    }
+    let rows: Vec<Vec<String>> = gateways
+        .iter()
+        .map(|g| {
+            let reach: Vec<String> = g
+                .reachable_from
+                .iter()
+                .map(|(n, ok)| format!("{n}:{}", if *ok { "yes" } else { "NO" }))
+                .collect();
+            vec![
+                g.network.clone(),
+                g.cluster.clone(),
+                format!("{}:{}", g.address, g.port),
+                g.status.clone(),
+                if reach.is_empty() {
+                    "-".into()
+                } else {
+                    reach.join(",")
+                },
+                if g.servers.is_empty() {
+                    "-".into()
+                } else {
+                    g.servers.join(" ")
+                },
+                if g.ready { "yes".into() } else { "NO".into() },
+            ]
+        })
+        .collect();
+    let table = crate::out::table(
+        &[
+            "NETWORK",
+            "CLUSTER",
+            "ADDRESS",
+            "STATUS",
+            "REACHABLE FROM",
+            "SERVES",
+            "READY",
+        ],
+        &rows,
+    );
+    finish(
+        args.output,
+        json!({ "gateways": gateways }),
+        table,
+        &problems,
+    )
+}
+
+fn why_not_ready(g: &Gateway) -> String {
+    if g.status != "healthy" {
+        return format!("the control plane reports it {}", g.status);
+    }
+    let unreachable: Vec<&str> = g
+        .reachable_from
+        .iter()
+        .filter(|(_, ok)| !**ok)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if g.servers.is_empty() {
+        // Nothing configures the port: that is why nothing answers there.
+        let refused = if unreachable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", so connections from network {} are refused",
+                unreachable.join(", ")
+            )
+        };
+        return format!(
+            "its pods serve no Gateway on port {} (no AUTO_PASSTHROUGH Gateway selects this east-west gateway?){refused}",
+            g.port
+        );
+    }
+    format!(
+        "no connection opens to it from network {} (a firewall, a NetworkPolicy, or a load balancer not reachable from there?)",
+        unreachable.join(", ")
+    )
+}
+
+fn check_one(
+    ctx: &Ctx,
+    networks: &BTreeMap<String, BTreeMap<(String, String, u16), Value>>,
+    network: &str,
+    cluster: &str,
+    address: &str,
+    port: u16,
+    g: &Value,
+) -> Gateway {
+    let status = g["status"].as_str().unwrap_or("unknown").to_string();
+    let ip = address.parse::<IpAddr>().ok().or_else(|| {
+        g["resolved"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find_map(|s| s.parse().ok())
+    });
+    let mut reachable_from = BTreeMap::new();
+    for other in networks.keys().filter(|n| n.as_str() != network) {
+        // Dial from inside the other network, as its sidecars would.
+        let Some(from) = ctx.st.clusters.iter().find(|c| &c.network == other) else {
+            continue;
+        };
+        let vantage = ctx.st.vantage_of_cluster(&from.name);
+        let ok = ip.is_some_and(|ip| {
+            ctx.runtime
+                .block_on(vantage.connect(SocketAddr::new(ip, port), DIAL))
+                .is_ok()
+        });
+        reachable_from.insert(other.clone(), ok);
+    }
+    let servers = served(ctx, network, cluster, port);
+    let ready = status == "healthy" && reachable_from.values().all(|ok| *ok) && !servers.is_empty();
+    Gateway {
+        network: network.to_string(),
+        cluster: cluster.to_string(),
+        address: address.to_string(),
+        port,
+        status,
+        reachable_from,
+        servers,
+        ready,
+    }
+}
+
+/// The Gateway resources the gateway pods of `cluster` in `network` serve on `port`.
+fn served(ctx: &Ctx, network: &str, cluster: &str, port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for pod in ctx
+        .st
+        .pods
+        .iter()
+        .filter(|p| p.gateway && p.cluster == cluster && p.network == network)
+    {
+        let Ok(dump) = ctx.json(&pod.vantage(), pod.admin(), "/config_dump") else {
+            continue;
+        };
+        for l in dump["config"]["listeners"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|l| l["port"].as_u64() == Some(u64::from(port)))
+        {
+            let kind = l["kind"]
+                .as_object()
+                .and_then(|k| k.keys().next().cloned())
+                .or_else(|| l["kind"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            for gw in l["gateways"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let s = format!("{gw}({kind})");
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
