@@ -50,6 +50,29 @@ pub async fn get_from(
     path: &str,
     timeout: Duration,
 ) -> Result<(StatusCode, Bytes), FetchError> {
+    request(vantage, addr, path, &addr.to_string(), timeout).await
+}
+
+/// `GET http://<authority><path>` sent to the HTTP proxy at `proxy` (a sidecar's outbound
+/// port), as a workload behind it sends it: the status and body.
+pub async fn get_via(
+    vantage: &Vantage,
+    proxy: SocketAddr,
+    authority: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), FetchError> {
+    let uri = format!("http://{authority}{path}");
+    request(vantage, proxy, &uri, authority, timeout).await
+}
+
+async fn request(
+    vantage: &Vantage,
+    addr: SocketAddr,
+    path: &str,
+    host: &str,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), FetchError> {
     let http = |reason: String| FetchError::Http {
         addr,
         path: path.to_string(),
@@ -65,7 +88,7 @@ pub async fn get_from(
             .map_err(|e| http(e.to_string()))?;
         tokio::spawn(conn);
         let req = Request::get(path)
-            .header(http::header::HOST, addr.to_string())
+            .header(http::header::HOST, host)
             .body(Empty::<Bytes>::new())
             .map_err(|e| http(e.to_string()))?;
         let resp = send

@@ -453,6 +453,38 @@ pub enum CheckCommand {
     /// pod addresses (unreachable from here).
     #[command(after_help = CHECK_SYNC_EXAMPLES)]
     Sync(CheckArgs),
+    /// Send requests to a service from a workload and compare where they went (by cluster,
+    /// network and version) with what the configuration's weights predict.
+    #[command(after_help = CHECK_LB_EXAMPLES)]
+    Lb(CheckLbArgs),
+}
+
+const CHECK_LB_EXAMPLES: &str = "Examples:
+  strait check lb helloworld.sample --from cluster1/sample/sleep -n 200
+  strait check lb helloworld.sample:5000 --from sleep.sample --path /hello -o json
+
+Exit codes: 0 the requests succeeded and went where the weights say (within the statistical
+margin of N requests); 1 a request failed or a cluster got a share the weights do not explain;
+2 usage error, no running mesh, or a service the workload's proxy does not know.";
+
+#[derive(Debug, Args)]
+pub struct CheckLbArgs {
+    /// The service: <name>.<namespace>, its FQDN, either with :<port> (the port is needed when
+    /// it has several).
+    pub service: String,
+    /// The workload the requests come from (a pod with a sidecar, named as proxy-status does).
+    #[arg(long, value_name = "WORKLOAD")]
+    pub from: String,
+    /// How many requests to send.
+    #[arg(short = 'n', long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests: u32,
+    /// The request path.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub output: TableFormat,
+    #[command(flatten)]
+    pub state: StateArg,
 }
 
 const CHECK_GATEWAYS_EXAMPLES: &str = "Examples:

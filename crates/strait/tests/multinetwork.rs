@@ -146,12 +146,47 @@ fn multi_primary_across_networks_goes_through_the_gateways() {
         Some(8),
         "{report:#}"
     );
+    // Requests from cluster1 split between the two clusters as the weights say.
+    let (ok, report) = check_lb(&mesh, "cluster1/sample/sleep");
+    assert!(ok, "{report:#}");
+    assert_eq!(report["counted"], 40, "{report:#}");
+    let clusters: Vec<&str> = report["observed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["cluster"].as_str())
+        .collect();
+    assert_eq!(clusters, ["cluster1", "cluster2"], "{report:#}");
+}
+
+/// Runs `strait check lb helloworld.sample --from <from> -n 40 --path /hello -o json`.
+fn check_lb(mesh: &Mesh, from: &str) -> (bool, serde_json::Value) {
+    run_check(
+        mesh,
+        &[
+            "lb",
+            "helloworld.sample",
+            "--from",
+            from,
+            "-n",
+            "40",
+            "--path",
+            "/hello",
+        ],
+    )
 }
 
 /// Runs `strait check <what> -o json`: whether it passed (exit 0), and its report.
 fn check(mesh: &Mesh, what: &str) -> (bool, serde_json::Value) {
+    run_check(mesh, &[what])
+}
+
+fn run_check(mesh: &Mesh, args: &[&str]) -> (bool, serde_json::Value) {
+    let what = args.join(" ");
     let out = std::process::Command::new(support::STRAIT)
-        .args(["check", what, "-o", "json", "--state"])
+        .arg("check")
+        .args(args)
+        .args(["-o", "json", "--state"])
         .arg(&mesh.state_dir)
         .output()
         .expect("run strait check");
@@ -313,6 +348,9 @@ fn no_cross_network_gateway_is_flagged_and_cluster2_is_unreachable() {
         problems.contains("(network2)") && problems.contains("serve no Gateway"),
         "{report:#}"
     );
+    // And `check lb` sees cluster1's requests miss the share the configuration gives cluster2.
+    let (ok, report) = check_lb(&mesh, "cluster1/sample/sleep");
+    assert!(!ok, "{report:#}");
     // cluster2's own traffic is unaffected; it still reaches cluster1's v1.
     let seen = mesh.hello_versions("cluster2/sample/sleep", 16);
     assert!(

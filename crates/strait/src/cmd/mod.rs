@@ -16,7 +16,7 @@ mod logging;
 mod proxy;
 mod proxy_config;
 mod proxy_status;
-mod target;
+pub(crate) mod target;
 mod up;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

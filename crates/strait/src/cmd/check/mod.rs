@@ -4,6 +4,7 @@
 //! table or JSON (`-o json`) and exits 1 when a check fails.
 
 mod gateways;
+mod lb;
 mod sync;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ pub fn run(cmd: &CheckCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         CheckCommand::Gateways(args) => gateways::run(&Ctx::open(args)?, args),
         CheckCommand::Sync(args) => sync::run(&Ctx::open(args)?, args),
+        CheckCommand::Lb(args) => lb::run(&Ctx::open_dir(&args.state)?, args),
     }
 }
 
@@ -35,7 +37,11 @@ struct Ctx {
 
 impl Ctx {
     fn open(args: &CheckArgs) -> anyhow::Result<Ctx> {
-        let dir = args.state.state.clone().unwrap_or_else(state::default_dir);
+        Ctx::open_dir(&args.state)
+    }
+
+    fn open_dir(arg: &crate::cli::StateArg) -> anyhow::Result<Ctx> {
+        let dir = arg.state.clone().unwrap_or_else(state::default_dir);
         Ok(Ctx {
             st: State::load(&dir)?,
             runtime: tokio::runtime::Builder::new_current_thread()
