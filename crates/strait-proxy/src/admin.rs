@@ -113,9 +113,10 @@ pub async fn spawn(
             "/ready" if ready(&a) => body::text(StatusCode::OK, "LIVE\n"),
             "/ready" => body::text(StatusCode::SERVICE_UNAVAILABLE, "PRE_INITIALIZING\n"),
             "/stats/prometheus" => body::text(StatusCode::OK, a.metrics.render(&r)),
+            "/debug/trace" => crate::explain::answer(&a, req.uri().query()),
             _ => body::text(
                 StatusCode::NOT_FOUND,
-                "admin: /config_dump /ready /stats/prometheus\n",
+                "admin: /config_dump /ready /stats/prometheus /debug/trace\n",
             ),
         },
     ));

@@ -43,6 +43,21 @@ pub fn peer_header(data: &[u8]) {
     }
 }
 
+/// Any bytes as a `/debug/trace` question, answered against an empty configuration: as the
+/// query text itself, and as the JSON inside it.
+pub fn trace_question(data: &[u8]) {
+    use base64::Engine;
+    let text = String::from_utf8_lossy(data);
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data);
+    for q in [text.as_ref(), encoded.as_str()] {
+        if let Ok(question) = crate::explain::parse(q) {
+            let snap = crate::snapshot::Snapshot::empty();
+            let _ =
+                crate::explain::explain(&snap, std::net::IpAddr::from([127, 0, 0, 1]), &question);
+        }
+    }
+}
+
 /// Any bytes as the start of a TLS stream reaching the east-west gateway. A hello it accepts
 /// must carry an SNI the gateway can match routes against as is, and the parser must never ask
 /// for more bytes than the gateway's peek buffer holds.

@@ -20,6 +20,7 @@ pub mod bootstrap;
 pub mod context;
 pub mod control;
 pub mod enforce;
+pub mod explain;
 pub mod forward;
 pub mod fuzzing;
 pub mod gateway;

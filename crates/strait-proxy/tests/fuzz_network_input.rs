@@ -64,6 +64,21 @@ proptest! {
     fn random_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {
         strait_proxy::fuzzing::config_update(&data);
         strait_proxy::fuzzing::peer_header(&data);
+        strait_proxy::fuzzing::trace_question(&data);
+    }
+
+    #[test]
+    fn trace_questions(
+        authority in "[a-z.:0-9]{0,24}",
+        path in "[ -~]{0,40}",
+        headers in proptest::collection::vec(("[ -~]{0,12}", "[ -~]{0,12}"), 0..4),
+        port in proptest::option::of(any::<u16>()),
+    ) {
+        let q = serde_json::json!({
+            "authority": authority, "path": path, "headers": headers, "port": port,
+            "principal": "spiffe://cluster.local/ns/a/sa/b", "source": "10.0.0.1",
+        });
+        strait_proxy::fuzzing::trace_question(q.to_string().as_bytes());
     }
 
     #[test]

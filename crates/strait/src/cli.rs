@@ -457,6 +457,43 @@ pub enum CheckCommand {
     /// network and version) with what the configuration's weights predict.
     #[command(after_help = CHECK_LB_EXAMPLES)]
     Lb(CheckLbArgs),
+    /// Why a request from a workload goes where it goes: the rule that matched (file:line),
+    /// the endpoints considered with their network and weight, the gateway hop, the pods at
+    /// the end, the identities at both ends and the policy decisions, from the proxies' own
+    /// configuration. `--send` also sends it and reports where it went.
+    #[command(after_help = CHECK_TRACE_EXAMPLES)]
+    Trace(CheckTraceArgs),
+}
+
+const CHECK_TRACE_EXAMPLES: &str = "Examples:
+  strait check trace --from cluster1/sample/sleep http://helloworld.sample:5000/hello
+  strait check trace --from sleep.sample http://reviews:9080/ -H end-user:jason --send
+  strait check trace --from cluster1/sample/sleep http://helloworld.sample:5000/hello -o json
+
+Exit codes: 0 the request has a way to a pod that accepts it; 1 it has none (no service, no
+rule, no endpoint, a gateway that refuses it, an identity the client rejects, a policy that
+denies it, or --send failed), or a proxy did not answer; 2 usage error or no running mesh.";
+
+#[derive(Debug, Args)]
+pub struct CheckTraceArgs {
+    /// The URL, as the workload would request it (http://<host>[:<port>]/<path>).
+    pub url: String,
+    /// The workload the request comes from (a pod with a sidecar, named as proxy-status does).
+    #[arg(long, value_name = "WORKLOAD")]
+    pub from: String,
+    /// The request method.
+    #[arg(short = 'X', long, default_value = "GET")]
+    pub method: String,
+    /// A request header, `name:value` (repeatable).
+    #[arg(short = 'H', long)]
+    pub header: Vec<String>,
+    /// Also send the request, and report its status and which workload served it.
+    #[arg(long)]
+    pub send: bool,
+    #[arg(short, long, value_enum, default_value_t = TableFormat::Table)]
+    pub output: TableFormat,
+    #[command(flatten)]
+    pub state: StateArg,
 }
 
 const CHECK_LB_EXAMPLES: &str = "Examples:

@@ -49,7 +49,11 @@ fn analyze(dir: &Path) -> String {
 
 #[test]
 fn multi_primary_across_networks_goes_through_the_gateways() {
-    let mesh = up(61, |_| {});
+    // A VirtualService and a DENY policy in cluster1, for `check trace` to name; neither
+    // changes where /hello goes.
+    let mesh = up(61, |dir| {
+        std::fs::write(dir.join("cluster1/helloworld-policy.yaml"), HELLO_POLICY).expect("write");
+    });
     // Both versions answer from both clusters: each cluster's own, and the other network's
     // through its east-west gateway.
     for from in ["cluster1/sample/sleep", "cluster2/sample/sleep"] {
@@ -157,6 +161,55 @@ fn multi_primary_across_networks_goes_through_the_gateways() {
         .filter_map(|o| o["cluster"].as_str())
         .collect();
     assert_eq!(clusters, ["cluster1", "cluster2"], "{report:#}");
+
+    // `check trace`: the rule with its file and line, both endpoints (one through cluster2's
+    // gateway), the pods at the end with their identities and policy decisions, and the
+    // request really sent.
+    let url = "http://helloworld.sample:5000/hello";
+    let (ok, report) = run_check(
+        &mesh,
+        &["trace", "--from", "cluster1/sample/sleep", url, "--send"],
+    );
+    assert!(ok, "{report:#}");
+    let hops = report["hops"].as_array().expect("hops");
+    let kinds: Vec<&str> = hops.iter().filter_map(|h| h["hop"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["client", "gateway", "destination", "destination"],
+        "{report:#}"
+    );
+    let route = hops[0]["route"].as_str().unwrap_or("");
+    assert!(
+        route.contains("rule \"hello\" of VirtualService sample/helloworld")
+            && route.contains("cluster1/helloworld-policy.yaml:7"),
+        "{route}"
+    );
+    assert_eq!(hops[1]["gateways"][0], "istio-system/cross-network-gateway");
+    assert_eq!(hops[1]["network"], "network2");
+    assert!(
+        hops[2..]
+            .iter()
+            .all(|h| h["inbound"]["authorization"]["decision"] == "allow"),
+        "{report:#}"
+    );
+    assert_eq!(report["sent"]["status"], 200, "{report:#}");
+    // /admin is denied by cluster1's policy, and the trace says which policy.
+    let (ok, report) = run_check(
+        &mesh,
+        &[
+            "trace",
+            "--from",
+            "cluster1/sample/sleep",
+            "http://helloworld.sample:5000/admin",
+        ],
+    );
+    assert!(!ok, "{report:#}");
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("AuthorizationPolicy sample/no-admin denies this caller"),
+        "{report:#}"
+    );
 }
 
 /// Runs `strait check lb helloworld.sample --from <from> -n 40 --path /hello -o json`.
@@ -175,6 +228,32 @@ fn check_lb(mesh: &Mesh, from: &str) -> (bool, serde_json::Value) {
         ],
     )
 }
+
+const HELLO_POLICY: &str = "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: helloworld, namespace: sample}
+spec:
+  hosts: [helloworld.sample.svc.cluster.local]
+  http:
+  - name: hello
+    match:
+    - uri: {prefix: /hello}
+    route:
+    - destination: {host: helloworld.sample.svc.cluster.local}
+  - route:
+    - destination: {host: helloworld.sample.svc.cluster.local}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: sample}
+spec:
+  selector:
+    matchLabels: {app: helloworld}
+  action: DENY
+  rules:
+  - to:
+    - operation: {paths: [/admin]}
+";
 
 /// Runs `strait check <what> -o json`: whether it passed (exit 0), and its report.
 fn check(mesh: &Mesh, what: &str) -> (bool, serde_json::Value) {

@@ -22,13 +22,7 @@ use crate::cli::CheckLbArgs;
 type Spread = BTreeMap<(String, String, String), f64>;
 
 pub(super) fn run(ctx: &Ctx, args: &CheckLbArgs) -> anyhow::Result<ExitCode> {
-    let pod = crate::cmd::target::find_proxy(&ctx.st, &args.from)?;
-    if !pod.sidecar || pod.gateway {
-        bail!(
-            "{}: requests are sent through a workload's sidecar; this pod has none",
-            args.from
-        );
-    }
+    let pod = super::sidecar_client(ctx, &args.from)?;
     let dump = ctx.json(&pod.vantage(), pod.admin(), "/config_dump")?;
     let (key, port) = service_port(&dump, &args.service, &pod.namespace)?;
     let host = key
@@ -271,17 +265,7 @@ fn predict(dump: &Value, key: &str) -> Spread {
 /// The proxy's `istio_requests_total` (reporter `source`) for `host`, by destination cluster,
 /// network and version.
 fn counts(ctx: &Ctx, pod: &PodState, host: &str) -> anyhow::Result<Spread> {
-    let (status, body) = ctx.runtime.block_on(strait_local::fetch::get_from(
-        &pod.vantage(),
-        pod.admin(),
-        "/stats/prometheus",
-        ANSWER,
-    ))?;
-    anyhow::ensure!(
-        status.is_success(),
-        "{}/stats/prometheus answered {status}",
-        pod.admin()
-    );
+    let text = super::proxy_metrics(ctx, pod)?;
     let network_of = |cluster: &str| {
         ctx.st
             .clusters
@@ -291,32 +275,45 @@ fn counts(ctx: &Ctx, pod: &PodState, host: &str) -> anyhow::Result<Spread> {
             .unwrap_or_default()
     };
     let mut out: Spread = BTreeMap::new();
-    for line in String::from_utf8_lossy(&body).lines() {
-        let Some(rest) = line.strip_prefix("istio_requests_total{") else {
-            continue;
-        };
-        let Some((labels, value)) = rest.rsplit_once("} ") else {
-            continue;
-        };
-        let label = |k: &str| {
-            labels
-                .split("\",")
-                .find_map(|kv| kv.strip_prefix(&format!("{k}=\"")))
-                .map(|v| v.trim_end_matches('"').to_string())
-                .unwrap_or_default()
-        };
-        if label("reporter") != "source" || label("destination_service") != host {
-            continue;
-        }
+    for (labels, value) in source_requests(&text, host) {
+        let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
         let cluster = label("destination_cluster");
         let k = (
             cluster.clone(),
             network_of(&cluster),
             label("destination_version"),
         );
-        *out.entry(k).or_default() += value.trim().parse::<f64>().unwrap_or(0.0);
+        *out.entry(k).or_default() += value;
     }
     Ok(out)
+}
+
+/// The `istio_requests_total` series a proxy reports as the source of requests to `host`,
+/// with their labels, from its Prometheus exposition.
+pub(super) fn source_requests(text: &str, host: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("istio_requests_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let labels: BTreeMap<String, String> = labels
+            .split("\",")
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once("=\"")?;
+                Some((k.to_string(), v.trim_end_matches('"').to_string()))
+            })
+            .collect();
+        if labels.get("reporter").map(String::as_str) != Some("source")
+            || labels.get("destination_service").map(String::as_str) != Some(host)
+        {
+            continue;
+        }
+        out.push((labels, value.trim().parse::<f64>().unwrap_or(0.0)));
+    }
+    out
 }
 
 /// Sends one GET through the pod's sidecar, from where the pod runs: "ok", or what failed.

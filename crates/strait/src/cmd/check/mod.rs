@@ -6,6 +6,7 @@
 mod gateways;
 mod lb;
 mod sync;
+mod trace;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
-use strait_local::up::state::{self, State};
+use strait_local::up::state::{self, PodState, State};
 use strait_net::netns::Vantage;
 
 use crate::cli::{CheckArgs, CheckCommand};
@@ -26,6 +27,7 @@ pub fn run(cmd: &CheckCommand) -> anyhow::Result<ExitCode> {
         CheckCommand::Gateways(args) => gateways::run(&Ctx::open(args)?, args),
         CheckCommand::Sync(args) => sync::run(&Ctx::open(args)?, args),
         CheckCommand::Lb(args) => lb::run(&Ctx::open_dir(&args.state)?, args),
+        CheckCommand::Trace(args) => trace::run(&Ctx::open_dir(&args.state)?, args),
     }
 }
 
@@ -73,6 +75,34 @@ impl Ctx {
         }
         (answers, silent)
     }
+}
+
+/// The workload `from` names, which must have a sidecar: requests from a workload leave
+/// through it.
+fn sidecar_client<'s>(ctx: &'s Ctx, from: &str) -> anyhow::Result<&'s PodState> {
+    let pod = crate::cmd::target::find_proxy(&ctx.st, from)?;
+    if !pod.sidecar || pod.gateway {
+        anyhow::bail!(
+            "{from}: requests from a workload leave through its sidecar; this pod has none"
+        );
+    }
+    Ok(pod)
+}
+
+/// A proxy's Prometheus exposition.
+fn proxy_metrics(ctx: &Ctx, pod: &PodState) -> anyhow::Result<String> {
+    let (status, body) = ctx.runtime.block_on(strait_local::fetch::get_from(
+        &pod.vantage(),
+        pod.admin(),
+        "/stats/prometheus",
+        ANSWER,
+    ))?;
+    anyhow::ensure!(
+        status.is_success(),
+        "{}/stats/prometheus answered {status}",
+        pod.admin()
+    );
+    String::from_utf8(body.to_vec()).context("metrics are not UTF-8")
 }
 
 /// One problem a check found: where, and why.
