@@ -58,6 +58,21 @@ pub struct MeshSettings {
     #[serde(default)]
     pub path_normalization: PathNormalization,
     pub node: NodeMeta,
+    /// How access log lines are written (`meshConfig.accessLogEncoding`).
+    #[serde(default)]
+    pub access_log_encoding: AccessLogEncoding,
+    /// Access log lines go to standard error (`accessLogFile: /dev/stderr`), else out.
+    #[serde(default)]
+    pub access_log_stderr: bool,
+}
+
+/// Istio's access log encodings: its default text format, or the same fields as JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccessLogEncoding {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Istio's path normalization modes (`meshConfig.pathNormalization`).

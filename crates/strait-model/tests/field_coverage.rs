@@ -360,6 +360,7 @@ const ACTED_ON: &[(Kind, &str)] = &[
     (Kind::IstioOperator, "spec.meshConfig.trustDomainAliases"),
     (Kind::IstioOperator, "spec.meshConfig.rootNamespace"),
     (Kind::IstioOperator, "spec.meshConfig.accessLogFile"),
+    (Kind::IstioOperator, "spec.meshConfig.accessLogEncoding"),
     (Kind::IstioOperator, "spec.meshConfig.pathNormalization"),
     (
         Kind::IstioOperator,

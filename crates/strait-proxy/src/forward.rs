@@ -75,10 +75,8 @@ pub struct Report {
     pub flags: &'static str,
     pub started: Instant,
     pub request_bytes: u64,
-    /// The access-log line's request part (`GET /path HTTP/1.1`), when access logs are on.
-    pub access_log: Option<String>,
-    /// The endpoint, for the access log (empty when access logs are off).
-    pub upstream: String,
+    /// The access log entry, when access logs are on.
+    pub access_log: Option<Box<crate::access_log::Entry>>,
     /// The cluster's request permit (`http2MaxRequests`), held until the response body ends:
     /// a request counts against the limit for as long as it is streaming.
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -98,19 +96,16 @@ impl Report {
                 response_bytes,
             },
         );
-        if let Some(req) = &self.access_log {
-            let l = self.series.labels();
-            tracing::info!(
-                target: "access",
-                "\"{req}\" {} {} {} {ms:.0}ms {} {} -> {} {}",
-                self.code,
-                if self.flags.is_empty() { "-" } else { self.flags },
-                response_bytes,
-                if l.reporter() == "source" { "outbound" } else { "inbound" },
-                l.destination_service(),
-                self.upstream,
-                l.destination_principal(),
-            );
+        if let Some(entry) = &self.access_log {
+            entry.write(&crate::access_log::Outcome {
+                code: self.code,
+                flags: self.flags,
+                details: "via_upstream",
+                bytes_received: self.request_bytes,
+                bytes_sent: response_bytes,
+                duration_ms: ms as u64,
+                upstream_failure: None,
+            });
         }
     }
 }

@@ -183,7 +183,7 @@ async fn connection(
             }
             let http = match caller.alpn.as_deref() {
                 Some(tls::ALPN_H2 | b"h2" | tls::ALPN_HTTP11 | b"http/1.1") => true,
-                Some(tls::ALPN_TCP | tls::ALPN_PEER_EXCHANGE) => false,
+                Some(tls::ALPN_TCP | tls::ALPN_TCP_PEER | tls::ALPN_PEER_EXCHANGE) => false,
                 _ => cfg.protocol.is_http(),
             };
             if http {
@@ -316,11 +316,15 @@ async fn handle(px: Shared, conn: &HttpConnection, req: Request<Incoming>) -> Re
     let (cfg, caller, app) = (&conn.cfg, &conn.caller, conn.app);
     let snap = px.snapshot.load_full();
     let authority = request_authority(&req).unwrap_or_else(|| app.to_string());
-    let access_log = snap
-        .config
-        .mesh
-        .access_log
-        .then(|| format!("{} {} {:?}", req.method(), req.uri().path(), req.version()));
+    let mut access_log = crate::access_log::Entry::request(&req, &snap.config.mesh);
+    if let Some(e) = access_log.as_mut() {
+        e.downstream_remote = Some(caller.peer);
+        e.downstream_local = Some(std::net::SocketAddr::new(px.pod_ip, app.port()));
+        e.requested_server_name = caller.sni.clone();
+        e.upstream_cluster = Some(format!("inbound|{}||", app.port()));
+        e.upstream_host = Some(app.to_string());
+        e.route_name = Some("default".into());
+    }
     let (mut parts, b) = req.into_parts();
     if let Err(e) = normalize_path(&mut parts.uri, snap.config.mesh.path_normalization) {
         return body::text(StatusCode::BAD_REQUEST, format!("{e}\n"));
@@ -380,11 +384,6 @@ async fn handle(px: Shared, conn: &HttpConnection, req: Request<Incoming>) -> Re
                     flags: "",
                     started,
                     request_bytes,
-                    upstream: if access_log.is_some() {
-                        app.to_string()
-                    } else {
-                        String::new()
-                    },
                     access_log,
                     permit: None,
                 },
@@ -438,7 +437,7 @@ pub(crate) fn refuse(
     series: &CallSeries,
     started: Instant,
     request_bytes: u64,
-    access_log: Option<String>,
+    access_log: Option<Box<crate::access_log::Entry>>,
     refused: &enforce::Refused,
 ) -> Response<Body> {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -452,17 +451,17 @@ pub(crate) fn refuse(
             ..Outcome::default()
         },
     );
-    if let Some(req) = access_log {
-        let l = series.labels();
-        tracing::info!(
-            target: "access",
-            "\"{req}\" {} {} 0 {ms:.0}ms {} {} {}",
-            refused.status.as_u16(),
-            if refused.flags.is_empty() { "-" } else { refused.flags },
-            if l.reporter() == "source" { "outbound" } else { "inbound" },
-            l.destination_service(),
-            refused.details,
-        );
+    if let Some(entry) = access_log {
+        let body = refused.body.len() as u64;
+        entry.write(&crate::access_log::Outcome {
+            code: refused.status.as_u16(),
+            flags: refused.flags,
+            details: &refused.details,
+            bytes_received: request_bytes,
+            bytes_sent: body,
+            duration_ms: ms as u64,
+            upstream_failure: None,
+        });
     }
     refused.response()
 }
@@ -485,18 +484,39 @@ fn service_host(cfg: &InboundPort, authority: &str) -> String {
     first.unwrap_or("").to_string()
 }
 
+/// How long a strait client has to send its peer metadata on a TCP connection.
+const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn tcp<S>(px: Shared, mut s: S, cfg: &InboundPort, caller: Caller) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let port = u16::try_from(cfg.port).map_err(|_| std::io::Error::other("bad port"))?;
     let app = SocketAddr::new(px.app_ip, port);
+    // A strait client sends its workload's metadata first; it is believed only as far as its
+    // mTLS identity vouches for it, as the HTTP header is.
+    let mut source = Peer::default();
+    if caller.alpn.as_deref() == Some(tls::ALPN_TCP_PEER) {
+        match tokio::time::timeout(PREAMBLE_TIMEOUT, peer::read_preamble(&mut s)).await {
+            Ok(Ok(v)) => {
+                if let Some(p) = v.and_then(|v| peer::believe(&v, caller.principal.as_deref())) {
+                    source = p;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::info!(peer = %caller.peer, port, error = %e, "closed a TCP connection with bad peer metadata");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::info!(peer = %caller.peer, port, "closed a TCP connection that sent no peer metadata in time");
+                return Ok(());
+            }
+        }
+    }
+    source.principal = caller.principal.clone().unwrap_or_default();
     let call = Call {
         reporter: "destination",
-        source: Peer {
-            principal: caller.principal.clone().unwrap_or_default(),
-            ..Peer::default()
-        },
+        source,
         destination: px.me(),
         service: ServiceRef {
             host: service_host(cfg, ""),

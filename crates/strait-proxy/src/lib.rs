@@ -13,6 +13,7 @@
 //! Configuration arrives as immutable snapshots swapped in atomically; the request path reads
 //! the current one without locks. A lost control plane costs nothing but updates.
 
+pub mod access_log;
 pub mod admin;
 pub mod authz;
 pub mod body;

@@ -8,6 +8,8 @@ use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use strait_config::NodeMeta;
 
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
 use crate::metrics::Peer;
 
 pub const HEADER: &str = "x-strait-peer";
@@ -83,8 +85,80 @@ fn decode(v: &http::HeaderValue) -> Option<Peer> {
     })
 }
 
+/// Writes the TCP preamble of [`crate::tls::ALPN_TCP_PEER`]: the header's value, prefixed
+/// with its length (two bytes, big-endian); length 0 when this proxy has no metadata.
+pub async fn write_preamble<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    value: Option<&http::HeaderValue>,
+) -> std::io::Result<()> {
+    let bytes = value.map(|v| v.as_bytes()).unwrap_or_default();
+    let len = u16::try_from(bytes.len().min(MAX_LEN)).unwrap_or(0);
+    let mut frame = Vec::with_capacity(2 + usize::from(len));
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&bytes[..usize::from(len)]);
+    w.write_all(&frame).await?;
+    w.flush().await
+}
+
+/// Reads the TCP preamble: the client's metadata header value (`None` for an empty one).
+/// A length over the header's bound, or bytes that are no header value, are an error: the
+/// connection is closed rather than passed on with the bytes in it.
+pub async fn read_preamble<R: AsyncRead + Unpin>(
+    r: &mut R,
+) -> std::io::Result<Option<http::HeaderValue>> {
+    let mut len = [0u8; 2];
+    r.read_exact(&mut len).await?;
+    let len = usize::from(u16::from_be_bytes(len));
+    if len > MAX_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("peer metadata of {len} bytes (at most {MAX_LEN})"),
+        ));
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    http::HeaderValue::from_bytes(&buf)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn the_tcp_preamble_round_trips_and_is_bounded() {
+        let v = http::HeaderValue::from_static("eyJ3Ijoic2xlZXAifQ");
+        let mut wire = Vec::new();
+        block_on(write_preamble(&mut wire, Some(&v))).expect("write");
+        wire.extend_from_slice(b"payload");
+        let mut r = wire.as_slice();
+        assert_eq!(block_on(read_preamble(&mut r)).expect("read"), Some(v));
+        assert_eq!(r, b"payload", "the preamble alone is consumed");
+        let mut empty = Vec::new();
+        block_on(write_preamble(&mut empty, None)).expect("write");
+        assert_eq!(empty, [0, 0]);
+        assert_eq!(
+            block_on(read_preamble(&mut empty.as_slice())).expect("read"),
+            None
+        );
+        let too_long = [0xff_u8, 0xff];
+        assert!(block_on(read_preamble(&mut too_long.as_slice())).is_err());
+        let not_a_value = [0_u8, 1, b'\n'];
+        assert!(block_on(read_preamble(&mut not_a_value.as_slice())).is_err());
+        let cut = [0_u8, 5, b'a'];
+        assert!(block_on(read_preamble(&mut cut.as_slice())).is_err());
+    }
+
     use super::*;
 
     #[test]

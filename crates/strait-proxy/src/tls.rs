@@ -23,6 +23,11 @@ pub const ALPN_H2: &[u8] = b"istio-h2";
 pub const ALPN_HTTP11: &[u8] = b"istio-http/1.1";
 /// ALPN for opaque TCP between proxies.
 pub const ALPN_TCP: &[u8] = b"istio";
+/// TCP between strait proxies: the stream starts with the client's workload metadata
+/// ([`crate::peer::write_preamble`]), so the server can label its TCP metrics with the source.
+/// A client offers it before [`ALPN_TCP`]; a server that does not know it (Envoy) picks
+/// `istio`, and the stream is plain.
+pub const ALPN_TCP_PEER: &[u8] = b"strait-tcp-peer";
 pub const ALPN_PEER_EXCHANGE: &[u8] = b"istio-peer-exchange";
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +163,7 @@ pub fn server_config(creds: &Arc<Credentials>) -> Result<Arc<ServerConfig>, TlsE
     cfg.alpn_protocols = vec![
         ALPN_H2.to_vec(),
         ALPN_HTTP11.to_vec(),
+        ALPN_TCP_PEER.to_vec(),
         ALPN_TCP.to_vec(),
         ALPN_PEER_EXCHANGE.to_vec(),
         b"h2".to_vec(),
@@ -259,7 +265,12 @@ pub fn client_config(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_client_cert_resolver(Arc::new(CurrentCert(creds.clone())));
-    cfg.alpn_protocols = vec![alpn.to_vec()];
+    cfg.alpn_protocols = if alpn == ALPN_TCP_PEER {
+        // With Istio's TCP ALPN as the fallback for servers that are not strait.
+        vec![ALPN_TCP_PEER.to_vec(), ALPN_TCP.to_vec()]
+    } else {
+        vec![alpn.to_vec()]
+    };
     Ok(Arc::new(cfg))
 }
 

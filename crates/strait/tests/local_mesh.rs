@@ -967,6 +967,20 @@ fn protocols_timeouts_retries_and_tcp() {
         ),
         1.0
     );
+    // The server knows who called over TCP too (the client's metadata comes first on the
+    // stream, vouched for by its certificate), as Istio's TCP metrics do.
+    assert_eq!(
+        metric_sum(
+            echo_stats,
+            "istio_tcp_connections_opened_total",
+            &[
+                "source_workload=\"sleep\"",
+                "source_workload_namespace=\"sample\"",
+                "source_app=\"sleep\""
+            ]
+        ),
+        1.0
+    );
     assert!(
         metric_sum(
             sleep_stats,

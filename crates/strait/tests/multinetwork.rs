@@ -65,6 +65,15 @@ fn multi_primary_across_networks_goes_through_the_gateways() {
         );
         assert_eq!(seen.get("error"), None, "{from}: {seen:?}");
     }
+    // The sidecars write Istio's default access log format (the example sets accessLogFile).
+    let log = mesh.log();
+    assert!(
+        log.lines().any(
+            |l| l.contains("\"GET /hello HTTP/1.1\" 200 - via_upstream - \"-\" 0 ")
+                && l.contains(" outbound|5000||helloworld.sample.svc.cluster.local ")
+        ),
+        "no access log line in Istio's format:\n{log}"
+    );
     // Split horizon: cluster1's sleep holds its local pod and cluster2's gateway on 15443.
     let gw2 = mesh.load_balancer("cluster2/istio-system/istio-eastwestgateway");
     let eps = mesh.endpoints("cluster1/sample/sleep", "helloworld");

@@ -3,7 +3,8 @@
 use super::{At, WireError, enum_value, required};
 use crate::proto;
 use crate::types::{
-    AppProtocol, InboundMtls, InboundPort, MeshSettings, NodeMeta, PathNormalization, ProxyRole,
+    AccessLogEncoding, AppProtocol, InboundMtls, InboundPort, MeshSettings, NodeMeta,
+    PathNormalization, ProxyRole,
 };
 
 pub(crate) fn encode_protocol(p: AppProtocol) -> i32 {
@@ -47,6 +48,11 @@ impl From<&MeshSettings> for proto::MeshSettings {
                 PathNormalization::DecodeAndMergeSlashes => P::DecodeAndMergeSlashes,
             }) as i32,
             node: Some((&m.node).into()),
+            access_log_encoding: (match m.access_log_encoding {
+                AccessLogEncoding::Text => proto::AccessLogEncoding::Text,
+                AccessLogEncoding::Json => proto::AccessLogEncoding::Json,
+            }) as i32,
+            access_log_stderr: m.access_log_stderr,
         }
     }
 }
@@ -69,6 +75,13 @@ impl TryFrom<proto::MeshSettings> for MeshSettings {
                 P::DecodeAndMergeSlashes => PathNormalization::DecodeAndMergeSlashes,
             },
             node: required(m.node, "node")?,
+            access_log_encoding: match enum_value(m.access_log_encoding, "access_log_encoding")? {
+                proto::AccessLogEncoding::Unspecified | proto::AccessLogEncoding::Text => {
+                    AccessLogEncoding::Text
+                }
+                proto::AccessLogEncoding::Json => AccessLogEncoding::Json,
+            },
+            access_log_stderr: m.access_log_stderr,
         })
     }
 }

@@ -142,6 +142,8 @@ fn config() -> ProxyConfig {
                 identity: "spiffe://cluster.local/ns/ns/sa/sleep".into(),
                 ..NodeMeta::default()
             },
+            access_log_encoding: AccessLogEncoding::Json,
+            access_log_stderr: true,
         },
         ..ProxyConfig::default()
     };

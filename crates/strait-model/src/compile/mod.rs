@@ -233,6 +233,11 @@ fn mesh_settings(mesh: &Mesh, config: ClusterId, w: &Workload) -> MeshSettings {
         domain: own.domain.clone(),
         allow_any_outbound: allow_any,
         access_log: mc.access_log_file.as_deref().is_some_and(|f| !f.is_empty()),
+        access_log_encoding: match mc.access_log_encoding.as_deref() {
+            Some("JSON") => AccessLogEncoding::Json,
+            _ => AccessLogEncoding::Text,
+        },
+        access_log_stderr: mc.access_log_file.as_deref() == Some("/dev/stderr"),
         path_normalization: path_normalization(mc),
         node: NodeMeta {
             role: ProxyRole::Sidecar,

@@ -178,8 +178,8 @@ fn holding(c: &Cluster, kind: Kind) -> impl Iterator<Item = (ObjId, &Object)> {
     })
 }
 
-/// `meshConfig.accessLogFile` turns access logs on; the proxy writes them with its other logs,
-/// to standard error, whatever the path.
+/// `meshConfig.accessLogFile` turns access logs on; the proxy writes them to its standard
+/// output (standard error for `/dev/stderr`), whatever the path.
 fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
     for c in mesh.primaries() {
         for (kind, path) in places(Kind::IstioOperator, "spec.meshConfig.accessLogFile") {
@@ -189,7 +189,7 @@ fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
                         out.push(NotApplied::new(
                             id,
                             at,
-                            "not applied as a path: access log lines go to the proxy's standard error with its other logs (log target `access`), not to this file",
+                            "not applied as a path: access log lines go to the proxy's standard output (standard error for /dev/stderr), as with /dev/stdout, not to this file",
                         ));
                     }
                 }

@@ -562,11 +562,8 @@ pub const REPORTED: &[Reported] = &[
     ),
     set(
         IOP,
-        &[
-            "spec.meshConfig.accessLogFormat",
-            "spec.meshConfig.accessLogEncoding",
-        ],
-        "not applied: access log lines keep strait's format",
+        &["spec.meshConfig.accessLogFormat"],
+        "not applied: access log lines keep Istio's default format (TEXT, or JSON under accessLogEncoding)",
     ),
     set(
         IOP,

@@ -172,11 +172,10 @@ pub(crate) async fn serve(
         },
         None => None,
     };
-    let access_log = snap
-        .config
-        .mesh
-        .access_log
-        .then(|| format!("{} {} {:?}", req.method(), req.uri(), req.version()));
+    let mut access_log = crate::access_log::Entry::request(&req, &snap.config.mesh);
+    if let Some(e) = access_log.as_mut() {
+        e.route_name = Some(rule.name.clone());
+    }
     let (mut parts, incoming) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let dest_headers = chosen.map(|w| w.headers).unwrap_or_default();
@@ -250,10 +249,13 @@ pub(crate) async fn serve(
                     mtls,
                 ))
             });
-            let upstream = match (&access_log, cluster.endpoints.get(ep)) {
-                (Some(_), Some(e)) => format!("{}:{}", e.address, e.port),
-                _ => String::new(),
-            };
+            if let Some(entry) = access_log.as_mut() {
+                entry.upstream_cluster = Some(cluster.name.clone());
+                entry.upstream_host = cluster
+                    .endpoints
+                    .get(ep)
+                    .map(|e| format!("{}:{}", e.address, e.port));
+            }
             let rbody = match deadline {
                 Some(d) => body::with_deadline(body::boxed(rbody), d),
                 None => body::boxed(rbody),
@@ -267,7 +269,6 @@ pub(crate) async fn serve(
                     started,
                     request_bytes,
                     access_log,
-                    upstream,
                     permit,
                 },
             )
@@ -294,8 +295,22 @@ pub(crate) async fn serve(
                     ..Outcome::default()
                 },
             );
-            if let Some(line) = access_log {
-                tracing::info!(target: "access", "\"{line}\" {} {flag} 0 {}ms outbound {} ({})", status.as_u16(), started.elapsed().as_millis(), sp.host, f.error);
+            if let Some(mut entry) = access_log {
+                entry.upstream_cluster = Some(cluster.name.clone());
+                entry.upstream_host = f
+                    .endpoint
+                    .and_then(|i| cluster.endpoints.get(i))
+                    .map(|e| format!("{}:{}", e.address, e.port));
+                let failure = f.error.to_string();
+                entry.write(&crate::access_log::Outcome {
+                    code: status.as_u16(),
+                    flags: flag,
+                    details: "upstream_reset_before_response_started",
+                    bytes_received: request_bytes,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    upstream_failure: Some(&failure),
+                    ..Default::default()
+                });
             }
             body::text(
                 status,

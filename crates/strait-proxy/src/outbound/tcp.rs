@@ -72,16 +72,34 @@ pub(super) async fn connect(
             let mtls = super::endpoint_mtls(cluster, e);
             let timeout = Duration::from_millis(cluster.limits.connect_timeout_ms.max(1));
             let stream: Result<Box<dyn Io>, _> = if mtls {
-                px.upstreams
+                match px
+                    .upstreams
                     .connect_mtls(
                         addr,
                         &cluster.sni,
                         &cluster.identities,
-                        tls::ALPN_TCP,
+                        tls::ALPN_TCP_PEER,
                         timeout,
                     )
                     .await
-                    .map(|s| Box::new(s) as Box<dyn Io>)
+                {
+                    Ok(mut s) => {
+                        // A strait server takes the client's metadata first, for its metrics.
+                        let peer = s.get_ref().1.alpn_protocol() == Some(tls::ALPN_TCP_PEER);
+                        let sent = if peer {
+                            crate::peer::write_preamble(&mut s, snap.peer_header.as_ref()).await
+                        } else {
+                            Ok(())
+                        };
+                        sent.map(|()| Box::new(s) as Box<dyn Io>).map_err(|e| {
+                            crate::upstream::UpstreamError::Connect {
+                                addr,
+                                reason: e.to_string(),
+                            }
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
             } else {
                 px.upstreams
                     .connect_plain(addr, timeout)
