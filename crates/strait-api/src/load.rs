@@ -208,18 +208,19 @@ impl Loader {
     }
 }
 
-/// Parses `files[i]` for every `i` of `which`, on every core, in that order.
+/// Parses `files[i]` for every `i` of `which`, on every core, in that order. With fewer files
+/// than cores, each file's documents are split over the cores left (a single large dump).
 fn parse_all(files: &[(FileId, Arc<str>)], which: &[usize]) -> Vec<FileResult> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(which.len().max(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(which.len().max(1));
     if threads <= 1 {
         return which
             .iter()
             .filter_map(|i| files.get(*i))
-            .map(|(id, text)| document::parse_file(*id, text))
+            .map(|(id, text)| document::parse_file(*id, text, cores))
             .collect();
     }
+    let per_file = (cores / threads).max(1);
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<FileResult>>> = which.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -230,7 +231,7 @@ fn parse_all(files: &[(FileId, Arc<str>)], which: &[usize]) -> Vec<FileResult> {
                     let Some((id, text)) = which.get(k).and_then(|i| files.get(*i)) else {
                         break;
                     };
-                    let r = document::parse_file(*id, text);
+                    let r = document::parse_file(*id, text, per_file);
                     if let Ok(mut slot) = slots[k].lock() {
                         *slot = Some(r);
                     }

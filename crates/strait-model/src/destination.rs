@@ -2,7 +2,7 @@
 //! set for one service port, the way istiod's `PushContext.destinationRule` and
 //! `MergeSubsetTrafficPolicy` decide. Shared by the proxy compiler and the analyzer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::ObjId;
 use crate::host::{self, ExportTo};
@@ -35,6 +35,10 @@ pub fn most_specific<'a, 'm>(
 #[derive(Debug)]
 pub struct DrIndex<'a, 'm> {
     by_ns: BTreeMap<&'m str, NsRules<'a, 'm>>,
+    /// The namespaces holding a rule for each exact host, and those holding a wildcard rule:
+    /// [`DrIndex::applicable`] asks only these, not every namespace about every host.
+    exact_holders: HashMap<&'a str, BTreeSet<&'m str>>,
+    wildcard_holders: BTreeSet<&'m str>,
 }
 
 #[derive(Debug, Default)]
@@ -46,15 +50,26 @@ struct NsRules<'a, 'm> {
 impl<'a, 'm> DrIndex<'a, 'm> {
     pub fn new(drs: &'a [Dr<'m>]) -> Self {
         let mut by_ns: BTreeMap<&'m str, NsRules<'a, 'm>> = BTreeMap::new();
+        let mut exact_holders: HashMap<&'a str, BTreeSet<&'m str>> = HashMap::new();
+        let mut wildcard_holders = BTreeSet::new();
         for d in drs {
             let ns = by_ns.entry(d.namespace).or_default();
             if host::is_wildcard(&d.host) {
                 ns.wildcard.push(d);
+                wildcard_holders.insert(d.namespace);
             } else {
                 ns.exact.entry(d.host.as_str()).or_default().push(d);
+                exact_holders
+                    .entry(d.host.as_str())
+                    .or_default()
+                    .insert(d.namespace);
             }
         }
-        DrIndex { by_ns }
+        DrIndex {
+            by_ns,
+            exact_holders,
+            wildcard_holders,
+        }
     }
 
     fn most_specific_in(&self, ns: &str, hostname: &str) -> Option<&'a Dr<'m>> {
@@ -91,8 +106,12 @@ impl<'a, 'm> DrIndex<'a, 'm> {
         let mut out = Vec::new();
         let own = self.most_specific_in(svc_ns, hostname);
         out.extend(own);
-        for ns in self.by_ns.keys() {
-            if *ns == svc_ns || *ns == root {
+        // Only namespaces with a rule for this host or a wildcard one can have one that applies,
+        // in name order.
+        let mut holders = self.wildcard_holders.clone();
+        holders.extend(self.exact_holders.get(hostname).into_iter().flatten());
+        for ns in holders {
+            if ns == svc_ns || ns == root {
                 continue;
             }
             out.extend(self.most_specific_in(ns, hostname));
@@ -199,5 +218,77 @@ mod tests {
                 "spec.subsets[0].trafficPolicy.tls.mode".to_string()
             ))
         );
+    }
+
+    /// [`DrIndex::applicable`] asks only the namespaces holding a rule for the host; it must
+    /// answer as asking every namespace does.
+    #[test]
+    fn applicable_asks_only_holders_and_agrees_with_every_namespace() {
+        use super::{Dr, DrIndex};
+        use crate::host::ExportTo;
+        use crate::{ClusterId, ObjId};
+
+        let spec = DestinationRuleSpec::default();
+        let rules = [
+            ("a", "r.a.svc.cluster.local", ExportTo::All),
+            ("a", "*.b.svc.cluster.local", ExportTo::All),
+            (
+                "b",
+                "r.b.svc.cluster.local",
+                ExportTo::parse(&[".".to_string()], "b", true),
+            ),
+            ("c", "*.svc.cluster.local", ExportTo::All),
+            ("c", "r.a.svc.cluster.local", ExportTo::All),
+            ("d", "*", ExportTo::All),
+            ("istio-system", "r.a.svc.cluster.local", ExportTo::All),
+            ("istio-system", "*.cluster.local", ExportTo::All),
+            ("e", "other.e.svc.cluster.local", ExportTo::All),
+        ];
+        let drs: Vec<Dr> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, (ns, host, export))| Dr {
+                id: ObjId {
+                    cluster: ClusterId(0),
+                    index: i as u32,
+                },
+                namespace: ns,
+                host: host.to_string(),
+                export: export.clone(),
+                spec: &spec,
+            })
+            .collect();
+        let index = DrIndex::new(&drs);
+        let root = "istio-system";
+        // The definition: the service namespace's rule, every other namespace's own, and the
+        // root's unless the service namespace's is exported everywhere.
+        let every = |host: &str, svc_ns: &str| {
+            let mut out = Vec::new();
+            let own = index.most_specific_in(svc_ns, host);
+            out.extend(own);
+            for ns in index.by_ns.keys().filter(|n| **n != svc_ns && **n != root) {
+                out.extend(index.most_specific_in(ns, host));
+            }
+            if own.is_none_or(|d| d.export != ExportTo::All) && svc_ns != root {
+                out.extend(index.most_specific_in(root, host));
+            }
+            out.iter().map(|d| d.id).collect::<Vec<_>>()
+        };
+        for host in [
+            "r.a.svc.cluster.local",
+            "r.b.svc.cluster.local",
+            "x.f.svc.cluster.local",
+            "other.e.svc.cluster.local",
+            "nowhere.example.com",
+        ] {
+            for svc_ns in ["a", "b", "c", "e", "f", root] {
+                let ids: Vec<ObjId> = index
+                    .applicable(host, svc_ns, root)
+                    .iter()
+                    .map(|d| d.id)
+                    .collect();
+                assert_eq!(ids, every(host, svc_ns), "{host} from {svc_ns}");
+            }
+        }
     }
 }

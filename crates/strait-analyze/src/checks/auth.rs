@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use strait_api::Kind;
 use strait_api::istio::security::AuthorizationPolicySpec;
+use strait_model::workload::WorkloadIndex;
 use strait_model::{ClusterId, Injection, Mesh, ObjId, Workload, selector};
 
 use super::util::{self, join};
@@ -18,11 +19,17 @@ use crate::context::Ctx;
 pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for c in mesh.primaries() {
+        let served = mesh.served_by(c.id);
+        let workloads = WorkloadIndex::new(
+            mesh.workloads
+                .iter()
+                .filter(|w| served.contains(&w.cluster)),
+        );
         for (id, o) in util::in_cluster(mesh, c.id, Kind::AuthorizationPolicy) {
             let Some(ap) = o.authorization_policy() else {
                 continue;
             };
-            check_selector(ctx, c.id, id, o.namespace(), &ap.spec);
+            check_selector(ctx, c.id, &workloads, id, o.namespace(), &ap.spec);
         }
         check_jwks_fetching(ctx, c.id);
         check_implicit_namespace(ctx, c.id);
@@ -43,6 +50,7 @@ fn may_enforce(mesh: &Mesh, w: &Workload) -> bool {
 fn check_selector(
     ctx: &mut Ctx,
     cluster: ClusterId,
+    workloads: &WorkloadIndex,
     id: ObjId,
     ns: &str,
     spec: &AuthorizationPolicySpec,
@@ -53,11 +61,11 @@ fn check_selector(
     }
     let root = mesh.cluster(cluster).root_namespace();
     let served = mesh.served_by(cluster);
-    let candidates: Vec<&Workload> = mesh
-        .workloads
-        .iter()
-        .filter(|w| served.contains(&w.cluster) && (ns == root || w.namespace == ns))
-        .collect();
+    let within = (ns != root).then_some(ns);
+    let candidates: &[&Workload] = match within {
+        Some(ns) => workloads.in_namespace(ns),
+        None => workloads.all(),
+    };
     let scope = if ns == root {
         "in any namespace (it is in the root namespace)".to_string()
     } else {
@@ -88,10 +96,7 @@ fn check_selector(
         );
         return;
     };
-    let matched: Vec<&&Workload> = candidates
-        .iter()
-        .filter(|w| selector::map_selects(sel, &w.labels))
-        .collect();
+    let matched: Vec<&Workload> = workloads.select(within, sel).collect();
     if matched.is_empty() && !unseen_pods_may_match(mesh, &served, ns, root, sel) {
         ctx.at(
             IST0127,

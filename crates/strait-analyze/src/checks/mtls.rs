@@ -10,7 +10,7 @@
 //! the client's namespace, then the service's, then the root namespace; a port-level entry
 //! replaces the destination-level settings wholesale (a missing `tls` there means auto mTLS).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use strait_api::Kind;
 use strait_api::istio::destination_rule::ClientTlsMode;
@@ -130,14 +130,17 @@ fn check_client_server_modes(ctx: &mut Ctx, policies: &BTreeMap<ClusterId, PeerP
         let served = mesh.served_by(c.id);
         // A DestinationRule outside the service's and the root namespace only reaches clients
         // in its own namespace: skip it where every workload there runs without a sidecar.
-        let inert = |ns: &str| {
-            let mut in_ns = mesh
-                .workloads
-                .iter()
-                .filter(|w| served.contains(&w.cluster) && w.namespace == ns)
-                .peekable();
-            in_ns.peek().is_some() && in_ns.all(|w| w.sidecar.lacks_sidecar())
-        };
+        // Namespaces with workloads, and whether every one of them lacks a sidecar.
+        let mut lacking: HashMap<&str, bool> = HashMap::new();
+        for w in mesh
+            .workloads
+            .iter()
+            .filter(|w| served.contains(&w.cluster))
+        {
+            let all = lacking.entry(w.namespace.as_str()).or_insert(true);
+            *all = *all && w.sidecar.lacks_sidecar();
+        }
+        let inert = |ns: &str| lacking.get(ns).copied().unwrap_or(false);
         let index = DrIndex::new(&drs);
         for (hostname, instances) in &by_host {
             let svc_ns = instances[0].namespace.as_str();

@@ -11,22 +11,80 @@ use crate::object::{Body, Object, Source};
 use crate::source::{FileId, Pos};
 use crate::yaml::{self, Node, Value};
 
-pub(super) fn parse_file(file: FileId, text: &str) -> FileResult {
-    let mut r = FileResult::default();
-    r.parse(file, text);
-    r
+/// Parses one file, its documents split over up to `threads` threads. Documents are parsed
+/// and typed independently of each other, so the parts are parsed apart and joined in order:
+/// one large multi-document dump (`kubectl get -A -o yaml`) then uses every core, as a
+/// directory of files does.
+pub(super) fn parse_file(file: FileId, text: &str, threads: usize) -> FileResult {
+    let chunks = yaml::split_documents(text);
+    let parts = parts(&chunks, threads);
+    if parts.len() <= 1 {
+        let mut r = FileResult::default();
+        r.parse(file, &chunks);
+        return r;
+    }
+    let results: Vec<FileResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                scope.spawn(|| {
+                    let mut r = FileResult::default();
+                    r.parse(file, part);
+                    r
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut out = FileResult::default();
+    for r in results {
+        out.objects.extend(r.objects);
+        out.diagnostics.extend(r.diagnostics);
+    }
+    out
+}
+
+/// Below this many bytes a file is parsed on one thread: a thread costs more than it saves.
+const SPLIT_BYTES: usize = 1 << 20;
+
+/// `chunks` cut into at most `threads` consecutive runs of about equal text size, none under
+/// [`SPLIT_BYTES`] unless there is only one.
+fn parts<'c, 'a>(chunks: &'c [yaml::Chunk<'a>], threads: usize) -> Vec<&'c [yaml::Chunk<'a>]> {
+    let total: usize = chunks.iter().map(|c| c.text.len()).sum();
+    let n = threads.min(total / SPLIT_BYTES).max(1);
+    if n == 1 {
+        return vec![chunks];
+    }
+    let target = total.div_ceil(n);
+    let mut out = Vec::with_capacity(n);
+    let (mut start, mut size) = (0, 0);
+    for (i, c) in chunks.iter().enumerate() {
+        size += c.text.len();
+        if size >= target && out.len() + 1 < n {
+            out.push(&chunks[start..=i]);
+            start = i + 1;
+            size = 0;
+        }
+    }
+    if start < chunks.len() {
+        out.push(&chunks[start..]);
+    }
+    out
 }
 
 impl FileResult {
-    fn parse(&mut self, file: FileId, text: &str) {
-        for chunk in yaml::split_documents(text) {
+    fn parse(&mut self, file: FileId, chunks: &[yaml::Chunk]) {
+        for chunk in chunks {
             if yaml::is_blank(chunk.text) {
                 continue;
             }
             let parsed = yaml::parse(chunk.text, file, chunk.first_line, 0);
             // Every template action starts so; most documents hold none and skip the checks.
             let templated = chunk.text.contains("{{");
-            if templated && let Some(t) = unrendered_template(chunk, &parsed) {
+            if templated && let Some(t) = unrendered_template(*chunk, &parsed) {
                 let pos = Pos::new(file, chunk.first_line + t.line + 1, t.column + 1);
                 self.diagnostics.push(Diagnostic::at(
                     Problem::HelmTemplate,
@@ -374,5 +432,65 @@ fn normalise_api_version(tree: &mut Node, kind: Kind) {
         && v.as_str() != Some(canonical.as_str())
     {
         *v = Node::scalar(v.pos, canonical, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dump over [`SPLIT_BYTES`] several times, with the documents that take the unusual
+    /// paths: a syntax error, a duplicate key, a List, an unrendered template, an unknown kind.
+    fn dump() -> String {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < 3 * SPLIT_BYTES {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s{i}\n  namespace: team{}\nspec:\n  selector:\n    app: a{i}\n  ports:\n  - name: http\n    port: 8080\n",
+                i % 7
+            ));
+            match i % 1000 {
+                1 => text.push_str("---\nkind: Service\nmetadata: {name: [\n"),
+                2 => text.push_str("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  name: d\n"),
+                3 => text.push_str("---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: l}\n"),
+                4 => text.push_str("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\n"),
+                5 => text.push_str("---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"),
+                _ => {}
+            }
+            i += 1;
+        }
+        text
+    }
+
+    #[test]
+    fn a_split_file_parses_as_one() {
+        let text = dump();
+        let file = FileId(0);
+        let one = parse_file(file, &text, 1);
+        assert!(one.objects.len() > 10_000);
+        assert!(one.diagnostics.len() > 4);
+        for threads in [2, 3, 8] {
+            let split = parse_file(file, &text, threads);
+            assert_eq!(
+                format!("{split:?}"),
+                format!("{one:?}"),
+                "{threads} threads"
+            );
+        }
+    }
+
+    #[test]
+    fn parts_cover_every_document_in_order() {
+        let text = dump();
+        let chunks = yaml::split_documents(&text);
+        assert_eq!(parts(&chunks, 1).len(), 1);
+        for threads in [2, 3, 100] {
+            let parts = parts(&chunks, threads);
+            assert!(parts.len() > 1 && parts.len() <= threads.min(3));
+            let joined: Vec<yaml::Chunk> = parts.concat();
+            assert_eq!(joined, chunks);
+        }
+        let small = yaml::split_documents("a: 1\n---\nb: 2\n");
+        assert_eq!(parts(&small, 8).len(), 1);
     }
 }

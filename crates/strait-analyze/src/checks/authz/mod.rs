@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use strait_api::Kind;
 use strait_api::istio::security::{AuthorizationAction, AuthorizationPolicySpec};
 use strait_model::compile::{policy_applies, target_refs};
+use strait_model::workload::WorkloadIndex;
 use strait_model::{ClusterId, Injection, Mesh, ObjId, Workload};
 
 use super::injection::{is_replica, is_system_namespace};
@@ -69,15 +70,28 @@ pub fn run(ctx: &mut Ctx) {
 fn policies<'m>(mesh: &'m Mesh, cluster: ClusterId, replicas: &[bool]) -> Vec<Policy<'m>> {
     let root = mesh.cluster(cluster).root_namespace();
     let served = mesh.served_by(cluster);
+    let workloads = WorkloadIndex::new(
+        mesh.workloads
+            .iter()
+            .filter(|w| served.contains(&w.cluster) && !replicas[w.id.0 as usize]),
+    );
     util::in_cluster(mesh, cluster, Kind::AuthorizationPolicy)
         .filter_map(|(id, o)| {
             let spec = &o.authorization_policy()?.spec;
             let refs = target_refs(spec.target_ref.as_ref(), &spec.target_refs);
             let sel = spec.selector.as_ref().map(|s| &s.match_labels);
-            let selected = mesh
-                .workloads
-                .iter()
-                .filter(|w| served.contains(&w.cluster) && !replicas[w.id.0 as usize])
+            // A policy applies only in its own namespace unless it is in the root one, and
+            // without targetRefs only to what its selector selects.
+            let scope = (o.namespace() != root).then_some(o.namespace());
+            let candidates: Vec<&Workload> = match sel {
+                Some(sel) if refs.is_empty() => workloads.select(scope, sel).collect(),
+                _ => match scope {
+                    Some(ns) => workloads.in_namespace(ns).to_vec(),
+                    None => workloads.all().to_vec(),
+                },
+            };
+            let selected = candidates
+                .into_iter()
                 .filter(|w| policy_applies(root, o.namespace(), sel, &refs, w))
                 .collect();
             Some(Policy {

@@ -12,11 +12,13 @@
 //! the ordinary way to serve both transports. Waypoints (`gateway.istio.io/managed:
 //! istio.io-mesh-controller`) and gateways are skipped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use k8s_openapi::api::core::v1::ServiceSpec;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use strait_api::{Kind, Pos};
-use strait_model::{Injection, WorkloadKind, selector};
+use strait_api::{Kind, Object, Pos};
+use strait_model::selector::SelectorIndex;
+use strait_model::{ClusterId, Injection, Mesh, ObjId, WorkloadKind};
 
 use super::super::util::join;
 use crate::catalog::{IST0116, IST0137};
@@ -43,8 +45,45 @@ fn services(ports: &[&SvcPort]) -> BTreeSet<String> {
     ports.iter().map(|p| p.service.clone()).collect()
 }
 
+/// The Services of one namespace of one cluster that have a selector, in object order, with
+/// their selectors indexed: a workload looks only at the Services its labels can match, not at
+/// every Service of its cluster.
+#[derive(Default)]
+struct Namespace<'m> {
+    services: Vec<(
+        ObjId,
+        &'m Object,
+        &'m ServiceSpec,
+        &'m BTreeMap<String, String>,
+    )>,
+    index: SelectorIndex<'m>,
+}
+
+fn namespaces(mesh: &Mesh) -> HashMap<(ClusterId, &str), Namespace<'_>> {
+    let mut out: HashMap<(ClusterId, &str), Namespace> = HashMap::new();
+    for c in &mesh.clusters {
+        for (id, o) in c.of_kind(Kind::Service) {
+            let Some(spec) = o.service().and_then(|s| s.spec.as_ref()) else {
+                continue;
+            };
+            let Some(sel) = spec.selector.as_ref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            out.entry((c.id, o.namespace()))
+                .or_default()
+                .services
+                .push((id, o, spec, sel));
+        }
+    }
+    for ns in out.values_mut() {
+        ns.index = SelectorIndex::new(ns.services.iter().map(|s| s.3));
+    }
+    out
+}
+
 pub(super) fn check(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
+    let namespaces = namespaces(mesh);
     for w in &mesh.workloads {
         if !matches!(
             w.kind,
@@ -59,24 +98,24 @@ pub(super) fn check(ctx: &mut Ctx) {
             continue;
         }
         let mut ports = Vec::new();
-        for (id, o) in mesh.cluster(w.cluster).of_kind(Kind::Service) {
-            let Some(spec) = o.service().and_then(|s| s.spec.as_ref()) else {
-                continue;
-            };
-            let selected = spec
-                .selector
-                .as_ref()
-                .is_some_and(|s| !s.is_empty() && selector::map_selects(s, &w.labels));
-            if o.namespace() != w.namespace || !selected {
-                continue;
-            }
+        let selecting = namespaces
+            .get(&(w.cluster, w.namespace.as_str()))
+            .map(|ns| {
+                ns.index
+                    .selecting(&w.labels, |i| ns.services[i].3)
+                    .into_iter()
+                    .map(|i| &ns.services[i])
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for (id, o, spec, _) in selecting {
             for (i, p) in spec.ports.iter().flatten().enumerate() {
                 ports.push(SvcPort {
                     service: format!("{}/{}", o.namespace(), o.name()),
                     number: p.port,
                     protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
                     target: target_of(p.port, p.target_port.as_ref()),
-                    pos: ctx.pos(id, &format!("spec.ports[{i}].port")),
+                    pos: ctx.pos(*id, &format!("spec.ports[{i}].port")),
                 });
             }
         }
