@@ -14,6 +14,7 @@ pub enum Kind {
     Deployment,
     StatefulSet,
     DaemonSet,
+    ReplicaSet,
     Job,
     CronJob,
     Endpoints,
@@ -98,6 +99,14 @@ const KINDS: &[KindInfo] = &[
         "apps",
         &["v1"],
         &["v1beta2"],
+        true,
+    ),
+    k(
+        Kind::ReplicaSet,
+        "ReplicaSet",
+        "apps",
+        &["v1"],
+        &["v1beta1", "v1beta2"],
         true,
     ),
     k(Kind::Job, "Job", "batch", &["v1"], &[], true),
@@ -372,7 +381,6 @@ const OTHER_KNOWN: &[(&str, &str)] = &[
     ("", "PodTemplate"),
     ("", "ReplicationController"),
     ("", "ResourceQuota"),
-    ("apps", "ReplicaSet"),
     ("apps", "ControllerRevision"),
     ("networking.k8s.io", "IPAddress"),
     ("networking.k8s.io", "ServiceCIDR"),
@@ -452,7 +460,7 @@ pub fn lookup(api_version: &str, kind: &str) -> Lookup {
     // `extensions/v1beta1` once served Deployments, DaemonSets and NetworkPolicies.
     let group = if group == "extensions" {
         match kind {
-            "Deployment" | "DaemonSet" => "apps",
+            "Deployment" | "DaemonSet" | "ReplicaSet" => "apps",
             "NetworkPolicy" => "networking.k8s.io",
             _ => group,
         }

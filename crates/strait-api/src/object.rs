@@ -6,7 +6,7 @@ use std::sync::Arc;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Namespace, Node as KubeNode, Pod, Secret, Service, ServiceAccount,
@@ -125,6 +125,7 @@ bodies! {
     Deployment(Deployment) => deployment,
     StatefulSet(StatefulSet) => stateful_set,
     DaemonSet(DaemonSet) => daemon_set,
+    ReplicaSet(ReplicaSet) => replica_set,
     Job(Job) => job,
     CronJob(CronJob) => cron_job,
     Endpoints(Endpoints) => endpoints,

@@ -476,6 +476,10 @@ fn read_mesh_config(
 fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
     for (i, o) in c.objects.iter().enumerate() {
         let id = c.obj_id(i as u32);
+        if workload::owned_by_input_deployment(c, o) {
+            // A dump holds a Deployment's ReplicaSets too: their pods are the Deployment's.
+            continue;
+        }
         if let Some(t) = workload::template_of(o) {
             let empty = BTreeMap::new();
             let labels = t.labels.unwrap_or(&empty);

@@ -17,6 +17,8 @@ pub enum WorkloadKind {
     Deployment,
     StatefulSet,
     DaemonSet,
+    /// A ReplicaSet of its own; one a Deployment of the input owns is that Deployment's.
+    ReplicaSet,
     /// A `batch/v1` Job: its pods run to completion.
     Job,
     /// A `batch/v1` CronJob: a Job template run on a schedule.
@@ -138,7 +140,15 @@ pub struct Template<'a> {
     pub replicas: u32,
 }
 
-/// The pod template of a Pod, Deployment, StatefulSet, DaemonSet, Job or CronJob.
+/// Whether `o` is a ReplicaSet that a Deployment of cluster `c` owns (a dump holds both).
+pub fn owned_by_input_deployment(c: &crate::cluster::Cluster, o: &Object) -> bool {
+    o.kind == Kind::ReplicaSet
+        && o.meta().owner_references.iter().flatten().any(|r| {
+            r.kind == "Deployment" && c.find(Kind::Deployment, o.namespace(), &r.name).is_some()
+        })
+}
+
+/// The pod template of a Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob.
 pub fn template_of(obj: &Object) -> Option<Template<'_>> {
     match obj.kind {
         Kind::Pod => {
@@ -186,6 +196,18 @@ pub fn template_of(obj: &Object) -> Option<Template<'_>> {
                 annotations: m.and_then(|m| m.annotations.as_ref()),
                 spec: s.template.spec.as_ref(),
                 replicas: 1,
+            })
+        }
+        Kind::ReplicaSet => {
+            let s = &obj.replica_set()?.spec;
+            let m = s.template.as_ref().and_then(|t| t.metadata.as_ref());
+            Some(Template {
+                kind: WorkloadKind::ReplicaSet,
+                path: "spec.template",
+                labels: m.and_then(|m| m.labels.as_ref()),
+                annotations: m.and_then(|m| m.annotations.as_ref()),
+                spec: s.template.as_ref().and_then(|t| t.spec.as_ref()),
+                replicas: s.replicas.map_or(1, |r| r.max(0) as u32),
             })
         }
         Kind::Job => {

@@ -65,6 +65,7 @@ fn documents(kind: Kind) -> Vec<(&'static str, Vec<String>)> {
         | Kind::Deployment
         | Kind::StatefulSet
         | Kind::DaemonSet
+        | Kind::ReplicaSet
         | Kind::Job
         | Kind::CronJob
         | Kind::Endpoints

@@ -114,3 +114,63 @@ fn cron_job_pod_template_is_a_workload() {
     assert_eq!(opted_out.service_account, "default");
     assert!(opted_out.sidecar.lacks_sidecar(), "{:?}", opted_out.sidecar);
 }
+
+/// A dump holds a Deployment, the ReplicaSet it made and that ReplicaSet's pod: one workload
+/// for the Deployment and the pod, none for its ReplicaSet. A ReplicaSet of its own is a
+/// workload, with its replicas.
+#[test]
+fn a_deployments_replica_set_is_not_a_workload_but_its_own_is() {
+    let (_dir, mesh) = mesh(&[(
+        "dump.yaml",
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, uid: d-1}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: web}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web-5d4f8b7c9
+  namespace: shop
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: d-1}]
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web, pod-template-hash: 5d4f8b7c9}}
+  template:
+    metadata: {labels: {app: web, pod-template-hash: 5d4f8b7c9}}
+    spec:
+      containers: [{name: web, image: web}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: legacy, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: legacy}}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      containers: [{name: legacy, image: legacy}]
+"#,
+    )]);
+    let kinds: Vec<(&str, WorkloadKind, u32)> = mesh
+        .workloads
+        .iter()
+        .map(|w| (w.name.as_str(), w.kind, w.replicas))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("web", WorkloadKind::Deployment, 1),
+            ("legacy", WorkloadKind::ReplicaSet, 3)
+        ]
+    );
+    let legacy = workload(&mesh, "legacy");
+    assert_eq!(legacy.template_path, "spec.template");
+    assert_eq!(legacy.label("app"), Some("legacy"));
+}

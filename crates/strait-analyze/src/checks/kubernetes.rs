@@ -7,8 +7,8 @@
 //! `validateContainers`, `validateContainerPorts`, `ValidateService`; `pkg/apis/apps/validation`
 //! and `pkg/apis/batch/validation` for the templates), and so do the messages
 //! (`<field>: Required value`, `Invalid value`, `Duplicate value`, `Unsupported value`):
-//! - Pods and the pod templates of Deployments, StatefulSets, DaemonSets, Jobs and CronJobs:
-//!   `containers` present and non-empty; every container and init container has a name (a
+//! - Pods and the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and
+//!   CronJobs: `containers` present and non-empty; every container and init container has a name (a
 //!   DNS-1123 label, unique within the pod) and an image (pod templates too); container ports
 //!   in 1..65535;
 //! - apps/v1 workloads: a non-empty `spec.selector` that matches the template's labels, and
@@ -19,7 +19,7 @@
 //!
 //! Older apiVersions of the apps kinds are reported by STR0008 (apply fails anyway) and their
 //! selector rules differ (it defaulted from the labels), so selectors are checked for apps/v1
-//! only. ReplicaSets are not a kind strait reads (STR0014), so they are not checked.
+//! only. ReplicaSets are checked as the other controllers are.
 
 use std::collections::BTreeMap;
 
@@ -35,11 +35,12 @@ use super::util;
 use crate::catalog::STR0016;
 use crate::context::Ctx;
 
-const POD_KINDS: [Kind; 6] = [
+const POD_KINDS: [Kind; 7] = [
     Kind::Pod,
     Kind::Deployment,
     Kind::StatefulSet,
     Kind::DaemonSet,
+    Kind::ReplicaSet,
     Kind::Job,
     Kind::CronJob,
 ];
@@ -157,6 +158,7 @@ fn rules(obj: &Object) -> Option<Rules<'_>> {
         Kind::Deployment => controller(&obj.deployment()?.spec.selector),
         Kind::StatefulSet => controller(&obj.stateful_set()?.spec.selector),
         Kind::DaemonSet => controller(&obj.daemon_set()?.spec.selector),
+        Kind::ReplicaSet => controller(&obj.replica_set()?.spec.selector),
         Kind::Job => Rules {
             spec_path: "spec.template.spec",
             selector: None,

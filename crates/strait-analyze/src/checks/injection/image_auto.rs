@@ -95,7 +95,10 @@ pub(super) fn check(ctx: &mut Ctx) {
     for w in &mesh.workloads {
         if !matches!(
             w.kind,
-            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+            WorkloadKind::Deployment
+                | WorkloadKind::StatefulSet
+                | WorkloadKind::DaemonSet
+                | WorkloadKind::ReplicaSet
         ) {
             continue;
         }

@@ -18,6 +18,7 @@ mod uid;
 mod without_sidecar;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
+use strait_api::Kind;
 use strait_model::{Mesh, Workload, WorkloadKind, selector};
 
 use crate::context::Ctx;
@@ -43,25 +44,43 @@ const OPT_OUT: &str = "sidecar.istio.io/inject";
 /// both): checks report on the controller and skip the pod, so a finding is not repeated per
 /// replica.
 pub(super) fn is_replica(mesh: &Mesh, w: &Workload) -> bool {
-    if w.kind != WorkloadKind::Pod || w.labels.is_empty() {
+    if w.kind != WorkloadKind::Pod {
         return false;
     }
-    let owned = mesh
-        .object(w.object)
-        .meta()
-        .owner_references
-        .as_ref()
-        .is_some_and(|o| !o.is_empty());
-    owned
-        && mesh.workloads.iter().any(|o| {
-            matches!(
-                o.kind,
-                WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
-            ) && o.cluster == w.cluster
-                && o.namespace == w.namespace
-                && !o.labels.is_empty()
-                && selector::map_selects(&o.labels, &w.labels)
-        })
+    let obj = mesh.object(w.object);
+    let owners = obj.meta().owner_references.as_deref().unwrap_or_default();
+    if owners.is_empty() {
+        return false;
+    }
+    // Its owner is in the input: a ReplicaSet (of a Deployment or its own), a StatefulSet, a
+    // DaemonSet, or a Job.
+    let cluster = mesh.cluster(w.cluster);
+    let owner_in_input = owners.iter().any(|r| {
+        let kind = match r.kind.as_str() {
+            "ReplicaSet" => Kind::ReplicaSet,
+            "StatefulSet" => Kind::StatefulSet,
+            "DaemonSet" => Kind::DaemonSet,
+            "Job" => Kind::Job,
+            _ => return false,
+        };
+        cluster.find(kind, &w.namespace, &r.name).is_some()
+    });
+    // Else a controller of the input whose template labels the pod carries (a dump without
+    // the ReplicaSets still holds their Deployment).
+    owner_in_input
+        || (!w.labels.is_empty()
+            && mesh.workloads.iter().any(|o| {
+                matches!(
+                    o.kind,
+                    WorkloadKind::Deployment
+                        | WorkloadKind::StatefulSet
+                        | WorkloadKind::DaemonSet
+                        | WorkloadKind::ReplicaSet
+                ) && o.cluster == w.cluster
+                    && o.namespace == w.namespace
+                    && !o.labels.is_empty()
+                    && selector::map_selects(&o.labels, &w.labels)
+            }))
 }
 
 /// The `istio-proxy` container of a pod spec (a regular container, or a native sidecar in

@@ -87,7 +87,10 @@ pub(super) fn check(ctx: &mut Ctx) {
     for w in &mesh.workloads {
         if !matches!(
             w.kind,
-            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+            WorkloadKind::Deployment
+                | WorkloadKind::StatefulSet
+                | WorkloadKind::DaemonSet
+                | WorkloadKind::ReplicaSet
         ) || !matches!(w.sidecar, Injection::Injected(_))
             || w.gateway.is_some()
         {

@@ -116,7 +116,7 @@ fn hash_suffix(seed: &str, len: usize) -> String {
 }
 
 /// A pod name as Kubernetes forms it: `<deployment>-<template hash>-<5 chars>`,
-/// `<statefulset>-<ordinal>`, `<daemonset>-<5 chars>`. The template hash covers the pod
+/// `<statefulset>-<ordinal>`, `<daemonset>-<5 chars>`, `<replicaset>-<5 chars>`. The template hash covers the pod
 /// template, so editing it rolls new pods (new names) as a Deployment would; unchanged, names
 /// are stable across restarts of `strait up`.
 fn pod_name(cluster: &str, w: &Workload, template: &str, replica: u32) -> (String, Option<Owner>) {
@@ -140,6 +140,18 @@ fn pod_name(cluster: &str, w: &Workload, template: &str, replica: u32) -> (Strin
             format!("{}-{replica}", w.name),
             Some(Owner {
                 kind: "StatefulSet",
+                api_version: "apps/v1",
+                name: w.name.clone(),
+            }),
+        ),
+        WorkloadKind::ReplicaSet => (
+            format!(
+                "{}-{}",
+                w.name,
+                hash_suffix(&format!("{base}/{replica}"), 5)
+            ),
+            Some(Owner {
+                kind: "ReplicaSet",
                 api_version: "apps/v1",
                 name: w.name.clone(),
             }),
