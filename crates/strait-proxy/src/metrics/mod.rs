@@ -436,4 +436,155 @@ mod tests {
         assert!(text.contains("response_flags=\"UF\""));
         assert!(text.contains("connection_security_policy=\"unknown\""));
     }
+
+    /// Istio's standard metrics as its documentation ("Istio Standard Metrics") defines them:
+    /// name as exposed, type, and label names; the HTTP families carry the response code and
+    /// gRPC status, the TCP ones do not.
+    const ISTIO_HTTP: &[(&str, &str)] = &[
+        ("istio_requests_total", "counter"),
+        ("istio_request_duration_milliseconds", "histogram"),
+        ("istio_request_bytes", "histogram"),
+        ("istio_response_bytes", "histogram"),
+    ];
+    const ISTIO_TCP: &[&str] = &[
+        "istio_tcp_connections_opened_total",
+        "istio_tcp_connections_closed_total",
+        "istio_tcp_sent_bytes_total",
+        "istio_tcp_received_bytes_total",
+    ];
+    const LABELS: &[&str] = &[
+        "reporter",
+        "source_workload",
+        "source_workload_namespace",
+        "source_principal",
+        "source_app",
+        "source_version",
+        "source_canonical_service",
+        "source_canonical_revision",
+        "source_cluster",
+        "destination_workload",
+        "destination_workload_namespace",
+        "destination_principal",
+        "destination_app",
+        "destination_version",
+        "destination_service",
+        "destination_service_name",
+        "destination_service_namespace",
+        "destination_canonical_service",
+        "destination_canonical_revision",
+        "destination_cluster",
+        "request_protocol",
+        "response_flags",
+        "connection_security_policy",
+    ];
+    const HTTP_ONLY: &[&str] = &["response_code", "grpc_response_status"];
+    /// Envoy's default histogram buckets, which Istio's proxies use for durations.
+    const DURATION_BUCKETS: &[f64] = &[
+        0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+        30000.0, 60000.0, 300000.0, 600000.0, 1800000.0, 3600000.0,
+    ];
+
+    /// The label names of one exposed sample line, and its `le` bound if any.
+    fn labels_of(line: &str) -> (std::collections::BTreeSet<String>, Option<String>) {
+        let inner = line
+            .split_once('{')
+            .and_then(|(_, r)| r.rsplit_once('}'))
+            .map_or("", |(l, _)| l);
+        let mut names = std::collections::BTreeSet::new();
+        let mut le = None;
+        // Values are quoted and may hold escaped quotes: split on `",` boundaries.
+        for pair in inner.split("\",") {
+            let Some((k, v)) = pair.split_once("=\"") else {
+                continue;
+            };
+            if k == "le" {
+                le = Some(v.trim_end_matches('"').to_string());
+            } else {
+                names.insert(k.to_string());
+            }
+        }
+        (names, le)
+    }
+
+    #[test]
+    fn the_exposition_matches_istios_standard_metrics() {
+        let mut reg = Registry::default();
+        let m = Metrics::new(&mut reg);
+        let call = |protocol: &'static str| Call {
+            reporter: "destination",
+            source: Peer {
+                workload: "sleep".into(),
+                namespace: "sample".into(),
+                ..Peer::default()
+            },
+            destination: Peer {
+                workload: "db".into(),
+                ..Peer::default()
+            },
+            service: ServiceRef {
+                host: "db.data.svc.cluster.local".into(),
+            },
+            protocol,
+            mutual_tls: true,
+        };
+        m.request(
+            &call("http"),
+            &Outcome {
+                code: 200,
+                ms: 3.0,
+                request_bytes: 10,
+                response_bytes: 20,
+                ..Outcome::default()
+            },
+        );
+        m.tcp_opened(&call("tcp"));
+        m.tcp_closed(&call("tcp"), "", 1, 2);
+        let text = m.render(&reg);
+        let want = |http: bool| {
+            let mut w: std::collections::BTreeSet<String> =
+                LABELS.iter().map(|l| l.to_string()).collect();
+            if http {
+                w.extend(HTTP_ONLY.iter().map(|l| l.to_string()));
+            }
+            w
+        };
+        for (name, kind) in ISTIO_HTTP {
+            let family = name.trim_end_matches("_total");
+            assert!(
+                text.contains(&format!("# TYPE {family} {kind}\n")),
+                "{name} is not a {kind}:\n{text}"
+            );
+            let sample = if *kind == "histogram" {
+                format!("{name}_bucket{{")
+            } else {
+                format!("{name}{{")
+            };
+            let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&sample)).collect();
+            assert!(!lines.is_empty(), "no {name} samples:\n{text}");
+            for line in &lines {
+                assert_eq!(labels_of(line).0, want(true), "labels of {name}");
+            }
+            if *name == "istio_request_duration_milliseconds" {
+                let bounds: Vec<f64> = lines
+                    .iter()
+                    .filter_map(|l| labels_of(l).1)
+                    .filter(|le| le != "+Inf")
+                    .filter_map(|le| le.parse().ok())
+                    .collect();
+                assert_eq!(bounds, DURATION_BUCKETS, "{name} buckets");
+            }
+        }
+        for name in ISTIO_TCP {
+            let family = name.trim_end_matches("_total");
+            assert!(
+                text.contains(&format!("# TYPE {family} counter\n")),
+                "{name} is not a counter:\n{text}"
+            );
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}{{")))
+                .unwrap_or_else(|| panic!("no {name} sample:\n{text}"));
+            assert_eq!(labels_of(line).0, want(false), "labels of {name}");
+        }
+    }
 }
