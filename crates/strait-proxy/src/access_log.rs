@@ -59,7 +59,7 @@ fn header(h: &HeaderMap, name: &str) -> Option<String> {
 impl Entry {
     /// The request's part of the entry, when `mesh` turns access logs on.
     pub fn request<B>(req: &Request<B>, mesh: &MeshSettings) -> Option<Box<Entry>> {
-        if !mesh.access_log {
+        if !mesh.access_log || silenced() {
             return None;
         }
         let h = req.headers();
@@ -177,6 +177,13 @@ impl Entry {
             std::io::stdout().lock().write_all(line.as_bytes())
         };
     }
+}
+
+/// `STRAIT_ACCESS_LOG=off` in the proxy's environment: the runner of a tour (`strait demo`)
+/// keeps its terminal for the story, whatever the mesh config asks.
+fn silenced() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("STRAIT_ACCESS_LOG").is_ok_and(|v| v == "off"))
 }
 
 /// Envoy's `%START_TIME%`: UTC, milliseconds (`2026-12-06T21:40:00.123Z`).

@@ -39,6 +39,9 @@ pub struct UpOptions {
     pub program: PathBuf,
     /// `STRAIT_LOG` for the parts.
     pub log: String,
+    /// Let the proxies write access logs when the mesh config asks for them (`false` for a
+    /// tour that keeps the terminal for its own story).
+    pub access_logs: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

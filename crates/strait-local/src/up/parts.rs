@@ -42,6 +42,7 @@ pub(super) struct Spec {
 pub(super) struct Parts {
     pub program: PathBuf,
     pub log: String,
+    pub access_logs: bool,
     pub specs: HashMap<String, Spec>,
     /// Apps and proxies; stopped before the control planes.
     pub workloads: Supervisor,
@@ -58,6 +59,9 @@ impl Parts {
         let mut env = spec.env.clone();
         if std::env::var_os("STRAIT_LOG").is_none() {
             env.push(("STRAIT_LOG".into(), self.log.clone()));
+        }
+        if !self.access_logs {
+            env.push(("STRAIT_ACCESS_LOG".into(), "off".into()));
         }
         let child = match &spec.netns {
             // `ip netns exec` enters the namespace and execs the part: same process, so the

@@ -88,6 +88,7 @@ pub async fn run(opts: UpOptions, stop: Stop, say: Say) -> Result<(), UpError> {
     let mut parts = Parts {
         program: opts.program.clone(),
         log: opts.log.clone(),
+        access_logs: opts.access_logs,
         specs: HashMap::new(),
         workloads: Supervisor::new(),
         control: Supervisor::new(),

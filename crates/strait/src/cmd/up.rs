@@ -23,9 +23,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         cert_ttl: args.cert_ttl,
         restart_delay: args.restart_delay,
         program: std::env::current_exe().context("locating the strait executable")?,
-        // Warnings from every part, the control plane's config events, and access logs when the
-        // mesh config turns them on.
+        // Warnings from every part, the control plane's config events, and AUDIT decisions;
+        // access logs when the mesh config turns them on.
         log: "warn,strait_control=info,access=info".into(),
+        access_logs: true,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

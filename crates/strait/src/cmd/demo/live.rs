@@ -75,6 +75,7 @@ async fn act(show: &Show) -> anyhow::Result<ExitCode> {
             restart_delay: Duration::from_secs(1),
             program: std::env::current_exe().context("locating the strait executable")?,
             log: "error".into(),
+            access_logs: false,
         };
         let (trigger, stop) = stop_pair();
         let notes: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
