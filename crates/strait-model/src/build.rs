@@ -48,10 +48,7 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
     for (i, ci) in inputs.into_iter().enumerate() {
         let id = ClusterId(i as u16);
         let decl = ci.decl.clone().unwrap_or_default();
-        let mut by_kind: BTreeMap<Kind, Vec<u32>> = BTreeMap::new();
-        for (idx, o) in ci.objects.iter().enumerate() {
-            by_kind.entry(o.kind).or_default().push(idx as u32);
-        }
+        let (by_kind, by_name) = crate::cluster::index_objects(&ci.objects);
         let mut c = Cluster {
             id,
             name: ci.name.clone(),
@@ -71,6 +68,7 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
             dir: ci.dir,
             objects: ci.objects,
             by_kind,
+            by_name,
             namespaces: BTreeMap::new(),
             istio_namespace: "istio-system".into(),
             mesh_config: MeshConfig::default(),
@@ -182,6 +180,7 @@ fn empty_cluster() -> Cluster {
         dir: None,
         objects: Vec::new(),
         by_kind: BTreeMap::new(),
+        by_name: Default::default(),
         namespaces: BTreeMap::new(),
         istio_namespace: "istio-system".into(),
         mesh_config: MeshConfig::default(),

@@ -57,6 +57,8 @@ pub struct Cluster {
     pub dir: Option<PathBuf>,
     pub objects: Vec<Object>,
     pub(crate) by_kind: BTreeMap<Kind, Vec<u32>>,
+    /// Objects by kind, namespace and name (the first of duplicates), for [`Cluster::find`].
+    pub(crate) by_name: ByName,
     pub namespaces: BTreeMap<String, NamespaceInfo>,
     /// Where Istio is installed (`istio-system`).
     pub istio_namespace: String,
@@ -67,6 +69,30 @@ pub struct Cluster {
     pub facts: Facts,
     /// Whether the injector injects namespaces without labels.
     pub inject_by_default: bool,
+}
+
+/// Object indexes by kind, then namespace, then name.
+pub(crate) type ByName = std::collections::HashMap<
+    Kind,
+    std::collections::HashMap<Box<str>, std::collections::HashMap<Box<str>, u32>>,
+>;
+
+/// Indexes `objects` by kind and by kind, namespace and name (the first of duplicates, as a
+/// scan in input order finds it).
+pub(crate) fn index_objects(objects: &[Object]) -> (BTreeMap<Kind, Vec<u32>>, ByName) {
+    let mut by_kind: BTreeMap<Kind, Vec<u32>> = BTreeMap::new();
+    let mut by_name = ByName::new();
+    for (idx, o) in objects.iter().enumerate() {
+        by_kind.entry(o.kind).or_default().push(idx as u32);
+        by_name
+            .entry(o.kind)
+            .or_default()
+            .entry(o.namespace().into())
+            .or_default()
+            .entry(o.name().into())
+            .or_insert(idx as u32);
+    }
+    (by_kind, by_name)
 }
 
 impl Cluster {
@@ -90,10 +116,18 @@ impl Cluster {
             .map(move |i| (self.obj_id(*i), self.obj(*i)))
     }
 
-    /// Finds an object by kind, namespace and name.
+    /// Finds an object by kind, namespace and name; an empty namespace finds a namespaced
+    /// kind's object in any namespace (the first in input order).
     pub fn find(&self, kind: Kind, namespace: &str, name: &str) -> Option<(ObjId, &Object)> {
-        self.of_kind(kind)
-            .find(|(_, o)| o.name() == name && (namespace.is_empty() || o.namespace() == namespace))
+        let indexed = || {
+            let i = *self.by_name.get(&kind)?.get(namespace)?.get(name)?;
+            Some((self.obj_id(i), self.obj(i)))
+        };
+        if !namespace.is_empty() {
+            return indexed();
+        }
+        // Any namespace (a cluster-scoped object written with one included).
+        indexed().or_else(|| self.of_kind(kind).find(|(_, o)| o.name() == name))
     }
 
     pub fn is_primary(&self) -> bool {
