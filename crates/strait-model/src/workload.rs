@@ -28,6 +28,20 @@ pub enum WorkloadKind {
     OperatorGateway,
 }
 
+impl WorkloadKind {
+    /// A controller that keeps long-running pods from its template: Deployment, StatefulSet,
+    /// DaemonSet, ReplicaSet.
+    pub fn is_controller(self) -> bool {
+        matches!(
+            self,
+            WorkloadKind::Deployment
+                | WorkloadKind::StatefulSet
+                | WorkloadKind::DaemonSet
+                | WorkloadKind::ReplicaSet
+        )
+    }
+}
+
 /// Whether a workload's pods get a sidecar proxy, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Injection {

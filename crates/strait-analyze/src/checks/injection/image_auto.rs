@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
-use strait_model::{Workload, WorkloadKind, selector};
+use strait_model::{Workload, selector};
 
-use super::{OPT_OUT, injector, is_system_namespace, opts_out, proxy_container};
+use super::{OPT_OUT, injector, is_system_namespace, opts_out, workload_proxy};
 use crate::catalog::IST0146;
 use crate::context::Ctx;
 
@@ -93,22 +93,13 @@ fn webhooks(
 pub(super) fn check(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for w in &mesh.workloads {
-        if !matches!(
-            w.kind,
-            WorkloadKind::Deployment
-                | WorkloadKind::StatefulSet
-                | WorkloadKind::DaemonSet
-                | WorkloadKind::ReplicaSet
-        ) {
+        if !w.kind.is_controller() {
             continue;
         }
+        let Some((path, container)) = workload_proxy(mesh, w) else {
+            continue;
+        };
         let obj = mesh.object(w.object);
-        let Some(spec) = w.pod_spec(obj) else {
-            continue;
-        };
-        let Some((path, container)) = proxy_container(spec) else {
-            continue;
-        };
         if container.image.as_deref() != Some("auto") {
             continue;
         }

@@ -70,17 +70,18 @@ pub(super) fn is_replica(mesh: &Mesh, w: &Workload) -> bool {
     owner_in_input
         || (!w.labels.is_empty()
             && mesh.workloads.iter().any(|o| {
-                matches!(
-                    o.kind,
-                    WorkloadKind::Deployment
-                        | WorkloadKind::StatefulSet
-                        | WorkloadKind::DaemonSet
-                        | WorkloadKind::ReplicaSet
-                ) && o.cluster == w.cluster
+                o.kind.is_controller()
+                    && o.cluster == w.cluster
                     && o.namespace == w.namespace
                     && !o.labels.is_empty()
                     && selector::map_selects(&o.labels, &w.labels)
             }))
+}
+
+/// The `istio-proxy` container of a workload's pods, with its field path relative to the pod
+/// spec.
+pub(super) fn workload_proxy<'m>(mesh: &'m Mesh, w: &Workload) -> Option<(String, &'m Container)> {
+    proxy_container(w.pod_spec(mesh.object(w.object))?)
 }
 
 /// The `istio-proxy` container of a pod spec (a regular container, or a native sidecar in

@@ -16,7 +16,7 @@ use strait_api::{Kind, Pos};
 use strait_model::WorkloadKind;
 
 use super::super::util::join;
-use super::{injector, proxy_container};
+use super::{injector, workload_proxy};
 use crate::catalog::IST0158;
 use crate::context::Ctx;
 
@@ -70,13 +70,10 @@ pub(super) fn check(ctx: &mut Ctx) {
             {
                 continue;
             }
+            let Some((path, container)) = workload_proxy(mesh, w) else {
+                continue;
+            };
             let obj = mesh.object(w.object);
-            let Some(spec) = w.pod_spec(obj) else {
-                continue;
-            };
-            let Some((path, container)) = proxy_container(spec) else {
-                continue;
-            };
             let image = container.image.as_deref().unwrap_or("");
             let variant = injector::annotation_image_type(obj, &w.annotations)
                 .or_else(|| mesh_type.clone())

@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::ServiceSpec;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use strait_api::{Kind, Object, Pos};
 use strait_model::selector::SelectorIndex;
-use strait_model::{ClusterId, Injection, Mesh, ObjId, WorkloadKind};
+use strait_model::{ClusterId, Injection, Mesh, ObjId};
 
 use super::super::util::join;
 use crate::catalog::{IST0116, IST0137};
@@ -85,13 +85,8 @@ pub(super) fn check(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     let namespaces = namespaces(mesh);
     for w in &mesh.workloads {
-        if !matches!(
-            w.kind,
-            WorkloadKind::Deployment
-                | WorkloadKind::StatefulSet
-                | WorkloadKind::DaemonSet
-                | WorkloadKind::ReplicaSet
-        ) || !matches!(w.sidecar, Injection::Injected(_))
+        if !w.kind.is_controller()
+            || !matches!(w.sidecar, Injection::Injected(_))
             || w.gateway.is_some()
         {
             continue;
