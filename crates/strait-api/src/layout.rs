@@ -8,6 +8,7 @@
 //! - name: cluster1
 //!   network: network1
 //!   role: primary          # primary | remote
+//!   locality: us-west-2/us-west-2a   # region/zone/subzone of the cluster's nodes (optional)
 //! - name: cluster2
 //!   network: network2
 //!   role: remote
@@ -65,6 +66,10 @@ pub struct ClusterDecl {
     pub primary: Option<String>,
     /// The cluster's DNS domain (default `cluster.local`).
     pub domain: Option<String>,
+    /// Where the cluster's nodes run, `region[/zone[/subzone]]`: the locality of pods that
+    /// name no Node of the input and carry no locality label (a real cluster's nodes carry
+    /// `topology.kubernetes.io/region` and `zone`).
+    pub locality: Option<String>,
 }
 
 /// A cluster's manifests and declared facts.
@@ -399,6 +404,15 @@ fn check_mesh_file(
                 c.name
             )),
             (Role::Primary, None) => {}
+        }
+        if let Some(l) = &c.locality {
+            let parts: Vec<&str> = l.split('/').collect();
+            if parts.len() > 3 || parts.iter().any(|p| p.trim().is_empty() || p.contains('*')) {
+                err(format!(
+                    "cluster {} has locality \"{l}\"; write region, region/zone or region/zone/subzone, without wildcards",
+                    c.name
+                ));
+            }
         }
     }
 }

@@ -9,11 +9,13 @@
 
 pub mod authz;
 pub mod gateway;
+pub mod outlier;
 pub mod types;
 pub mod wire;
 
 pub use authz::*;
 pub use gateway::*;
+pub use outlier::*;
 pub use types::*;
 pub use wire::WireError;
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authz::Authz;
 use crate::gateway::{GatewayListener, TlsSecret};
+use crate::outlier::OutlierDetection;
 
 /// The protocol a port speaks, as the proxy treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -338,6 +339,13 @@ pub struct Cluster {
     pub endpoints: Vec<Endpoint>,
     /// The DestinationRule that shaped it (`namespace/name`), for inspection.
     pub destination_rule: Option<String>,
+    /// When endpoints are ejected on errors; none: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<OutlierDetection>,
+    /// Shares of traffic by locality (`region/zone/subzone`) within a priority level
+    /// (`localityLbSetting.distribute`); empty: endpoints share by their own weights alone.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub locality_weights: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,6 +365,14 @@ pub struct Endpoint {
     /// avoids it while any healthy endpoint is left.
     #[serde(default)]
     pub unhealthy: bool,
+    /// Where the endpoint runs (`region/zone/subzone`; a gateway standing in for pods takes
+    /// theirs).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub locality: String,
+    /// Its priority level as seen from this proxy (0 first): traffic spills to the next level
+    /// only as endpoints of the ones before fail (locality failover).
+    #[serde(default)]
+    pub priority: u32,
 }
 
 /// Who an endpoint is, for telemetry labels.

@@ -64,6 +64,7 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
                 .domain
                 .clone()
                 .unwrap_or_else(|| "cluster.local".into()),
+            locality: strait_config::Locality::parse(decl.locality.as_deref().unwrap_or("")),
             decl_pos: ci.decl_pos,
             dir: ci.dir,
             objects: ci.objects,
@@ -176,6 +177,7 @@ fn empty_cluster() -> Cluster {
         network: String::new(),
         istio_network: String::new(),
         domain: "cluster.local".into(),
+        locality: strait_config::Locality::default(),
         decl_pos: None,
         dir: None,
         objects: Vec::new(),

@@ -52,6 +52,8 @@ pub struct Cluster {
     pub istio_network: String,
     /// DNS domain (`cluster.local`).
     pub domain: String,
+    /// Where `mesh.yaml` says the cluster's nodes run (empty: not said).
+    pub locality: strait_config::Locality,
     /// Where `mesh.yaml` declares it.
     pub decl_pos: Option<Pos>,
     pub dir: Option<PathBuf>,

@@ -21,6 +21,7 @@ pub mod identity;
 mod ids;
 pub mod index;
 pub mod ingress;
+pub mod locality;
 mod mesh;
 pub mod network;
 pub mod peer_auth;

@@ -176,6 +176,36 @@ const ACTED_ON: &[(Kind, &str)] = &[
     ),
     // DISABLE and ISTIO_MUTUAL; SIMPLE and MUTUAL are reported and refused.
     (Kind::DestinationRule, "spec.trafficPolicy.tls.mode"),
+    // Locality load balancing and outlier detection (compile/locality_lb.rs, clusters.rs;
+    // the proxy's balance module).
+    (
+        Kind::DestinationRule,
+        "spec.trafficPolicy.loadBalancer.localityLbSetting",
+    ),
+    (
+        Kind::DestinationRule,
+        "spec.trafficPolicy.outlierDetection.consecutive5xxErrors",
+    ),
+    (
+        Kind::DestinationRule,
+        "spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors",
+    ),
+    (
+        Kind::DestinationRule,
+        "spec.trafficPolicy.outlierDetection.interval",
+    ),
+    (
+        Kind::DestinationRule,
+        "spec.trafficPolicy.outlierDetection.baseEjectionTime",
+    ),
+    (
+        Kind::DestinationRule,
+        "spec.trafficPolicy.outlierDetection.maxEjectionPercent",
+    ),
+    (
+        Kind::DestinationRule,
+        "spec.trafficPolicy.outlierDetection.minHealthPercent",
+    ),
     (
         Kind::DestinationRule,
         "spec.trafficPolicy.portLevelSettings[].port",
@@ -209,6 +239,7 @@ const ACTED_ON: &[(Kind, &str)] = &[
     (Kind::WorkloadEntry, "spec.labels"),
     (Kind::WorkloadEntry, "spec.network"),
     (Kind::WorkloadEntry, "spec.weight"),
+    (Kind::WorkloadEntry, "spec.locality"),
     (Kind::WorkloadEntry, "spec.serviceAccount"),
     // PeerAuthentication: the server side of mTLS (peer_auth.rs).
     (Kind::PeerAuthentication, "spec.selector"),
@@ -363,6 +394,7 @@ const ACTED_ON: &[(Kind, &str)] = &[
     (Kind::IstioOperator, "spec.meshConfig.accessLogFile"),
     (Kind::IstioOperator, "spec.meshConfig.accessLogEncoding"),
     (Kind::IstioOperator, "spec.meshConfig.pathNormalization"),
+    (Kind::IstioOperator, "spec.meshConfig.localityLbSetting"),
     (
         Kind::IstioOperator,
         "spec.meshConfig.outboundTrafficPolicy.mode",

@@ -2,6 +2,7 @@
 
 use super::mesh::{decode_protocol, encode_protocol};
 use super::{At, WireError, encode_list, enum_value, list, required};
+use crate::outlier::OutlierDetection;
 use crate::proto;
 use crate::types::{Cluster, Endpoint, EndpointMeta, LbPolicy, PoolLimits, UpstreamTls};
 
@@ -29,6 +30,12 @@ impl From<&Cluster> for proto::Cluster {
             limits: Some((&c.limits).into()),
             endpoints: encode_list(&c.endpoints),
             destination_rule: c.destination_rule.clone(),
+            outlier: c.outlier.as_ref().map(Into::into),
+            locality_weights: c
+                .locality_weights
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
         }
     }
 }
@@ -62,6 +69,51 @@ impl TryFrom<proto::Cluster> for Cluster {
             limits: required(c.limits, "limits")?,
             endpoints: list(c.endpoints, "endpoints")?,
             destination_rule: c.destination_rule,
+            outlier: c
+                .outlier
+                .map(OutlierDetection::try_from)
+                .transpose()
+                .at("outlier")?,
+            locality_weights: c.locality_weights.into_iter().collect(),
+        })
+    }
+}
+
+impl From<&OutlierDetection> for proto::OutlierDetection {
+    fn from(o: &OutlierDetection) -> Self {
+        proto::OutlierDetection {
+            consecutive_5xx: o.consecutive_5xx,
+            consecutive_gateway_errors: o.consecutive_gateway_errors,
+            interval_ms: o.interval_ms,
+            base_ejection_ms: o.base_ejection_ms,
+            max_ejection_percent: o.max_ejection_percent,
+            min_health_percent: o.min_health_percent,
+        }
+    }
+}
+
+impl TryFrom<proto::OutlierDetection> for OutlierDetection {
+    type Error = WireError;
+
+    fn try_from(o: proto::OutlierDetection) -> Result<Self, WireError> {
+        let percent = |v: u32, field: &str| {
+            if v > 100 {
+                Err(WireError::new(format!("{v} is not a percentage")).at(field))
+            } else {
+                Ok(v)
+            }
+        };
+        // A zero interval would review ejections in a busy loop.
+        if o.interval_ms == 0 {
+            return Err(WireError::new("must be positive").at("interval_ms"));
+        }
+        Ok(OutlierDetection {
+            consecutive_5xx: o.consecutive_5xx.filter(|n| *n > 0),
+            consecutive_gateway_errors: o.consecutive_gateway_errors.filter(|n| *n > 0),
+            interval_ms: o.interval_ms,
+            base_ejection_ms: o.base_ejection_ms,
+            max_ejection_percent: percent(o.max_ejection_percent, "max_ejection_percent")?,
+            min_health_percent: percent(o.min_health_percent, "min_health_percent")?,
         })
     }
 }
@@ -104,6 +156,8 @@ impl From<&Endpoint> for proto::Endpoint {
             workload: Some((&e.workload).into()),
             via_gateway: e.via_gateway,
             unhealthy: e.unhealthy,
+            locality: e.locality.clone(),
+            priority: e.priority,
         }
     }
 }
@@ -120,6 +174,8 @@ impl TryFrom<proto::Endpoint> for Endpoint {
             workload: required(e.workload, "workload")?,
             via_gateway: e.via_gateway,
             unhealthy: e.unhealthy,
+            locality: e.locality.clone(),
+            priority: e.priority,
         })
     }
 }

@@ -1,6 +1,7 @@
 use prost::Message;
 
 use super::*;
+use crate::outlier::OutlierDetection;
 use crate::proto::resource::Body;
 use crate::types::*;
 
@@ -122,8 +123,15 @@ fn cluster() -> Cluster {
             },
             via_gateway: true,
             unhealthy: true,
+            locality: "us-west-2/us-west-2a".into(),
+            priority: 2,
         }],
         destination_rule: None,
+        outlier: Some(OutlierDetection {
+            consecutive_gateway_errors: Some(3),
+            ..OutlierDetection::istio_default()
+        }),
+        locality_weights: [("us-west-2/*".to_string(), 80), ("eastus".to_string(), 20)].into(),
     }
 }
 
@@ -372,4 +380,23 @@ fn a_kind_added_later_is_refused_on_the_wire() {
     assert_eq!(Kind::of(&r), None);
     let e = ProxyConfig::default().apply(r).expect_err("refused");
     assert!(e.to_string().starts_with("body: not set"), "{e}");
+}
+
+#[test]
+fn outlier_detection_out_of_range_is_refused() {
+    let mut p = proto::Cluster::from(&cluster());
+    if let Some(o) = p.outlier.as_mut() {
+        o.max_ejection_percent = 101;
+    }
+    let err = Cluster::try_from(p.clone()).expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "outlier.max_ejection_percent: 101 is not a percentage"
+    );
+    if let Some(o) = p.outlier.as_mut() {
+        o.max_ejection_percent = 10;
+        o.interval_ms = 0;
+    }
+    let err = Cluster::try_from(p).expect_err("refused");
+    assert_eq!(err.to_string(), "outlier.interval_ms: must be positive");
 }

@@ -2,11 +2,15 @@
 //! DestinationRule's policy merged the way istiod merges it, and the endpoints as this proxy
 //! sees them (split horizon).
 
+use std::collections::{BTreeMap, HashMap};
+
 use strait_api::istio::destination_rule::{
-    ClientTlsMode, DestinationRuleSpec, SimpleLb, TrafficPolicy,
+    ClientTlsMode, DestinationRuleSpec, LocalityLoadBalancerSetting,
+    OutlierDetection as ApiOutlierDetection, SimpleLb, TrafficPolicy,
 };
 use strait_api::istio::security::MtlsMode;
 
+use super::locality_lb::{self, Site};
 use super::routes::{ClusterKey, app_protocol};
 use super::split_horizon::{self, Gateways};
 use super::workload_name;
@@ -16,6 +20,7 @@ use crate::mesh::Mesh;
 use crate::peer_auth::{PeerPolicies, target_port};
 use crate::selector;
 use crate::workload::Workload;
+use strait_config::OutlierDetection;
 use strait_config::types::*;
 
 /// Envoy's default connect timeout, which Istio keeps (MeshConfig `connectTimeout`).
@@ -38,6 +43,8 @@ pub(super) struct Vantage<'a> {
     /// A gateway's requested network view: endpoints of other networks are not for it.
     pub view: &'a [String],
     pub gateways: &'a Gateways,
+    /// Its locality and labels, for locality load balancing.
+    pub site: &'a Site,
 }
 
 pub(super) fn compile(
@@ -96,6 +103,7 @@ pub(super) fn compile(
             Some((ClientTlsMode::Simple | ClientTlsMode::Mutual, _)) => UpstreamTls::Originate,
         };
         let mut endpoints = Vec::new();
+        let mut labels: HashMap<(String, u32), BTreeMap<String, String>> = HashMap::new();
         let mut identities = Vec::new();
         for s in &instances {
             let Some(sport) = s.port(*port) else { continue };
@@ -148,11 +156,14 @@ pub(super) fn compile(
                     },
                     via_gateway: false,
                     unhealthy: false,
+                    locality: crate::locality::of(mesh, e).to_string(),
+                    priority: 0,
                 });
+                labels.insert((address.clone(), target), crate::locality::labels(mesh, e));
             }
         }
         endpoints.sort_by(|a, b| (&a.address, a.port).cmp(&(&b.address, b.port)));
-        let endpoints = match kind {
+        let mut endpoints = match kind {
             ClusterKind::Outbound => {
                 split_horizon::translate(at.network, at.view, endpoints, at.gateways)
             }
@@ -166,6 +177,33 @@ pub(super) fn compile(
                 })
                 .collect(),
         };
+        // Labels as istiod matches `failoverPriority`: a gateway standing in for pods carries
+        // only its network and cluster.
+        let endpoint_labels: Vec<BTreeMap<String, String>> = endpoints
+            .iter()
+            .map(|e| match labels.get(&(e.address.clone(), e.port)) {
+                Some(l) if !e.via_gateway => l.clone(),
+                _ => [
+                    ("topology.istio.io/network", &e.workload.network),
+                    ("topology.istio.io/cluster", &e.workload.cluster),
+                ]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            })
+            .collect();
+        let setting = locality_lb::effective(
+            policy.locality.as_ref(),
+            c.mesh_config.locality_lb_setting.as_ref(),
+        );
+        let locality_weights = locality_lb::apply(
+            setting,
+            policy.outlier.as_ref(),
+            at.site,
+            &mut endpoints,
+            &endpoint_labels,
+        );
         identities.sort();
         identities.dedup();
         let name = match kind {
@@ -194,6 +232,8 @@ pub(super) fn compile(
                     let o = mesh.object(d.id);
                     format!("{}/{}", o.namespace(), o.name())
                 }),
+                outlier: policy.outlier,
+                locality_weights,
             },
         );
     }
@@ -219,6 +259,8 @@ fn running(mesh: &Mesh, w: &Workload) -> bool {
 struct Policy {
     lb: LbPolicy,
     limits: PoolLimits,
+    outlier: Option<OutlierDetection>,
+    locality: Option<LocalityLoadBalancerSetting>,
 }
 
 impl Default for Policy {
@@ -227,7 +269,38 @@ impl Default for Policy {
         Policy {
             lb: LbPolicy::LeastRequest,
             limits: PoolLimits::default(),
+            outlier: None,
+            locality: None,
         }
+    }
+}
+
+/// A rule's `outlierDetection` with Envoy's defaults where Istio leaves them: five consecutive
+/// 5xx, gateway errors not counted, a 10 s interval, 30 s base ejection, at most 10 % ejected;
+/// Istio turns the panic threshold off (`minHealthPercent` 0) unless told otherwise.
+fn outlier_detection(od: &ApiOutlierDetection) -> OutlierDetection {
+    let d = OutlierDetection::istio_default();
+    let ms =
+        |v: Option<std::time::Duration>, default: u64| v.map_or(default, |d| d.as_millis() as u64);
+    OutlierDetection {
+        consecutive_5xx: od
+            .consecutive_5xx_errors
+            .map_or(d.consecutive_5xx, |n| (n > 0).then_some(n)),
+        consecutive_gateway_errors: od.consecutive_gateway_errors.filter(|n| *n > 0),
+        interval_ms: ms(od.interval.map(|t| t.as_std()), d.interval_ms).max(1),
+        base_ejection_ms: ms(
+            od.base_ejection_time.map(|t| t.as_std()),
+            d.base_ejection_ms,
+        ),
+        max_ejection_percent: od
+            .max_ejection_percent
+            .filter(|p| *p > 0)
+            .map_or(d.max_ejection_percent, |p| p.min(100) as u32),
+        min_health_percent: match od.min_health_percent {
+            Some(p) if p < 0 => 50,
+            Some(p) => p.min(100) as u32,
+            None => 0,
+        },
     }
 }
 
@@ -249,14 +322,27 @@ impl Policy {
     }
 
     fn apply(&mut self, tp: &TrafficPolicy, port: u32) {
+        // A port's own settings replace the rule's, part by part (istiod's merge).
         let level = tp
             .port_level_settings
             .iter()
             .find(|pl| pl.port.as_ref().map(|s| s.number) == Some(port));
-        let (lb, pool) = match level {
-            Some(pl) => (pl.load_balancer.as_ref(), pl.connection_pool.as_ref()),
-            None => (tp.load_balancer.as_ref(), tp.connection_pool.as_ref()),
-        };
+        let lb = level
+            .and_then(|pl| pl.load_balancer.as_ref())
+            .or(tp.load_balancer.as_ref());
+        let pool = level
+            .and_then(|pl| pl.connection_pool.as_ref())
+            .or(tp.connection_pool.as_ref());
+        if let Some(od) = level
+            .and_then(|pl| pl.outlier_detection.as_ref())
+            .or(tp.outlier_detection.as_ref())
+        {
+            self.outlier = Some(outlier_detection(od));
+        }
+        if let Some(lb) = lb {
+            // A subset's load balancer replaces the rule's whole, locality setting included.
+            self.locality = lb.locality_lb_setting.clone();
+        }
         if let Some(simple) = lb.and_then(|l| l.simple) {
             self.lb = match simple {
                 SimpleLb::RoundRobin => LbPolicy::RoundRobin,

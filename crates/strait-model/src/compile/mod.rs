@@ -10,6 +10,7 @@ pub mod changes;
 mod clusters;
 mod gateway;
 mod inbound;
+mod locality_lb;
 mod routes;
 pub mod split_horizon;
 
@@ -93,10 +94,15 @@ pub fn compile(mesh: &Mesh, rt: &Runtime, proxy: &ProxyRef) -> Result<ProxyConfi
     };
     let gateways = network_gateways(mesh, rt);
     let view = network_view(mesh, w);
+    let site = locality_lb::Site {
+        locality: crate::locality::of(mesh, w),
+        labels: crate::locality::labels(mesh, w),
+    };
     let at = clusters::Vantage {
         network: &w.network,
         view: &view,
         gateways: &gateways,
+        site: &site,
     };
     let mut needed = if w.gateway.is_some() {
         out.mesh.node.role = ProxyRole::Gateway;

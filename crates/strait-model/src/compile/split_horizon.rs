@@ -103,7 +103,9 @@ pub fn translate(
     }
     let scale = gateways.scale();
     let mut out = Vec::with_capacity(endpoints.len());
-    let mut shares: BTreeMap<(String, u32), (u32, GatewayAddr)> = BTreeMap::new();
+    // Gateways stay in the locality of the pods they stand in for, so locality failover still
+    // sees where those pods are.
+    let mut shares: BTreeMap<(String, u32, String), (u32, GatewayAddr)> = BTreeMap::new();
     for mut e in endpoints.drain(..) {
         let net = e.workload.network.clone();
         let gws = gateways.for_endpoint(&net, &e.workload.cluster);
@@ -120,13 +122,13 @@ pub fn translate(
             let each = weight / gws.len() as u32;
             for g in gws {
                 let slot = shares
-                    .entry((g.address.clone(), g.port))
+                    .entry((g.address.clone(), g.port, e.locality.clone()))
                     .or_insert_with(|| (0, g.clone()));
                 slot.0 = slot.0.saturating_add(each);
             }
         }
     }
-    for ((address, port), (weight, g)) in shares {
+    for ((address, port, locality), (weight, g)) in shares {
         out.push(Endpoint {
             address,
             port,
@@ -139,6 +141,8 @@ pub fn translate(
             },
             via_gateway: true,
             unhealthy: g.unhealthy,
+            locality,
+            priority: 0,
         });
     }
     out
@@ -162,6 +166,8 @@ mod tests {
             },
             via_gateway: false,
             unhealthy: false,
+            locality: String::new(),
+            priority: 0,
         }
     }
 

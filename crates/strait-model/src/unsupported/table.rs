@@ -8,7 +8,7 @@
 use strait_api::Kind;
 use strait_api::Kind::{
     ConfigMap as CM, DestinationRule as DR, Gateway as GW, IstioOperator as IOP,
-    ServiceEntry as SE, VirtualService as VS, WorkloadEntry as WE,
+    ServiceEntry as SE, VirtualService as VS,
 };
 
 /// How a reported field is found.
@@ -113,7 +113,7 @@ pub fn reported() -> impl Iterator<Item = (Kind, &'static str, When)> {
 const REDIRECT_AUTHORITY: &str = "not applied: the Location keeps the request's authority (or redirect.authority), port included";
 const BALANCED: &str =
     "not applied: requests are balanced by the simple policy (LEAST_REQUEST by default)";
-const ANY_LOCALITY: &str = "not applied: endpoints are used regardless of locality";
+const ZONE_AWARE: &str = "not applied: load is not kept in the client's zone by Envoy's zone-aware routing (localityLbSetting failover is applied)";
 const UPSTREAM_PROTOCOL: &str = "not applied: requests go to other proxies as HTTP/2 over mTLS, and to endpoints without a proxy in the service port's protocol";
 const INSTALL: &str = "not applied: strait installs nothing; its own control plane and proxies run in place of Istio's components";
 const ISTIOD: &str = "not applied: strait's control plane runs in place of istiod, whose install settings are not used (PILOT_SCOPE_GATEWAY_TO_NAMESPACE is read from values.pilot.env only)";
@@ -226,11 +226,8 @@ pub const REPORTED: &[Reported] = &[
     ),
     set(
         DR,
-        &[
-            "spec.trafficPolicy.loadBalancer.localityLbSetting",
-            "spec.trafficPolicy.loadBalancer.zoneAwareLbSetting",
-        ],
-        ANY_LOCALITY,
+        &["spec.trafficPolicy.loadBalancer.zoneAwareLbSetting"],
+        ZONE_AWARE,
     ),
     set(
         DR,
@@ -290,8 +287,21 @@ pub const REPORTED: &[Reported] = &[
     ),
     set(
         DR,
-        &["spec.trafficPolicy.outlierDetection"],
-        "not applied: endpoints are not ejected on errors",
+        &[
+            "spec.trafficPolicy.outlierDetection.splitExternalLocalOriginErrors",
+            "spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures",
+        ],
+        "not applied: connection failures count as 503s toward consecutive5xxErrors and consecutiveGatewayErrors",
+    ),
+    set(
+        DR,
+        &["spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes"],
+        "not applied: only 5xx answers (and connection failures) count as errors",
+    ),
+    set(
+        DR,
+        &["spec.trafficPolicy.outlierDetection.consecutiveErrors"],
+        "not applied (deprecated, and not read by Istio either): use consecutive5xxErrors",
     ),
     // Client certificates and CAs serve TLS origination (SIMPLE, MUTUAL), which is reported
     // with its mode and refused.
@@ -376,11 +386,6 @@ pub const REPORTED: &[Reported] = &[
         SE,
         &["spec.subjectAltNames"],
         "not applied: the server's certificate is checked against the identities of the service's workloads instead; where these names are narrower, more servers are accepted than asked (this does not fail closed)",
-    ),
-    set(
-        WE,
-        &["spec.locality"],
-        "not used: endpoints are used regardless of locality",
     ),
     // Sidecar: its workloadSelector and egress hosts scope what a sidecar is sent
     // (scope.rs); the rest is not acted on.
@@ -654,14 +659,7 @@ pub const REPORTED: &[Reported] = &[
         ],
         EXPORT_ALL,
     ),
-    set(
-        IOP,
-        &[
-            "spec.meshConfig.localityLbSetting",
-            "spec.meshConfig.zoneAwareLbSetting",
-        ],
-        ANY_LOCALITY,
-    ),
+    set(IOP, &["spec.meshConfig.zoneAwareLbSetting"], ZONE_AWARE),
     set(
         IOP,
         &["spec.meshConfig.dnsRefreshRate"],

@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use strait_api::Kind;
 use strait_api::istio::destination_rule::DestinationRuleSpec;
 use strait_api::istio::service_entry::Resolution;
-use strait_model::{Layout, Mesh, ObjId, ServiceInstance, ServiceSource, Workload, WorkloadKind};
+use strait_model::locality::node_label;
+use strait_model::{Layout, Mesh, ObjId, ServiceInstance, ServiceSource, Workload};
 
 use super::super::util::fqdn;
 use crate::catalog::IST0173;
@@ -181,9 +181,9 @@ fn subset_selects(mesh: &Mesh, labels: &BTreeMap<String, String>, w: &Workload) 
         | "topology.kubernetes.io/zone"
         | "topology.istio.io/subzone"
         | "kubernetes.io/hostname"
-            if node_topology(mesh, w, k).is_some() =>
+            if node_label(mesh, w, k).is_some() =>
         {
-            node_topology(mesh, w, k).flatten().as_deref() == Some(v.as_str())
+            node_label(mesh, w, k).flatten().as_deref() == Some(v.as_str())
         }
         "topology.istio.io/cluster"
         | "topology.istio.io/network"
@@ -193,23 +193,6 @@ fn subset_selects(mesh: &Mesh, labels: &BTreeMap<String, String>, w: &Workload) 
         | "kubernetes.io/hostname" => true,
         _ => w.labels.get(k) == Some(v),
     })
-}
-
-/// The topology label `key` istiod gives a pod from its node (`spec.nodeName` and the Node's
-/// region, zone and subzone labels): `Some(None)` when the node is known and lacks the label,
-/// `None` when the input does not say (a pod template, or a Node not in the input).
-fn node_topology(mesh: &Mesh, w: &Workload, key: &str) -> Option<Option<String>> {
-    let node = w
-        .pod_spec(mesh.object(w.object))
-        .filter(|_| w.kind == WorkloadKind::Pod)?
-        .node_name
-        .as_deref()
-        .filter(|n| !n.is_empty())?;
-    if key == "kubernetes.io/hostname" {
-        return Some(Some(node.to_string()));
-    }
-    let (_, o) = mesh.cluster(w.cluster).find(Kind::Node, "", node)?;
-    Some(o.label(key).filter(|v| !v.is_empty()).map(str::to_string))
 }
 
 /// `(they have version=v1, version=v2)`: the values the workloads carry for the subset's keys.
@@ -227,7 +210,7 @@ fn what_they_have(
                     .labels
                     .get(k)
                     .cloned()
-                    .or_else(|| node_topology(mesh, w, k).flatten()),
+                    .or_else(|| node_label(mesh, w, k).flatten()),
             };
             if let Some(v) = v {
                 seen.insert(label(k, &v));
