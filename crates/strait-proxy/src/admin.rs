@@ -61,10 +61,11 @@ struct ConfigDump {
 impl serde::Serialize for ConfigDump {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("ConfigDump", 4)?;
+        let mut st = s.serialize_struct("ConfigDump", 5)?;
         st.serialize_field("version", &self.snapshot.version)?;
         st.serialize_field("ready", &self.ready)?;
         st.serialize_field("certificate", &self.certificate)?;
+        st.serialize_field("ejected", &self.snapshot.ejected())?;
         st.serialize_field("config", &self.snapshot.config)?;
         st.end()
     }

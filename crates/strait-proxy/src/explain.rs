@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use strait_config::{HttpAction, WeightedCluster};
 
 use crate::authz::{Attributes, Decision, HttpAttributes};
+use crate::balance::{Balancer, OutlierState};
 use crate::body::{self, Body};
 use crate::context::Shared;
 use crate::routing::{self, RequestView};
@@ -171,11 +172,13 @@ fn outbound(snap: &Snapshot, view: &RequestView<'_>) -> Value {
     };
     let clusters: Vec<Value> = weighted
         .iter()
-        .map(|w| match snap.config.clusters.get(&w.cluster) {
-            Some(c) => json!({
+        .map(|w| match snap.cluster(&w.cluster) {
+            Some((c, state)) => json!({
                 "name": c.name, "weight": w.weight, "subset": c.subset, "lb": c.lb,
                 "tls": c.tls, "sni": c.sni, "identities": c.identities,
-                "destination_rule": c.destination_rule, "endpoints": c.endpoints,
+                "destination_rule": c.destination_rule, "outlier_detection": c.outlier,
+                "locality_weights": c.locality_weights,
+                "endpoints": endpoints(c, &state.balancer),
             }),
             None => json!({"name": w.cluster, "weight": w.weight, "missing": true}),
         })
@@ -187,6 +190,25 @@ fn outbound(snap: &Snapshot, view: &RequestView<'_>) -> Value {
         "rule": rule,
         "clusters": clusters,
     })
+}
+
+/// A cluster's endpoints as configured, each with what outlier detection thinks of it now.
+fn endpoints(c: &strait_config::Cluster, balancer: &Balancer) -> Vec<Value> {
+    c.endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                let ejected = match balancer.outlier_state(i) {
+                    OutlierState::Ok => Value::Null,
+                    OutlierState::Ejected(ms) => json!(ms),
+                };
+                m.insert("ejected_ms".into(), ejected);
+            }
+            v
+        })
+        .collect()
 }
 
 fn inbound(
@@ -238,35 +260,14 @@ fn inbound(
 #[cfg(test)]
 mod tests {
     use strait_config::{
-        AppProtocol, Cluster, Endpoint, EndpointMeta, HttpRule, LbPolicy, PoolLimits, ProxyConfig,
-        RequestMatch, Retry, ServicePort, StrMatch, UpstreamTls,
+        AppProtocol, Cluster, HttpRule, LbPolicy, ProxyConfig, RequestMatch, Retry, ServicePort,
+        StrMatch,
     };
 
     use super::*;
 
     fn cluster(name: &str, address: &str) -> Cluster {
-        Cluster {
-            name: name.into(),
-            host: "web.shop.svc.cluster.local".into(),
-            port: 80,
-            subset: String::new(),
-            protocol: AppProtocol::Http,
-            lb: LbPolicy::RoundRobin,
-            tls: UpstreamTls::Auto,
-            sni: String::new(),
-            identities: Vec::new(),
-            limits: PoolLimits::default(),
-            endpoints: vec![Endpoint {
-                address: address.into(),
-                port: 80,
-                weight: 1,
-                mtls: true,
-                workload: EndpointMeta::default(),
-                via_gateway: false,
-                unhealthy: false,
-            }],
-            destination_rule: None,
-        }
+        crate::test_support::cluster(name, LbPolicy::RoundRobin, &[address.to_string()])
     }
 
     fn rule(name: &str, prefix: Option<&str>, to: &str) -> HttpRule {

@@ -16,6 +16,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod authz;
+pub mod balance;
 pub mod body;
 pub mod bootstrap;
 pub mod context;
@@ -35,6 +36,8 @@ pub mod peer;
 pub mod routing;
 pub mod snapshot;
 pub mod sni;
+#[cfg(test)]
+mod test_support;
 pub mod tls;
 pub mod upstream;
 pub mod workers;

@@ -1,14 +1,13 @@
-//! Request routing: which rule of a service port a request matches, which weighted cluster it
-//! goes to, and which endpoint of that cluster serves it. Pure functions over the compiled
+//! Request routing: which rule of a service port a request matches and which weighted cluster
+//! it goes to (the endpoint is [`crate::balance`]'s choice). Pure functions over the compiled
 //! config, so they are tested without sockets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use http::HeaderMap;
 use rand::Rng;
 use regex::Regex;
-use strait_config::{Cluster, HttpRule, LbPolicy, RequestMatch, StrMatch, WeightedCluster};
+use strait_config::{HttpRule, RequestMatch, StrMatch, WeightedCluster};
 
 /// The parts of a request rules look at.
 #[derive(Debug)]
@@ -224,115 +223,6 @@ pub fn pick_weighted<'w>(
         n -= wt;
     }
     None
-}
-
-/// Per-cluster load-balancing state, kept across config updates for clusters whose endpoints
-/// stay the same.
-#[derive(Debug, Default)]
-pub struct Balancer {
-    next: AtomicUsize,
-    /// In-flight requests per endpoint index.
-    inflight: Vec<AtomicU32>,
-}
-
-impl Balancer {
-    pub fn new(endpoints: usize) -> Balancer {
-        Balancer {
-            next: AtomicUsize::new(0),
-            inflight: (0..endpoints).map(|_| AtomicU32::new(0)).collect(),
-        }
-    }
-
-    /// Chooses an endpoint of `c` by its policy, skipping `exclude` (endpoints a retry already
-    /// tried) and endpoints marked unhealthy while others remain (when none is healthy, all
-    /// are used, as Envoy's panic threshold does).
-    pub fn choose(&self, c: &Cluster, exclude: &[usize], rng: &mut impl Rng) -> Option<usize> {
-        let n = c.endpoints.len();
-        if n == 0 {
-            return None;
-        }
-        let healthy: Vec<usize> = (0..n).filter(|i| !c.endpoints[*i].unhealthy).collect();
-        let base = if healthy.is_empty() {
-            (0..n).collect()
-        } else {
-            healthy
-        };
-        let candidates: Vec<usize> = base
-            .iter()
-            .copied()
-            .filter(|i| !exclude.contains(i))
-            .collect();
-        let pool: Vec<usize> = if candidates.is_empty() {
-            base
-        } else {
-            candidates
-        };
-        let weight = |i: usize| u64::from(c.endpoints[i].weight.max(1));
-        let weighted_random = |rng: &mut dyn rand::RngCore| -> usize {
-            let total: u64 = pool.iter().map(|i| weight(*i)).sum();
-            let mut x = rng.random_range(0..total.max(1));
-            for &i in &pool {
-                if x < weight(i) {
-                    return i;
-                }
-                x -= weight(i);
-            }
-            pool[0]
-        };
-        Some(match c.lb {
-            LbPolicy::RoundRobin => {
-                // Weighted: an endpoint of weight w takes w turns of every total-weight round
-                // (a gateway standing in for three pods takes three).
-                let total: u64 = pool.iter().map(|i| weight(*i)).sum();
-                let k = self.next.fetch_add(1, Ordering::Relaxed) as u64;
-                let mut x = k % total.max(1);
-                let mut pick = pool[0];
-                for &i in &pool {
-                    if x < weight(i) {
-                        pick = i;
-                        break;
-                    }
-                    x -= weight(i);
-                }
-                pick
-            }
-            LbPolicy::Random => weighted_random(rng),
-            LbPolicy::LeastRequest => {
-                // Power of two choices: Envoy's default for LEAST_REQUEST.
-                let a = weighted_random(rng);
-                let b = weighted_random(rng);
-                if self.load(b) < self.load(a) { b } else { a }
-            }
-        })
-    }
-
-    fn load(&self, i: usize) -> u32 {
-        self.inflight
-            .get(i)
-            .map_or(0, |a| a.load(Ordering::Relaxed))
-    }
-
-    /// Marks a request in flight to endpoint `i` until the guard drops.
-    pub fn start(&self, i: usize) -> InflightGuard<'_> {
-        if let Some(a) = self.inflight.get(i) {
-            a.fetch_add(1, Ordering::Relaxed);
-        }
-        InflightGuard { b: self, i }
-    }
-}
-
-#[derive(Debug)]
-pub struct InflightGuard<'a> {
-    b: &'a Balancer,
-    i: usize,
-}
-
-impl Drop for InflightGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(a) = self.b.inflight.get(self.i) {
-            a.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,16 @@
 //! validated and indexed when it arrives, swapped in atomically ([`arc_swap`]) so requests
 //! never wait on an update and never see half of one.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use strait_config::{Cluster, ProxyConfig, ServicePort};
 use tokio::sync::Semaphore;
 
+use crate::balance::Balancer;
 use crate::metrics::CallSeries;
-use crate::routing::{Balancer, Regexes};
+use crate::routing::Regexes;
 
 /// Runtime state of one upstream cluster that outlives config updates when its endpoints do
 /// not change (round-robin position, in-flight counts, the request limit).
@@ -175,8 +177,11 @@ impl Snapshot {
                 let fp = fingerprint(c, &config.mesh.node);
                 let state = match previous.clusters.get(&c.name) {
                     Some(s) if s.fingerprint == fp => s.clone(),
-                    _ => Arc::new(ClusterState {
-                        balancer: Balancer::new(c.endpoints.len()),
+                    prev => Arc::new(ClusterState {
+                        balancer: match (prev, previous.config.clusters.get(&c.name)) {
+                            (Some(s), Some(old)) => Balancer::carried_over(&s.balancer, old, c),
+                            _ => Balancer::new(c.endpoints.len()),
+                        },
                         max_requests: c
                             .limits
                             .max_requests
@@ -215,6 +220,32 @@ impl Snapshot {
             me,
             peer_header,
         })
+    }
+
+    /// Endpoints outlier detection holds out now: cluster name → `address:port` → the
+    /// milliseconds left (istioctl's OUTLIER CHECK column).
+    pub fn ejected(&self) -> BTreeMap<&str, BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        for (name, c) in &self.config.clusters {
+            let Some(state) = self.clusters.get(name).filter(|_| c.outlier.is_some()) else {
+                continue;
+            };
+            let held: BTreeMap<String, u64> = c
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| match state.balancer.outlier_state(i) {
+                    crate::balance::OutlierState::Ejected(ms) => {
+                        Some((format!("{}:{}", e.address, e.port), ms))
+                    }
+                    crate::balance::OutlierState::Ok => None,
+                })
+                .collect();
+            if !held.is_empty() {
+                out.insert(name.as_str(), held);
+            }
+        }
+        out
     }
 
     pub fn cluster(&self, name: &str) -> Option<(&Cluster, &Arc<ClusterState>)> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use strait_config::WeightedCluster;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::balance::Status;
 use crate::context::Shared;
 use crate::metrics::{Call, ServiceRef};
 use crate::routing::pick_weighted;
@@ -71,8 +72,12 @@ where
             mutual_tls: false,
         };
         let mut upstream = match tokio::time::timeout(timeout, px.reach.connect(addr)).await {
-            Ok(Ok(s)) => s,
+            Ok(Ok(s)) => {
+                state.balancer.record(cluster, i, Status::OK);
+                s
+            }
             Ok(Err(err)) => {
+                state.balancer.record(cluster, i, Status::CONNECT_FAILED);
                 tracing::debug!(cluster = %name, %addr, error = %err, "relay connect failed");
                 px.metrics.tcp_opened(&call);
                 px.metrics.tcp_closed(&call, "UF", 0, 0);
@@ -80,6 +85,7 @@ where
                 continue;
             }
             Err(_) => {
+                state.balancer.record(cluster, i, Status::TIMEOUT);
                 px.metrics.tcp_opened(&call);
                 px.metrics.tcp_closed(&call, "UF", 0, 0);
                 last_error = Some(io::Error::new(

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use rand::Rng;
 use strait_config::{Cluster, HttpAction, Retry, ServicePort, UpstreamTls};
 
+use crate::balance::Status;
 use crate::body::{self, Body};
 use crate::context::Shared;
 use crate::forward::{Report, reported, request_authority, strip_hop_by_hop};
@@ -446,7 +447,10 @@ impl Attempt<'_> {
                 return Err(Failed {
                     error: UpstreamError::Connect {
                         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                        reason: format!("cluster {} has no endpoints (UH)", self.cluster.name),
+                        reason: format!(
+                            "cluster {} has no healthy endpoint (UH)",
+                            self.cluster.name
+                        ),
                     },
                     endpoint: None,
                 });
@@ -462,6 +466,13 @@ impl Attempt<'_> {
                 None => send.await,
             };
             let mtls = self.uses_mtls(ep);
+            let status = match &result {
+                Ok(resp) => Some(Status(resp.status().as_u16())),
+                Err(e) => e.outlier_status(),
+            };
+            if let Some(status) = status {
+                cstate.balancer.record(self.cluster, ep, status);
+            }
             match result {
                 Ok(resp)
                     if n + 1 < tries

@@ -9,6 +9,7 @@ use hyper_util::rt::TokioIo;
 use strait_config::UpstreamTls;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::balance::Status;
 use crate::body::{self, Body};
 use crate::context::Shared;
 use crate::metrics::{Call, ServiceRef};
@@ -53,7 +54,7 @@ pub(super) async fn connect(
             let Some(ep) = cstate.balancer.choose(cluster, &[], &mut rand::rng()) else {
                 return body::text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cluster {} has no endpoints (UH)\n", cluster.name),
+                    format!("cluster {} has no healthy endpoint (UH)\n", cluster.name),
                 );
             };
             let Some((e, addr)) = cluster
@@ -116,6 +117,13 @@ pub(super) async fn connect(
                 protocol: "tcp",
                 mutual_tls: mtls,
             };
+            let status = match &stream {
+                Ok(_) => Some(Status::OK),
+                Err(err) => err.outlier_status(),
+            };
+            if let Some(status) = status {
+                cstate.balancer.record(cluster, ep, status);
+            }
             match stream {
                 Ok(s) => (s, Some(call)),
                 Err(err) => {

@@ -1,9 +1,7 @@
 use http::HeaderValue;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use strait_config::{
-    Cluster, Endpoint, EndpointMeta, HeaderMatch, HttpAction, PoolLimits, Retry, UpstreamTls,
-};
+use strait_config::{HeaderMatch, HttpAction, Retry};
 
 use super::*;
 
@@ -139,75 +137,6 @@ fn weights_hold_over_many_picks() {
         }
     }
     assert!((7_700..8_300).contains(&v1), "{v1}");
-}
-
-fn cluster(lb: LbPolicy, n: usize) -> Cluster {
-    Cluster {
-        name: "c".into(),
-        host: "h".into(),
-        port: 80,
-        subset: String::new(),
-        protocol: strait_config::AppProtocol::Http,
-        lb,
-        tls: UpstreamTls::Auto,
-        sni: String::new(),
-        identities: Vec::new(),
-        limits: PoolLimits::default(),
-        endpoints: (0..n)
-            .map(|i| Endpoint {
-                address: format!("10.0.0.{i}"),
-                port: 80,
-                weight: 1,
-                mtls: true,
-                workload: EndpointMeta::default(),
-                via_gateway: false,
-                unhealthy: false,
-            })
-            .collect(),
-        destination_rule: None,
-    }
-}
-
-#[test]
-fn round_robin_least_request_and_exclusion() {
-    let c = cluster(LbPolicy::RoundRobin, 3);
-    let b = Balancer::new(3);
-    let mut rng = StdRng::seed_from_u64(1);
-    let picks: Vec<usize> = (0..6).filter_map(|_| b.choose(&c, &[], &mut rng)).collect();
-    assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
-    assert_ne!(b.choose(&c, &[0], &mut rng), Some(0));
-    let lr = cluster(LbPolicy::LeastRequest, 2);
-    let b = Balancer::new(2);
-    let _busy = b.start(0);
-    let _busy2 = b.start(0);
-    let ones = (0..200)
-        .filter(|_| b.choose(&lr, &[], &mut rng) == Some(1))
-        .count();
-    assert!(
-        ones > 140,
-        "least request prefers the idle endpoint: {ones}"
-    );
-    assert_eq!(
-        Balancer::new(0).choose(&cluster(LbPolicy::Random, 0), &[], &mut rng),
-        None
-    );
-}
-
-#[test]
-fn weights_and_health_steer_the_choice() {
-    let mut c = cluster(LbPolicy::RoundRobin, 3);
-    c.endpoints[0].weight = 2;
-    c.endpoints[2].unhealthy = true;
-    let b = Balancer::new(3);
-    let mut rng = StdRng::seed_from_u64(1);
-    let picks: Vec<usize> = (0..6).filter_map(|_| b.choose(&c, &[], &mut rng)).collect();
-    // Weight 2 takes two turns in three; the unhealthy endpoint none.
-    assert_eq!(picks, [0, 0, 1, 0, 0, 1]);
-    // When every endpoint is unhealthy, all are used (Envoy's panic mode).
-    for e in &mut c.endpoints {
-        e.unhealthy = true;
-    }
-    assert!(b.choose(&c, &[], &mut rng).is_some());
 }
 
 #[test]

@@ -53,6 +53,19 @@ impl UpstreamError {
             UpstreamError::Config(_) => "NC",
         }
     }
+
+    /// The status outlier detection counts for the failure, as Envoy stands in for one (a
+    /// refused or broken connection is a 503, a timeout a 504); `None` for a failure of this
+    /// proxy's own configuration, which says nothing of the endpoint.
+    pub fn outlier_status(&self) -> Option<crate::balance::Status> {
+        match self {
+            UpstreamError::Connect { .. }
+            | UpstreamError::Refused(_)
+            | UpstreamError::Reset { .. } => Some(crate::balance::Status::CONNECT_FAILED),
+            UpstreamError::Timeout => Some(crate::balance::Status::TIMEOUT),
+            UpstreamError::Config(_) => None,
+        }
+    }
 }
 
 /// Idle proxy-to-proxy connections are pinged this often, and dropped when a ping goes

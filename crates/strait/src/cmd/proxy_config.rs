@@ -24,6 +24,7 @@ pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
     let filter = Filter {
         fqdn: args.fqdn.as_deref(),
         port: args.port,
+        ejected: dump.get("ejected"),
     };
     let text = match (args.section, args.output) {
         (ConfigSection::Clusters, TableFormat::Table) => clusters_table(&config, &filter),
@@ -61,6 +62,8 @@ fn fetch_dump(
 pub struct Filter<'a> {
     pub fqdn: Option<&'a str>,
     pub port: Option<u32>,
+    /// The dump's `ejected`: cluster → `address:port` → milliseconds left.
+    pub ejected: Option<&'a serde_json::Value>,
 }
 
 impl Filter<'_> {
@@ -144,7 +147,15 @@ pub fn endpoints_table(c: &ProxyConfig, f: &Filter<'_>) -> String {
                     format!("{}:{}", e.address, e.port),
                     // Only ready endpoints are sent; gateways that stop answering are marked.
                     if e.unhealthy { "UNHEALTHY" } else { "HEALTHY" }.into(),
-                    "OK".into(),
+                    // Ejected by outlier detection: Envoy's FAILED.
+                    match f
+                        .ejected
+                        .and_then(|j| j.get(&cl.name))
+                        .and_then(|c| c.get(format!("{}:{}", e.address, e.port)))
+                    {
+                        Some(_) => "FAILED".into(),
+                        None => "OK".into(),
+                    },
                     cl.name.clone(),
                     dash(&e.workload.cluster),
                     dash(&e.workload.network),

@@ -338,8 +338,22 @@ fn endpoint_line(e: &Value) -> String {
             w["version"].as_str().unwrap_or("")
         ));
     }
+    if let Some(l) = e["locality"].as_str().filter(|l| !l.is_empty()) {
+        line.push_str(&format!("  locality {l}"));
+    }
+    if let Some(p) = e["priority"].as_u64().filter(|p| *p > 0) {
+        line.push_str(&format!(
+            "  priority {p} (takes traffic only as the levels before it fail)"
+        ));
+    }
     if e["unhealthy"] == true {
         line.push_str("  UNHEALTHY (avoided while a healthy one is left)");
+    }
+    if let Some(ms) = e["ejected_ms"].as_u64() {
+        line.push_str(&format!(
+            "  EJECTED by outlier detection ({:.1}s left)",
+            ms as f64 / 1000.0
+        ));
     }
     line
 }
