@@ -81,6 +81,17 @@ pub struct Exited {
     pub last_lines: Vec<String>,
 }
 
+/// Kills process `pid` at once (SIGKILL), as a crash would: how a failover is shown.
+pub fn crash(pid: u32) -> io::Result<()> {
+    let raw = i32::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("no process {pid}")))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(raw),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .map_err(io::Error::from)
+}
+
 /// Starts `program` with `args` and `env` (added to the supervisor's environment) as child
 /// `name`. `name` prefixes every forwarded line, e.g. `cluster1/sample/sleep-7d9f proxy`.
 ///

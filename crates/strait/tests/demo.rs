@@ -52,6 +52,30 @@ fn demo_shows_both_versions_answering_through_the_gateways() {
     // The mistake made live: cluster2 unreachable, then back.
     assert!(stdout.contains(", v2 0 "), "{stdout}");
     assert!(stdout.contains("put back:"), "{stdout}");
+    // Locality failover: kept in the region, across the gateway once v1 dies, then back.
+    assert!(stdout.contains("(kept in us-west-2)"), "{stdout}");
+    let crossed = stdout
+        .lines()
+        .find(|l| l.contains("requests over"))
+        .unwrap_or_default();
+    let number = |after: &str| -> usize {
+        crossed
+            .split(after)
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(usize::MAX)
+    };
+    let total: usize = crossed
+        .trim_start()
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let errors = number("errors ");
+    assert!(crossed.contains("v1 0,"), "{stdout}");
+    assert!(errors.saturating_mul(100) < total, "{stdout}");
+    assert!(stdout.contains("traffic back in us-west-2"), "{stdout}");
 }
 
 #[test]

@@ -31,17 +31,21 @@ pub struct Show {
     pub color: bool,
 }
 
-const HELLO: &str = "http://helloworld.sample:5000/hello";
+pub(super) const HELLO: &str = "http://helloworld.sample:5000/hello";
 
 /// GET `url` from `vantage` at `addr` (a proxy's outbound port takes absolute URLs).
-async fn get(vantage: &Vantage, addr: SocketAddr, url: &str) -> anyhow::Result<(u16, String)> {
+pub(super) async fn get(
+    vantage: &Vantage,
+    addr: SocketAddr,
+    url: &str,
+) -> anyhow::Result<(u16, String)> {
     let (status, body) =
         strait_local::fetch::get_from(vantage, addr, url, Duration::from_secs(10)).await?;
     Ok((status.as_u16(), String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// The configuration a proxy holds, from its admin port.
-async fn config_of(pod: &PodState) -> anyhow::Result<ProxyConfig> {
+pub(super) async fn config_of(pod: &PodState) -> anyhow::Result<ProxyConfig> {
     let (_, body) = get(&pod.vantage(), pod.admin(), "/config_dump").await?;
     let dump: serde_json::Value = serde_json::from_str(&body)?;
     Ok(serde_json::from_value(
@@ -72,7 +76,7 @@ async fn act(show: &Show) -> anyhow::Result<ExitCode> {
                 Mode::Loopback
             },
             cert_ttl: Duration::ZERO,
-            restart_delay: Duration::from_secs(1),
+            restart_delay: super::failover::RESTART_DELAY,
             program: std::env::current_exe().context("locating the strait executable")?,
             log: "error".into(),
             access_logs: false,
@@ -334,7 +338,8 @@ async fn multi_primary(show: &Show, st: &State) -> anyhow::Result<()> {
     if !missing.is_empty() {
         bail!("{}", missing.join("; "));
     }
-    live_mistake(show, &sleeps[0]).await
+    live_mistake(show, &sleeps[0]).await?;
+    super::failover::scene(&show.dir, &sleeps[0]).await
 }
 
 /// The first seeded mistake, made while the mesh runs: cluster2's cross-network Gateway is
@@ -433,7 +438,7 @@ async fn live_mistake(show: &Show, sleep: &PodState) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut f: F) -> anyhow::Result<()>
+pub(super) async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut f: F) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

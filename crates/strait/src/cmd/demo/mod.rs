@@ -11,6 +11,7 @@
 //! most (no cross-network Gateway, another root, no network label) is flagged. Then the mesh
 //! runs ([`live`]) and is shown the way the seed's scripts show a real one.
 
+mod failover;
 mod live;
 
 use std::path::{Path, PathBuf};
