@@ -15,9 +15,12 @@
 //! - [`stop`]: the one stop signal every long-running task here listens to.
 //! - [`up`]: planning, starting and supervising a mesh, and the state file other commands
 //!   read to find its parts; [`fetch`] reads their operator endpoints.
+//! - [`observe`]: a live picture of a running mesh (topology, traffic between workloads from
+//!   the proxies' metrics), for `strait dashboard`.
 
 pub mod apps;
 pub mod fetch;
+pub mod observe;
 pub mod process;
 pub mod stop;
 pub mod up;

@@ -50,6 +50,10 @@ pub enum Command {
     /// configuration that can reach across networks. Exits 1 when a check fails.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Serve a page on this machine that draws the running mesh: networks, clusters, gateways,
+    /// workloads, and live request and error rates between them from the proxies' metrics.
+    #[command(after_help = DASHBOARD_EXAMPLES)]
+    Dashboard(DashboardArgs),
     /// Run a control plane: config from files, pushed to proxies; workload certificates.
     #[command(name = "control-plane", after_help = CONTROL_PLANE_EXAMPLES)]
     ControlPlane(ControlPlaneArgs),
@@ -537,6 +541,27 @@ const CHECK_SYNC_EXAMPLES: &str = "Examples:
 
 Exit codes: 0 in sync; 1 a problem was found (each is named with its proxy, service and
 cause), or a control plane or proxy did not answer; 2 usage error or no running mesh.";
+
+const DASHBOARD_EXAMPLES: &str = "Examples:
+  strait dashboard                     # http://127.0.0.1:20001/ until Ctrl-C
+  strait dashboard --port 0            # any free port (the URL is printed)
+  strait dashboard --state /tmp/mesh-a
+
+The page refreshes every 2 seconds. Rates are per second over the last 10 seconds, from each
+proxy's istio_requests_total and istio_tcp_* (every request counted once, by the client's
+sidecar where there is one). Click an edge for its `strait check trace`.
+JSON: /api/mesh (topology and rates), /api/trace?from=<cluster>/<namespace>/<workload>&service=<host>[&port=N][&path=/p].
+
+Exit codes: 0 stopped with Ctrl-C; 2 usage error, no running mesh, or the port is taken.";
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Port to serve on, on 127.0.0.1 (0: any free port). Kiali's port by default.
+    #[arg(long, default_value_t = 20001)]
+    pub port: u16,
+    #[command(flatten)]
+    pub state: StateArg,
+}
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

@@ -9,6 +9,7 @@ mod app;
 mod ca;
 mod check;
 mod control_plane;
+mod dashboard;
 mod demo;
 
 mod exec;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ProxyConfig(args) => proxy_config::run(&args),
         Command::ProxyStatus(args) => proxy_status::run(&args),
         Command::Check(cmd) => check::run(&cmd),
+        Command::Dashboard(args) => dashboard::run(&args),
     }
 }
 

@@ -340,7 +340,23 @@ pub fn http_request(
     url: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Reply> {
-    let mut s = connect(addr)?;
+    http_request_on(connect(addr)?, addr, method, url, headers)
+}
+
+/// A blocking HTTP/1.1 GET from the operator's address (127.0.0.1, not a pod's neighbour),
+/// as a person at this machine makes it.
+pub fn operator_get(addr: SocketAddr, url: &str) -> std::io::Result<Reply> {
+    http_request_on(connect_from(None, addr)?, addr, "GET", url, &[])
+}
+
+/// A blocking HTTP/1.1 request without a body, on a connection to `addr`.
+fn http_request_on(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Reply> {
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let host = url
         .strip_prefix("http://")

@@ -155,7 +155,7 @@ pub(super) fn run(ctx: &Ctx, args: &CheckLbArgs) -> anyhow::Result<ExitCode> {
 
 /// The service port `service` names, as the proxy's configuration keys it
 /// (`<fqdn>:<port>`), and the port.
-fn service_port(dump: &Value, service: &str, ns: &str) -> anyhow::Result<(String, u32)> {
+pub(crate) fn service_port(dump: &Value, service: &str, ns: &str) -> anyhow::Result<(String, u32)> {
     let (name, port) = match service.rsplit_once(':') {
         Some((n, p)) => (
             n,
@@ -291,29 +291,11 @@ fn counts(ctx: &Ctx, pod: &PodState, host: &str) -> anyhow::Result<Spread> {
 /// The `istio_requests_total` series a proxy reports as the source of requests to `host`,
 /// with their labels, from its Prometheus exposition.
 pub(super) fn source_requests(text: &str, host: &str) -> Vec<(BTreeMap<String, String>, f64)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("istio_requests_total{") else {
-            continue;
-        };
-        let Some((labels, value)) = rest.rsplit_once("} ") else {
-            continue;
-        };
-        let labels: BTreeMap<String, String> = labels
-            .split("\",")
-            .filter_map(|kv| {
-                let (k, v) = kv.split_once("=\"")?;
-                Some((k.to_string(), v.trim_end_matches('"').to_string()))
-            })
-            .collect();
-        if labels.get("reporter").map(String::as_str) != Some("source")
-            || labels.get("destination_service").map(String::as_str) != Some(host)
-        {
-            continue;
-        }
-        out.push((labels, value.trim().parse::<f64>().unwrap_or(0.0)));
-    }
-    out
+    strait_local::observe::prom::parse(text, &["istio_requests_total"])
+        .into_iter()
+        .filter(|s| s.label("reporter") == "source" && s.label("destination_service") == host)
+        .map(|s| (s.labels, s.value))
+        .collect()
 }
 
 /// Sends one GET through the pod's sidecar, from where the pod runs: "ok", or what failed.

@@ -4,9 +4,9 @@
 //! table or JSON (`-o json`) and exits 1 when a check fails.
 
 mod gateways;
-mod lb;
+pub(crate) mod lb;
 mod sync;
-mod trace;
+pub(crate) mod trace;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -32,7 +32,7 @@ pub fn run(cmd: &CheckCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// The running mesh, and a runtime to ask its parts with.
-struct Ctx {
+pub(crate) struct Ctx {
     st: State,
     runtime: tokio::runtime::Runtime,
 }
@@ -43,9 +43,14 @@ impl Ctx {
     }
 
     fn open_dir(arg: &crate::cli::StateArg) -> anyhow::Result<Ctx> {
-        let dir = arg.state.clone().unwrap_or_else(state::default_dir);
+        Ctx::open_path(&arg.state.clone().unwrap_or_else(state::default_dir))
+    }
+
+    /// The mesh running with state directory `dir`. Blocking: not for an async context
+    /// (it runs its own runtime).
+    pub(crate) fn open_path(dir: &std::path::Path) -> anyhow::Result<Ctx> {
         Ok(Ctx {
-            st: State::load(&dir)?,
+            st: State::load(dir)?,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?,
@@ -53,7 +58,12 @@ impl Ctx {
     }
 
     /// `GET path` on `addr` from `vantage`, as JSON.
-    fn json(&self, vantage: &Vantage, addr: SocketAddr, path: &str) -> anyhow::Result<Value> {
+    pub(crate) fn json(
+        &self,
+        vantage: &Vantage,
+        addr: SocketAddr,
+        path: &str,
+    ) -> anyhow::Result<Value> {
         let (status, body) = self
             .runtime
             .block_on(strait_local::fetch::get_from(vantage, addr, path, ANSWER))?;
@@ -79,7 +89,7 @@ impl Ctx {
 
 /// The workload `from` names, which must have a sidecar: requests from a workload leave
 /// through it.
-fn sidecar_client<'s>(ctx: &'s Ctx, from: &str) -> anyhow::Result<&'s PodState> {
+pub(crate) fn sidecar_client<'s>(ctx: &'s Ctx, from: &str) -> anyhow::Result<&'s PodState> {
     let pod = crate::cmd::target::find_proxy(&ctx.st, from)?;
     if !pod.sidecar || pod.gateway {
         anyhow::bail!(
@@ -91,23 +101,14 @@ fn sidecar_client<'s>(ctx: &'s Ctx, from: &str) -> anyhow::Result<&'s PodState> 
 
 /// A proxy's Prometheus exposition.
 fn proxy_metrics(ctx: &Ctx, pod: &PodState) -> anyhow::Result<String> {
-    let (status, body) = ctx.runtime.block_on(strait_local::fetch::get_from(
-        &pod.vantage(),
-        pod.admin(),
-        "/stats/prometheus",
-        ANSWER,
-    ))?;
-    anyhow::ensure!(
-        status.is_success(),
-        "{}/stats/prometheus answered {status}",
-        pod.admin()
-    );
-    String::from_utf8(body.to_vec()).context("metrics are not UTF-8")
+    Ok(ctx
+        .runtime
+        .block_on(strait_local::observe::scrape(pod, ANSWER))?)
 }
 
 /// One problem a check found: where, and why.
 #[derive(Debug, serde::Serialize)]
-struct Problem {
+pub(crate) struct Problem {
     /// What it is about: a proxy (`<pod>.<namespace>`), a network, a control plane.
     subject: String,
     /// The service or gateway concerned, when there is one.
@@ -116,19 +117,40 @@ struct Problem {
     cause: String,
 }
 
+/// What a check found: its data, the same for a terminal, and the problems.
+pub(crate) struct Report {
+    pub data: Value,
+    pub text: String,
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// What `-o json` prints, with the text for a terminal as `text`.
+    pub(crate) fn into_json(self) -> anyhow::Result<Value> {
+        let mut data = with_verdict(self.data, &self.problems)?;
+        data["text"] = Value::String(self.text);
+        Ok(data)
+    }
+}
+
+/// `data` with the problems and whether there are none (`ok`).
+fn with_verdict(mut data: Value, problems: &[Problem]) -> anyhow::Result<Value> {
+    data["problems"] = serde_json::to_value(problems)?;
+    data["ok"] = Value::Bool(problems.is_empty());
+    Ok(data)
+}
+
 /// Prints the result and makes the exit code: `data` and the problems as JSON, or `table`
 /// followed by the problems.
 fn finish(
     output: crate::cli::TableFormat,
-    mut data: Value,
+    data: Value,
     table: String,
     problems: &[Problem],
 ) -> anyhow::Result<ExitCode> {
     let text = match output {
         crate::cli::TableFormat::Json => {
-            data["problems"] = serde_json::to_value(problems)?;
-            data["ok"] = Value::Bool(problems.is_empty());
-            serde_json::to_string_pretty(&data)? + "\n"
+            serde_json::to_string_pretty(&with_verdict(data, problems)?)? + "\n"
         }
         crate::cli::TableFormat::Table => {
             let mut text = table;

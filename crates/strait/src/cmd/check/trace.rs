@@ -16,12 +16,40 @@ use base64::Engine;
 use serde_json::{Value, json};
 use strait_local::up::state::PodState;
 
-use super::{ANSWER, Ctx, Problem, finish};
+use super::{ANSWER, Ctx, Problem, Report, finish};
 use crate::cli::CheckTraceArgs;
 
 pub(super) fn run(ctx: &Ctx, args: &CheckTraceArgs) -> anyhow::Result<ExitCode> {
-    let client = super::sidecar_client(ctx, &args.from)?;
-    let (authority, path) = split_url(&args.url)?;
+    let r = report(
+        ctx,
+        &Request {
+            from: &args.from,
+            url: &args.url,
+            method: &args.method,
+            headers: &args.header,
+            send: args.send,
+        },
+    )?;
+    finish(args.output, r.data, r.text, &r.problems)
+}
+
+/// A request to trace, as `check trace` takes it on the command line.
+pub(crate) struct Request<'a> {
+    /// The workload it comes from, named as `proxy-status` names proxies.
+    pub from: &'a str,
+    /// `http://<host>[:<port>]/<path>`.
+    pub url: &'a str,
+    pub method: &'a str,
+    /// `name:value` each.
+    pub headers: &'a [String],
+    /// Also send it through the client's sidecar.
+    pub send: bool,
+}
+
+/// The trace of `req`, hop by hop: for the terminal (`text`), as data, and what would stop it.
+pub(crate) fn report(ctx: &Ctx, req: &Request<'_>) -> anyhow::Result<Report> {
+    let client = super::sidecar_client(ctx, req.from)?;
+    let (authority, path) = split_url(req.url)?;
     let dump = ctx.json(&client.vantage(), client.admin(), "/config_dump")?;
     let trust_domain = dump["config"]["mesh"]["trust_domain"]
         .as_str()
@@ -34,8 +62,8 @@ pub(super) fn run(ctx: &Ctx, args: &CheckTraceArgs) -> anyhow::Result<ExitCode> 
         )
     };
     let caller = identity(client);
-    let headers: Vec<(String, String)> = args
-        .header
+    let headers: Vec<(String, String)> = req
+        .headers
         .iter()
         .map(|h| match h.split_once(':') {
             Some((k, v)) => Ok((k.trim().to_ascii_lowercase(), v.trim().to_string())),
@@ -43,12 +71,12 @@ pub(super) fn run(ctx: &Ctx, args: &CheckTraceArgs) -> anyhow::Result<ExitCode> 
         })
         .collect::<anyhow::Result<_>>()?;
     let question =
-        json!({"authority": authority, "method": args.method, "path": path, "headers": headers});
+        json!({"authority": authority, "method": req.method, "path": path, "headers": headers});
     let mut problems = Vec::new();
     let mut hops = Vec::new();
     let mut text = format!(
         "{} http://{authority}{path} from {} ({caller})\n",
-        args.method,
+        req.method,
         name(client)
     );
 
@@ -71,12 +99,11 @@ pub(super) fn run(ctx: &Ctx, args: &CheckTraceArgs) -> anyhow::Result<ExitCode> 
         text.push_str(&format!("   {why}\n"));
         problems.push(problem(&name(client), &authority, why));
         hops.push(json!({"hop": "client", "proxy": name(client), "outbound": out}));
-        return finish(
-            args.output,
-            json!({"request": question, "hops": hops}),
+        return Ok(Report {
+            data: json!({"request": question, "hops": hops}),
             text,
-            &problems,
-        );
+            problems,
+        });
     }
     let route = describe_route(ctx, client, out);
     text.push_str(&format!(
@@ -136,7 +163,7 @@ pub(super) fn run(ctx: &Ctx, args: &CheckTraceArgs) -> anyhow::Result<ExitCode> 
 
     // The destinations' sidecars: mTLS, identity, authorization for this caller.
     for (n, (pod, port, cluster)) in (2..).zip(&destinations) {
-        let q = json!({"authority": authority, "method": args.method, "path": path, "headers": headers,
+        let q = json!({"authority": authority, "method": req.method, "path": path, "headers": headers,
             "port": port, "principal": caller, "source": client.ip.to_string()});
         let server = identity(pod);
         let expected = cluster["identities"].as_array().is_none_or(|ids| {
@@ -219,7 +246,7 @@ pub(super) fn run(ctx: &Ctx, args: &CheckTraceArgs) -> anyhow::Result<ExitCode> 
     }
 
     let mut sent = Value::Null;
-    if args.send {
+    if req.send {
         let (s, line) = send(ctx, client, &authority, &path, &service)?;
         text.push_str(&format!("\nsent: {line}\n"));
         if s["status"].as_u64().is_none_or(|c| c >= 500) {
@@ -231,12 +258,11 @@ pub(super) fn run(ctx: &Ctx, args: &CheckTraceArgs) -> anyhow::Result<ExitCode> 
         }
         sent = s;
     }
-    finish(
-        args.output,
-        json!({"request": question, "caller": caller, "hops": hops, "sent": sent}),
+    Ok(Report {
+        data: json!({"request": question, "caller": caller, "hops": hops, "sent": sent}),
         text,
-        &problems,
-    )
+        problems,
+    })
 }
 
 fn name(p: &PodState) -> String {
