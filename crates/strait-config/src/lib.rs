@@ -9,11 +9,13 @@
 
 pub mod authz;
 pub mod gateway;
+pub mod tracing;
 pub mod types;
 pub mod wire;
 
 pub use authz::*;
 pub use gateway::*;
+pub use tracing::{Collector, CustomTag, OtlpProtocol, SAMPLING_SCALE, TracingSettings};
 pub use types::*;
 pub use wire::WireError;
 

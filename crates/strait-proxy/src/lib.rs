@@ -36,6 +36,7 @@ pub mod routing;
 pub mod snapshot;
 pub mod sni;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod workers;
 pub mod xds;
@@ -99,6 +100,7 @@ pub async fn run(
         outbound: SocketAddr::new(bs.pod_ip, bs.ports.outbound),
         reach: bs.reach.clone(),
         workers,
+        tracer: trace::Tracer::default(),
     });
     admin::spawn(
         px.clone(),
