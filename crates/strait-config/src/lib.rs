@@ -10,12 +10,14 @@
 pub mod authz;
 pub mod gateway;
 pub mod outlier;
+pub mod tracing;
 pub mod types;
 pub mod wire;
 
 pub use authz::*;
 pub use gateway::*;
 pub use outlier::*;
+pub use tracing::{Collector, CustomTag, OtlpProtocol, SAMPLING_SCALE, TracingSettings};
 pub use types::*;
 pub use wire::WireError;
 

@@ -65,6 +65,9 @@ pub struct MeshSettings {
     /// Access log lines go to standard error (`accessLogFile: /dev/stderr`), else out.
     #[serde(default)]
     pub access_log_stderr: bool,
+    /// Distributed tracing: propagation, sampling, span export (`crate::tracing`).
+    #[serde(default)]
+    pub tracing: crate::tracing::TracingSettings,
 }
 
 /// Istio's access log encodings: its default text format, or the same fields as JSON.

@@ -400,6 +400,51 @@ const ACTED_ON: &[(Kind, &str)] = &[
         "spec.meshConfig.outboundTrafficPolicy.mode",
     ),
     (Kind::IstioOperator, "spec.meshConfig.defaultConfig.meshId"),
+    // Tracing (compile/tracing.rs).
+    (Kind::IstioOperator, "spec.meshConfig.enableTracing"),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.defaultConfig.tracing.sampling",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.defaultProviders.tracing",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.extensionProviders[].name",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.extensionProviders[].opentelemetry.service",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.extensionProviders[].opentelemetry.port",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.extensionProviders[].opentelemetry.http.path",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.extensionProviders[].opentelemetry.http.timeout",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.extensionProviders[].opentelemetry.http.headers[].name",
+    ),
+    (
+        Kind::IstioOperator,
+        "spec.meshConfig.extensionProviders[].opentelemetry.http.headers[].value",
+    ),
+    (Kind::Telemetry, "spec.selector"),
+    (Kind::Telemetry, "spec.targetRef"),
+    (Kind::Telemetry, "spec.targetRefs"),
+    (Kind::Telemetry, "spec.tracing[].providers"),
+    (Kind::Telemetry, "spec.tracing[].randomSamplingPercentage"),
+    (Kind::Telemetry, "spec.tracing[].disableSpanReporting"),
+    (Kind::Telemetry, "spec.tracing[].customTags"),
     // MeshNetworks: network gateways (build.rs).
     (
         Kind::ConfigMap,

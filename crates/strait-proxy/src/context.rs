@@ -30,6 +30,8 @@ pub struct Proxy {
     pub reach: Reach,
     /// The threads accepted connections are served on.
     pub workers: Workers,
+    /// Trace propagation and span export.
+    pub tracer: crate::trace::Tracer,
 }
 
 impl Proxy {

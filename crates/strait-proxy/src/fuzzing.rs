@@ -322,3 +322,42 @@ pub fn path(data: &[u8]) {
         }
     }
 }
+
+/// Any bytes as trace headers (`traceparent`, `tracestate`, `b3`, `x-b3-*`), split on
+/// newlines: extracted, continued and written back without panicking, and what is written
+/// back always reads as one context in every format.
+pub fn trace_headers(data: &[u8]) {
+    use crate::trace::context;
+    const NAMES: [&str; 7] = [
+        "traceparent",
+        "tracestate",
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+    ];
+    let mut h = http::HeaderMap::new();
+    for (name, value) in NAMES.iter().zip(data.split(|b| *b == b'\n')) {
+        if let Ok(v) = http::HeaderValue::from_bytes(value) {
+            h.insert(*name, v);
+        }
+    }
+    let incoming = context::extract(&h);
+    let out = crate::trace::child(
+        &incoming,
+        strait_config::SAMPLING_SCALE / 2,
+        &mut rand::rng(),
+    );
+    if let Some(p) = &incoming.parent {
+        assert_eq!(out.trace_id, p.trace_id);
+        assert_eq!(out.parent, Some(p.span_id));
+    }
+    context::inject(&mut h, &out);
+    let again = context::extract(&h);
+    assert_eq!(
+        again.parent.map(|p| (p.trace_id, p.span_id)),
+        Some((out.trace_id, out.span_id))
+    );
+    assert_eq!(again.sampled, Some(out.sampled));
+}

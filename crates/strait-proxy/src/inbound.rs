@@ -311,7 +311,46 @@ impl HttpConnection {
     }
 }
 
-async fn handle(px: Shared, conn: &HttpConnection, req: Request<Incoming>) -> Response<Body> {
+/// One inbound request, in its span (SERVER: the workload receives it). The span's upstream
+/// is the app, `inbound|<port>||`, as Envoy names its inbound cluster.
+async fn handle(px: Shared, conn: &HttpConnection, mut req: Request<Incoming>) -> Response<Body> {
+    let snap = px.snapshot.load_full();
+    crate::outbound::ensure_request_id(req.headers_mut());
+    let authority = request_authority(&req).unwrap_or_else(|| conn.app.to_string());
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let span = px.tracer.start(
+        &snap.config.mesh,
+        crate::trace::Kind::Server,
+        &method,
+        || {
+            format!(
+                "http://{authority}{}",
+                uri.path_and_query().map_or("/", |p| p.as_str())
+            )
+        },
+        Some(conn.caller.peer),
+        req.headers_mut(),
+    );
+    let mut resp = serve_app(px, conn, req).await;
+    if span.is_some() {
+        resp.extensions_mut()
+            .get_or_insert_default::<crate::trace::Notes>()
+            .upstream_cluster = Some(format!("inbound|{}||", conn.app.port()));
+    }
+    crate::trace::finish(
+        span,
+        || {
+            format!(
+                "{}:{}/*",
+                service_host(&conn.cfg, &authority),
+                conn.app.port()
+            )
+        },
+        resp,
+    )
+}
+
+async fn serve_app(px: Shared, conn: &HttpConnection, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let (cfg, caller, app) = (&conn.cfg, &conn.caller, conn.app);
     let snap = px.snapshot.load_full();
@@ -400,9 +439,12 @@ async fn handle(px: Shared, conn: &HttpConnection, req: Request<Incoming>) -> Re
                     ..Outcome::default()
                 },
             );
-            body::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("application at {app} unavailable: {e} ({})\n", e.flag()),
+            crate::trace::Notes::flagged(
+                body::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("application at {app} unavailable: {e} ({})\n", e.flag()),
+                ),
+                e.flag(),
             )
         }
     }
@@ -463,7 +505,7 @@ pub(crate) fn refuse(
             upstream_failure: None,
         });
     }
-    refused.response()
+    crate::trace::Notes::flagged(refused.response(), refused.flags)
 }
 
 /// The service a request was for: the one whose host the authority names, else the port's

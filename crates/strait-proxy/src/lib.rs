@@ -39,6 +39,7 @@ pub mod sni;
 #[cfg(test)]
 mod test_support;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 pub mod workers;
 pub mod xds;
@@ -102,6 +103,7 @@ pub async fn run(
         outbound: SocketAddr::new(bs.pod_ip, bs.ports.outbound),
         reach: bs.reach.clone(),
         workers,
+        tracer: trace::Tracer::default(),
     });
     admin::spawn(
         px.clone(),

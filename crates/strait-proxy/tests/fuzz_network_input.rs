@@ -65,6 +65,14 @@ proptest! {
         strait_proxy::fuzzing::config_update(&data);
         strait_proxy::fuzzing::peer_header(&data);
         strait_proxy::fuzzing::trace_question(&data);
+        strait_proxy::fuzzing::trace_headers(&data);
+    }
+
+    #[test]
+    fn trace_header_lines(
+        lines in proptest::collection::vec("(00|01|ff|[0-9a-fA-F]{0,2})-[0-9a-f]{0,33}-[0-9a-f]{0,17}-[0-9a-f]{0,3}|[0-9a-fd-]{0,40}|[ -~]{0,20}", 0..7),
+    ) {
+        strait_proxy::fuzzing::trace_headers(lines.join("\n").as_bytes());
     }
 
     #[test]

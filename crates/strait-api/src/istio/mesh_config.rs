@@ -191,7 +191,7 @@ spec! {
         pub stackdriver: Option<Opaque>,
         pub opencensus: Option<Opaque>,
         pub skywalking: Option<Opaque>,
-        pub opentelemetry: Option<Opaque>,
+        pub opentelemetry: Option<OpenTelemetryProvider>,
         pub prometheus: Option<Opaque>,
         pub envoy_file_access_log: Option<Opaque>,
         pub envoy_http_als: Option<Opaque>,
@@ -238,6 +238,56 @@ impl ExtensionProvider {
 }
 
 spec! {
+    /// An OpenTelemetry collector that receives spans over OTLP (gRPC, or HTTP with `http`).
+    pub struct OpenTelemetryProvider {
+        /// The collector's hostname (`otel-collector.observability.svc.cluster.local`, or
+        /// `namespace/host`).
+        pub service: String,
+        pub port: u32,
+        pub max_tag_length: Option<u32>,
+        pub http: Option<OpenTelemetryHttp>,
+        pub grpc: Option<Opaque>,
+        pub resource_detectors: Option<Opaque>,
+        pub dynatrace_sampler: Option<Opaque>,
+    }
+}
+
+spec! {
+    /// OTLP/HTTP: where to POST spans and with which headers.
+    pub struct OpenTelemetryHttp {
+        /// Default `/v1/traces`.
+        pub path: String,
+        /// Each export's deadline; default 5 s.
+        pub timeout: Option<Duration>,
+        pub headers: Vec<OpenTelemetryHeader>,
+    }
+}
+
+spec! {
+    pub struct OpenTelemetryHeader {
+        pub name: String,
+        pub value: Option<String>,
+        pub env_name: Option<String>,
+    }
+}
+
+spec! {
+    /// `defaultConfig.tracing`: the legacy tracer settings; strait reads `sampling`.
+    pub struct ProxyTracing {
+        /// Percentage of new traces sampled (0-100), default 1.
+        pub sampling: Option<f64>,
+        pub custom_tags: Option<Opaque>,
+        pub max_path_tag_length: Option<u32>,
+        pub zipkin: Option<Opaque>,
+        pub lightstep: Option<Opaque>,
+        pub datadog: Option<Opaque>,
+        pub stackdriver: Option<Opaque>,
+        pub open_census_agent: Option<Opaque>,
+        pub tls_settings: Option<Opaque>,
+    }
+}
+
+spec! {
     pub struct DefaultProviders {
         pub tracing: Vec<String>,
         pub metrics: Vec<String>,
@@ -273,7 +323,7 @@ spec! {
         pub concurrency: Option<i32>,
         pub proxy_bootstrap_template_path: String,
         pub interception_mode: Option<String>,
-        pub tracing: Option<Opaque>,
+        pub tracing: Option<ProxyTracing>,
         pub sds: Option<Opaque>,
         pub envoy_access_log_service: Option<Opaque>,
         pub envoy_metrics_service: Option<Opaque>,
@@ -308,6 +358,9 @@ impl ProxyConfig {
         }
         for (k, v) in &other.proxy_metadata {
             self.proxy_metadata.insert(k.clone(), v.clone());
+        }
+        if other.tracing.is_some() {
+            self.tracing = other.tracing.clone();
         }
         if other.hold_application_until_proxy_starts.is_some() {
             self.hold_application_until_proxy_starts = other.hold_application_until_proxy_starts;

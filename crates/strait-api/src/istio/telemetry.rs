@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{Duration, MatchLabels, Opaque, PolicyTargetReference, istio_enum, spec};
+use super::common::{Duration, MatchLabels, PolicyTargetReference, istio_enum, spec};
 
 spec! {
     pub struct TelemetrySpec {
@@ -43,10 +43,39 @@ spec! {
         pub providers: Vec<ProviderRef>,
         pub random_sampling_percentage: Option<f64>,
         pub disable_span_reporting: Option<bool>,
-        pub custom_tags: BTreeMap<String, Opaque>,
+        pub custom_tags: BTreeMap<String, CustomTag>,
         pub use_request_id_for_trace_sampling: Option<bool>,
         pub enable_istio_tags: Option<bool>,
         pub disable_context_propagation: Option<bool>,
+    }
+}
+
+spec! {
+    /// A span tag: exactly one source is set.
+    pub struct CustomTag {
+        pub literal: Option<LiteralTag>,
+        pub environment: Option<EnvironmentTag>,
+        pub header: Option<HeaderTag>,
+    }
+}
+
+spec! {
+    pub struct LiteralTag {
+        pub value: String,
+    }
+}
+
+spec! {
+    pub struct EnvironmentTag {
+        pub name: String,
+        pub default_value: String,
+    }
+}
+
+spec! {
+    pub struct HeaderTag {
+        pub name: String,
+        pub default_value: String,
     }
 }
 

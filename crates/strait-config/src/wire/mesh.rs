@@ -1,6 +1,6 @@
 //! Mesh settings, the proxy's node, inbound ports, and the enums they share with the rest.
 
-use super::{At, WireError, enum_value, required};
+use super::{At, WireError, enum_value, or_default, required};
 use crate::proto;
 use crate::types::{
     AccessLogEncoding, AppProtocol, InboundMtls, InboundPort, MeshSettings, NodeMeta,
@@ -53,6 +53,7 @@ impl From<&MeshSettings> for proto::MeshSettings {
                 AccessLogEncoding::Json => proto::AccessLogEncoding::Json,
             }) as i32,
             access_log_stderr: m.access_log_stderr,
+            tracing: Some((&m.tracing).into()),
         }
     }
 }
@@ -82,6 +83,7 @@ impl TryFrom<proto::MeshSettings> for MeshSettings {
                 proto::AccessLogEncoding::Json => AccessLogEncoding::Json,
             },
             access_log_stderr: m.access_log_stderr,
+            tracing: or_default(m.tracing, "tracing")?,
         })
     }
 }

@@ -10,6 +10,7 @@ mod mesh;
 mod routes;
 #[cfg(test)]
 mod tests;
+mod tracing;
 
 use std::fmt;
 

@@ -152,6 +152,33 @@ fn config() -> ProxyConfig {
             },
             access_log_encoding: AccessLogEncoding::Json,
             access_log_stderr: true,
+            tracing: crate::tracing::TracingSettings {
+                enabled: true,
+                sampling: 250_000,
+                collector: Some(crate::tracing::Collector {
+                    provider: "otel".into(),
+                    service: "otel.obs.svc.cluster.local".into(),
+                    port: 4318,
+                    endpoints: vec!["10.0.0.9:4318".into()],
+                    protocol: crate::tracing::OtlpProtocol::Http {
+                        path: "/v1/traces".into(),
+                        headers: vec![("x-token".into(), "t".into())],
+                    },
+                    timeout_ms: 2000,
+                }),
+                custom_tags: vec![
+                    crate::tracing::CustomTag::Literal {
+                        tag: "a".into(),
+                        value: "b".into(),
+                    },
+                    crate::tracing::CustomTag::Environment {
+                        tag: "pod".into(),
+                        name: "POD_NAME".into(),
+                        default: "-".into(),
+                    },
+                ],
+                mesh_id: "m1".into(),
+            },
         },
         ..ProxyConfig::default()
     };
@@ -399,4 +426,17 @@ fn outlier_detection_out_of_range_is_refused() {
     }
     let err = Cluster::try_from(p).expect_err("refused");
     assert_eq!(err.to_string(), "outlier.interval_ms: must be positive");
+}
+
+#[test]
+fn tracing_settings_are_checked() {
+    let mut t = crate::proto::TracingSettings::from(&crate::tracing::TracingSettings::default());
+    t.sampling = crate::tracing::SAMPLING_SCALE + 1;
+    let e = crate::tracing::TracingSettings::try_from(t).expect_err("more than every trace");
+    assert!(e.to_string().starts_with("sampling"), "{e}");
+    // A message from an older control plane: Istio's defaults.
+    let mut m = crate::proto::MeshSettings::from(&config().mesh);
+    m.tracing = None;
+    let back = MeshSettings::try_from(m).expect("decodes");
+    assert_eq!(back.tracing, crate::tracing::TracingSettings::default());
 }

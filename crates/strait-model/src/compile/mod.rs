@@ -13,6 +13,7 @@ mod inbound;
 mod locality_lb;
 mod routes;
 pub mod split_horizon;
+pub mod tracing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -245,6 +246,7 @@ fn mesh_settings(mesh: &Mesh, config: ClusterId, w: &Workload) -> MeshSettings {
         },
         access_log_stderr: mc.access_log_file.as_deref() == Some("/dev/stderr"),
         path_normalization: path_normalization(mc),
+        tracing: tracing::settings(mesh, config, w),
         node: NodeMeta {
             role: ProxyRole::Sidecar,
             cluster: own.name.clone(),

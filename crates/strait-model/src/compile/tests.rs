@@ -27,7 +27,7 @@ status:
     )
 }
 
-fn mesh_with(extra: &str) -> (tempfile::TempDir, crate::Mesh) {
+pub(super) fn mesh_with(extra: &str) -> (tempfile::TempDir, crate::Mesh) {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/single-cluster");
     copy(&src, dir.path());
@@ -81,7 +81,7 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
-fn sleep_proxy() -> ProxyRef {
+pub(super) fn sleep_proxy() -> ProxyRef {
     ProxyRef {
         cluster: "cluster1".into(),
         namespace: "sample".into(),

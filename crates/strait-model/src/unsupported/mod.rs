@@ -200,7 +200,7 @@ fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
 
 /// Kinds whose objects are accepted and not acted on at all.
 fn kinds(mesh: &Mesh, out: &mut Vec<NotApplied>) {
-    let table: [(Kind, &str); 5] = [
+    let table: [(Kind, &str); 4] = [
         (
             Kind::WasmPlugin,
             "not applied: strait's proxy runs no Wasm plugins, so requests pass without this plugin",
@@ -212,10 +212,6 @@ fn kinds(mesh: &Mesh, out: &mut Vec<NotApplied>) {
         (
             Kind::EnvoyFilter,
             "not applied: strait's proxy is not Envoy",
-        ),
-        (
-            Kind::Telemetry,
-            "not applied: metrics are Istio's standard set, access logs follow meshConfig.accessLogFile",
         ),
         (
             Kind::WorkloadGroup,

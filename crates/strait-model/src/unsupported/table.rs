@@ -416,7 +416,32 @@ pub const REPORTED: &[Reported] = &[
     ),
     // Kinds not acted on at all.
     checked(Kind::EnvoyFilter, &["spec"]),
-    checked(Kind::Telemetry, &["spec"]),
+    // Telemetry: tracing is compiled (compile/tracing.rs); metrics and access logs are not.
+    set(
+        Kind::Telemetry,
+        &["spec.metrics", "spec.accessLogging"],
+        "not applied: metrics are Istio's standard set, access logs follow meshConfig.accessLogFile",
+    ),
+    set(
+        Kind::Telemetry,
+        &["spec.tracing[].match"],
+        "not applied: the tracing settings apply to client and server spans alike",
+    ),
+    set(
+        Kind::Telemetry,
+        &["spec.tracing[].useRequestIdForTraceSampling"],
+        "not applied: new traces are sampled by a random draw, not by x-request-id",
+    ),
+    set(
+        Kind::Telemetry,
+        &["spec.tracing[].enableIstioTags"],
+        "not applied: spans always carry Istio's tags",
+    ),
+    set(
+        Kind::Telemetry,
+        &["spec.tracing[].disableContextPropagation"],
+        "not applied: trace context is always propagated while tracing is on",
+    ),
     checked(Kind::WorkloadGroup, &["spec"]),
     checked(Kind::WasmPlugin, &["spec"]),
     checked(Kind::ProxyConfig, &["spec"]),
@@ -562,11 +587,6 @@ pub const REPORTED: &[Reported] = &[
     ),
     set(
         IOP,
-        &["spec.meshConfig.enableTracing"],
-        "not applied: the proxies report no trace spans",
-    ),
-    set(
-        IOP,
         &["spec.meshConfig.accessLogFormat"],
         "not applied: access log lines keep Istio's default format (TEXT, or JSON under accessLogEncoding)",
     ),
@@ -601,7 +621,6 @@ pub const REPORTED: &[Reported] = &[
             "spec.meshConfig.defaultConfig.concurrency",
             "spec.meshConfig.defaultConfig.proxyBootstrapTemplatePath",
             "spec.meshConfig.defaultConfig.interceptionMode",
-            "spec.meshConfig.defaultConfig.tracing",
             "spec.meshConfig.defaultConfig.sds",
             "spec.meshConfig.defaultConfig.envoyAccessLogService",
             "spec.meshConfig.defaultConfig.envoyMetricsService",
@@ -706,13 +725,66 @@ pub const REPORTED: &[Reported] = &[
     ),
     set(
         IOP,
-        &["spec.meshConfig.extensionProviders"],
-        "not used: no extension provider is called (Telemetry and CUSTOM authorization are not applied)",
+        &[
+            "spec.meshConfig.defaultConfig.tracing.customTags",
+            "spec.meshConfig.defaultConfig.tracing.maxPathTagLength",
+            "spec.meshConfig.defaultConfig.tracing.zipkin",
+            "spec.meshConfig.defaultConfig.tracing.lightstep",
+            "spec.meshConfig.defaultConfig.tracing.datadog",
+            "spec.meshConfig.defaultConfig.tracing.stackdriver",
+            "spec.meshConfig.defaultConfig.tracing.openCensusAgent",
+            "spec.meshConfig.defaultConfig.tracing.tlsSettings",
+        ],
+        "not applied: of the legacy tracer settings only sampling is read; spans are reported only to an opentelemetry extension provider (Telemetry or defaultProviders.tracing)",
     ),
     set(
         IOP,
-        &["spec.meshConfig.defaultProviders"],
-        "not applied: metrics are Istio's standard set, access logs follow accessLogFile, and no trace is reported",
+        &[
+            "spec.meshConfig.extensionProviders[].envoyExtAuthzHttp",
+            "spec.meshConfig.extensionProviders[].envoyExtAuthzGrpc",
+            "spec.meshConfig.extensionProviders[].prometheus",
+            "spec.meshConfig.extensionProviders[].envoyFileAccessLog",
+            "spec.meshConfig.extensionProviders[].envoyHttpAls",
+            "spec.meshConfig.extensionProviders[].envoyTcpAls",
+            "spec.meshConfig.extensionProviders[].envoyOtelAls",
+            "spec.meshConfig.extensionProviders[].sds",
+        ],
+        "not used: no extension provider is called for metrics, access logs or CUSTOM authorization",
+    ),
+    set(
+        IOP,
+        &["spec.meshConfig.extensionProviders[].zipkin"],
+        "not applied: Zipkin export is not implemented; a proxy whose tracing names this provider propagates trace context but reports no spans (use an opentelemetry provider)",
+    ),
+    set(
+        IOP,
+        &[
+            "spec.meshConfig.extensionProviders[].lightstep",
+            "spec.meshConfig.extensionProviders[].datadog",
+            "spec.meshConfig.extensionProviders[].stackdriver",
+            "spec.meshConfig.extensionProviders[].opencensus",
+            "spec.meshConfig.extensionProviders[].skywalking",
+        ],
+        "not applied: this tracer's export is not implemented; a proxy whose tracing names this provider propagates trace context but reports no spans (use an opentelemetry provider)",
+    ),
+    set(
+        IOP,
+        &[
+            "spec.meshConfig.extensionProviders[].opentelemetry.maxTagLength",
+            "spec.meshConfig.extensionProviders[].opentelemetry.grpc",
+            "spec.meshConfig.extensionProviders[].opentelemetry.resourceDetectors",
+            "spec.meshConfig.extensionProviders[].opentelemetry.dynatraceSampler",
+            "spec.meshConfig.extensionProviders[].opentelemetry.http.headers[].envName",
+        ],
+        "not applied: spans are exported with their tags whole, the default gRPC settings, the resource service.name, k8s.namespace.name and k8s.pod.name, and the proxy's own sampling; a header taken from the environment is not sent",
+    ),
+    set(
+        IOP,
+        &[
+            "spec.meshConfig.defaultProviders.metrics",
+            "spec.meshConfig.defaultProviders.accessLogging",
+        ],
+        "not applied: metrics are Istio's standard set and access logs follow accessLogFile",
     ),
     set(
         IOP,

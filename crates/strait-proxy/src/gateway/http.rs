@@ -81,7 +81,37 @@ where
         .map_err(|e| io::Error::other(format!("{peer}: {e}")))
 }
 
+/// One request at the gateway, in its span (SERVER: the gateway is where the mesh receives
+/// it).
 async fn handle(
+    px: Shared,
+    vhosts: &str,
+    mut req: Request<Incoming>,
+    client: &Client,
+) -> Response<Body> {
+    let snap = px.snapshot.load_full();
+    crate::outbound::ensure_request_id(req.headers_mut());
+    let host = crate::forward::request_authority(&req).unwrap_or_default();
+    let scheme = if client.secure { "https" } else { "http" };
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let span = px.tracer.start(
+        &snap.config.mesh,
+        crate::trace::Kind::Server,
+        &method,
+        || {
+            format!(
+                "{scheme}://{host}{}",
+                uri.path_and_query().map_or("/", |p| p.as_str())
+            )
+        },
+        Some(client.peer),
+        req.headers_mut(),
+    );
+    let resp = route(px, vhosts, req, client).await;
+    crate::trace::finish(span, || format!("{host}/*"), resp)
+}
+
+async fn route(
     px: Shared,
     vhosts: &str,
     req: Request<Incoming>,

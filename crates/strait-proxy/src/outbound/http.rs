@@ -47,15 +47,37 @@ pub(super) fn target(req: &Request<Incoming>) -> Option<(String, u16)> {
 
 pub(super) async fn handle(
     px: Shared,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     host: String,
     port: u16,
 ) -> Response<Body> {
     let snap = px.snapshot.load_full();
+    // Before tracing starts, so the span carries the request id the upstream sees.
+    ensure_request_id(req.headers_mut());
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let downstream = req
+        .extensions()
+        .get::<crate::trace::Downstream>()
+        .map(|d| d.0);
+    let span = px.tracer.start(
+        &snap.config.mesh,
+        crate::trace::Kind::Client,
+        &method,
+        || {
+            format!(
+                "http://{host}:{port}{}",
+                uri.path_and_query().map_or("/", |p| p.as_str())
+            )
+        },
+        downstream,
+        req.headers_mut(),
+    );
     let Some(sp) = snap.resolve(&host, port) else {
-        return passthrough(&px, &snap, req, &host, port).await;
+        let resp = passthrough(&px, &snap, req, &host, port).await;
+        return crate::trace::finish(span, || format!("{host}:{port}/*"), resp);
     };
-    serve(&px, &snap, sp, req, format!("{host}:{port}"), None).await
+    let resp = serve(&px, &snap, sp, req, format!("{host}:{port}"), None).await;
+    crate::trace::finish(span, || format!("{}:{port}/*", sp.host), resp)
 }
 
 /// Routes a request by the rules of `sp` (a service port of a sidecar, or a virtual host of
@@ -85,6 +107,9 @@ pub(crate) async fn serve(
         };
         select(&sp.http, &view, &snap.regexes).map(|(r, m)| (r.clone(), m.cloned()))
     };
+    let operation = rule
+        .as_ref()
+        .map(|(r, m)| route_operation(r, m.as_ref(), sp));
     let Some((rule, matched)) = rule else {
         let r = body::text(
             StatusCode::NOT_FOUND,
@@ -103,19 +128,23 @@ pub(crate) async fn serve(
         } else {
             "FI"
         };
-        return local(
-            &px,
-            sp,
-            started,
-            flags,
-            body::text(status, "fault filter abort\n"),
+        return noted(
+            local(
+                &px,
+                sp,
+                started,
+                flags,
+                body::text(status, "fault filter abort\n"),
+            ),
+            operation,
+            None,
         );
     }
     let weighted = match &rule.action {
         HttpAction::Respond { status, body } => {
             let mut r = Response::new(body::full(body.clone()));
             *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
-            return local(&px, sp, started, "", r);
+            return noted(local(&px, sp, started, "", r), operation, None);
         }
         HttpAction::Redirect {
             uri,
@@ -136,7 +165,7 @@ pub(crate) async fn serve(
             if let Ok(v) = HeaderValue::from_str(&location) {
                 r.headers_mut().insert(http::header::LOCATION, v);
             }
-            return local(&px, sp, started, "", r);
+            return noted(local(&px, sp, started, "", r), operation, None);
         }
         HttpAction::Route(ws) => ws.clone(),
     };
@@ -149,7 +178,7 @@ pub(crate) async fn serve(
             StatusCode::SERVICE_UNAVAILABLE,
             "no healthy upstream (NC)\n",
         );
-        return local(&px, sp, started, "NC", r);
+        return noted(local(&px, sp, started, "NC", r), operation, None);
     };
     let permit = match &cstate.max_requests {
         Some(sem) => match sem.clone().try_acquire_owned() {
@@ -165,9 +194,14 @@ pub(crate) async fn serve(
                         ..Outcome::default()
                     },
                 );
-                return body::text(
+                let r = body::text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "upstream overflow: connection pool limit reached (UO)\n",
+                );
+                return noted(
+                    crate::trace::Notes::flagged(r, "UO"),
+                    operation,
+                    Some(&cluster.name),
                 );
             }
         },
@@ -261,17 +295,23 @@ pub(crate) async fn serve(
                 Some(d) => body::with_deadline(body::boxed(rbody), d),
                 None => body::boxed(rbody),
             };
-            reported(
+            let flags = if injected.delay.is_some() { "DI" } else { "" };
+            let resp = reported(
                 Response::from_parts(rparts, rbody),
                 Report {
                     series,
                     code,
-                    flags: if injected.delay.is_some() { "DI" } else { "" },
+                    flags,
                     started,
                     request_bytes,
                     access_log,
                     permit,
                 },
+            );
+            noted(
+                crate::trace::Notes::flagged(resp, flags),
+                operation,
+                Some(&cluster.name),
             )
         }
         Err(f) => {
@@ -313,15 +353,66 @@ pub(crate) async fn serve(
                     ..Default::default()
                 });
             }
-            body::text(
+            let r = body::text(
                 status,
                 format!(
                     "upstream request to {} failed: {} ({flag})\n",
                     sp.host, f.error
                 ),
+            );
+            noted(
+                crate::trace::Notes::flagged(r, flag),
+                operation,
+                Some(&cluster.name),
             )
         }
     }
+}
+
+/// Adds the route's operation name and upstream cluster to the span notes of `resp`.
+fn noted(
+    mut resp: Response<Body>,
+    operation: Option<String>,
+    cluster: Option<&str>,
+) -> Response<Body> {
+    let notes = resp
+        .extensions_mut()
+        .get_or_insert_default::<crate::trace::Notes>();
+    notes.operation = operation;
+    if let Some(c) = cluster {
+        notes.upstream_cluster = Some(c.to_string());
+    }
+    resp
+}
+
+/// Istio's route decorator, the span's name: `<host>:<port><path>` where the host is the
+/// route's one destination service (the VirtualService's name when it splits over several)
+/// and the path the matched URI (`prefix*`, the exact path, the regex), else `/*`.
+fn route_operation(
+    rule: &strait_config::HttpRule,
+    matched: Option<&strait_config::RequestMatch>,
+    sp: &ServicePort,
+) -> String {
+    use strait_config::StrMatch;
+    let path = match matched.and_then(|m| m.uri.as_ref()) {
+        Some(StrMatch::Prefix(p)) => format!("{p}*"),
+        Some(StrMatch::Exact(p) | StrMatch::Regex(p)) => p.clone(),
+        None => "/*".to_string(),
+    };
+    let host = match &rule.action {
+        HttpAction::Route(ws) if ws.len() == 1 => ws
+            .first()
+            .and_then(|w| w.cluster.rsplit('|').next())
+            .unwrap_or(&sp.host)
+            .to_string(),
+        _ => sp
+            .virtual_service
+            .as_deref()
+            .and_then(|v| v.rsplit('/').next())
+            .unwrap_or(&sp.host)
+            .to_string(),
+    };
+    format!("{host}:{}{path}", sp.port)
 }
 
 /// A response the proxy makes itself (no route, fault abort, direct response, redirect, no
@@ -333,6 +424,7 @@ pub(crate) fn local(
     flags: &str,
     resp: Response<Body>,
 ) -> Response<Body> {
+    let resp = crate::trace::Notes::flagged(resp, flags);
     px.metrics.request(
         &call_for(px, sp, None, None, false),
         &Outcome {
@@ -345,7 +437,8 @@ pub(crate) fn local(
     resp
 }
 
-fn ensure_request_id(h: &mut http::HeaderMap) {
+/// Envoy's `x-request-id`: kept when the client sent one, else a random UUID-sized id.
+pub(crate) fn ensure_request_id(h: &mut http::HeaderMap) {
     if !h.contains_key("x-request-id") {
         let id: u128 = rand::rng().random();
         if let Ok(v) = HeaderValue::from_str(&format!("{id:032x}")) {

@@ -6,7 +6,7 @@ mod http;
 pub mod policy;
 mod tcp;
 
-pub(crate) use http::{local as local_reply, serve as serve_routes};
+pub(crate) use http::{ensure_request_id, local as local_reply, serve as serve_routes};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -52,8 +52,9 @@ pub async fn serve(px: Shared, listener: TcpListener) {
         px.workers
             .spawn_connection(stream, move |stream| async move {
                 let px = px2;
-                let svc = service_fn(move |req| {
+                let svc = service_fn(move |mut req: ::http::Request<Incoming>| {
                     let px = px.clone();
+                    req.extensions_mut().insert(crate::trace::Downstream(peer));
                     async move { Ok::<_, Infallible>(route(px, req).await) }
                 });
                 if let Err(e) = http_server()
