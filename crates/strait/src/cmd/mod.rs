@@ -12,6 +12,7 @@ mod control_plane;
 mod demo;
 
 mod exec;
+mod init;
 mod logging;
 mod proxy;
 mod proxy_config;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ProxyConfig(args) => proxy_config::run(&args),
         Command::ProxyStatus(args) => proxy_status::run(&args),
         Command::Check(cmd) => check::run(&cmd),
+        Command::Init(args) => init::run(&args),
     }
 }
 
