@@ -135,6 +135,12 @@ pub struct ServicePort {
     pub tcp: Vec<WeightedCluster>,
     /// The VirtualService the rules come from (`namespace/name`), for inspection.
     pub virtual_service: Option<String>,
+    /// The service's virtual addresses: each cluster's Service cluster IP, a ServiceEntry's
+    /// `addresses` (an address or a CIDR range). Under traffic capture a connection reaches
+    /// the proxy with only its original destination address, and this is how the proxy
+    /// knows which service that address is. Empty: reachable by name only (the HTTP proxy).
+    #[serde(default)]
+    pub addresses: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,9 +14,14 @@
 //!   namespace of its own, joined to the others only through the gateways' public addresses,
 //!   so the kernel itself refuses what the table would.
 //!
+//! - **Traffic capture** ([`capture`]): the iptables rules `strait init` installs in a pod's
+//!   network namespace (Kubernetes mode) so the pod's TCP traffic goes through its sidecar, and
+//!   the original destination a redirected connection was headed for.
+//!
 //! Processes started without a table (a proxy run by hand, tests of one part) admit every
 //! peer and bind nothing: [`Reach::default`] is unrestricted.
 
+pub mod capture;
 mod cidr;
 pub mod netns;
 mod owner;

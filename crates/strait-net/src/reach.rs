@@ -278,12 +278,26 @@ impl Reach {
 
     /// Connects to `dest` from this process's address.
     pub async fn connect(&self, dest: SocketAddr) -> io::Result<TcpStream> {
+        self.connect_from(None, dest).await
+    }
+
+    /// Connects to `dest` from `source` when given (a sidecar under traffic capture reaches
+    /// its app from the address the capture rules let through), else from this process's
+    /// address.
+    pub async fn connect_from(
+        &self,
+        source: Option<IpAddr>,
+        dest: SocketAddr,
+    ) -> io::Result<TcpStream> {
         let socket = if dest.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
         };
-        if let Some(src) = self.source_for(dest.ip()) {
+        let source = source
+            .filter(|s| s.is_ipv4() == dest.is_ipv4())
+            .or_else(|| self.source_for(dest.ip()));
+        if let Some(src) = source {
             socket.bind(SocketAddr::new(src, 0)).map_err(|e| {
                 io::Error::new(e.kind(), format!("binding source address {src}: {e}"))
             })?;

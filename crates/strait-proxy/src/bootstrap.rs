@@ -42,6 +42,14 @@ pub struct Bootstrap {
     /// leave from. Absent: every peer is admitted, nothing is bound.
     #[serde(default)]
     pub reach: Reach,
+    /// Traffic capture (Kubernetes mode, after `strait init` installed the iptables rules in
+    /// the pod's network namespace): the sidecar listens on every address at the outbound
+    /// port (redirected connections arrive at 127.0.0.1; the HTTP proxy keeps working there)
+    /// and at the inbound capture port (15006), binds no per-port inbound listeners (the
+    /// application owns its ports), and reaches the application from 127.0.0.6. Default off:
+    /// local mode has no iptables, and applications use the sidecar as their HTTP proxy.
+    #[serde(default)]
+    pub capture: bool,
 }
 
 /// Istio's fixed proxy ports.
@@ -49,6 +57,9 @@ pub struct Bootstrap {
 #[serde(deny_unknown_fields)]
 pub struct Ports {
     pub outbound: u16,
+    /// Where redirected inbound connections arrive under capture (default 15006).
+    #[serde(default = "default_inbound_capture")]
+    pub inbound: u16,
     pub admin: u16,
     pub health: u16,
     pub stats: u16,
@@ -58,11 +69,16 @@ impl Default for Ports {
     fn default() -> Self {
         Ports {
             outbound: 15001,
+            inbound: default_inbound_capture(),
             admin: 15000,
             health: 15021,
             stats: 15090,
         }
     }
+}
+
+fn default_inbound_capture() -> u16 {
+    strait_net::capture::INBOUND_CAPTURE_PORT
 }
 
 fn default_trust_domain() -> String {

@@ -318,6 +318,7 @@ mod tests {
                     ..WeightedCluster::default()
                 }],
                 virtual_service: Some("shop/web".into()),
+                addresses: Vec::new(),
             },
         );
         Snapshot::build("7".into(), cfg, &Snapshot::empty()).expect("valid")

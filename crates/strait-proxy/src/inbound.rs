@@ -124,7 +124,7 @@ impl Caller {
     }
 }
 
-async fn connection(
+pub(crate) async fn connection(
     px: Shared,
     server: Arc<ServerConfig>,
     s: TcpStream,
@@ -208,7 +208,7 @@ async fn connection(
 }
 
 /// Protocol sniffing for ports that declare none: an HTTP/1 method or the HTTP/2 preface.
-async fn looks_like_http(s: &TcpStream) -> bool {
+pub(crate) async fn looks_like_http(s: &TcpStream) -> bool {
     let mut buf = [0u8; 8];
     let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), s.peek(&mut buf)).await else {
         return false;
@@ -408,7 +408,7 @@ async fn serve_app(px: Shared, conn: &HttpConnection, req: Request<Incoming>) ->
     let req = Request::from_parts(parts, body::boxed(b));
     match px
         .upstreams
-        .send_plain(cfg.protocol.is_http2(), app, req)
+        .send_app(cfg.protocol.is_http2(), app, req)
         .await
     {
         Ok(resp) => {
@@ -574,7 +574,7 @@ where
         px.metrics.tcp_closed(&call, refused.flags, 0, 0);
         return Ok(());
     }
-    let mut upstream = match px.reach.connect(app).await {
+    let mut upstream = match px.upstreams.connect_app(app).await {
         Ok(u) => u,
         Err(e) => {
             px.metrics.tcp_closed(&call, "UF", 0, 0);

@@ -8,6 +8,9 @@
 //!   without one; `CONNECT` opens opaque TCP tunnels;
 //! - **inbound** on each port its workload serves: mTLS per PeerAuthentication, then HTTP/2,
 //!   HTTP/1.1 or TCP to the application;
+//! - under **traffic capture** (Kubernetes mode, [`Bootstrap::capture`]), connections the
+//!   iptables rules of `strait init` redirect: outbound to 15001 beside the HTTP proxy,
+//!   routed by their original destination, and inbound to 15006 instead of per-port listeners;
 //! - **admin** (15000), **health** (15021), **stats** (15090).
 //!
 //! Configuration arrives as immutable snapshots swapped in atomically; the request path reads
@@ -28,6 +31,7 @@ pub mod fuzzing;
 pub mod gateway;
 pub mod gateway_tls;
 pub mod inbound;
+pub mod inbound_captured;
 pub mod jwt;
 pub mod metrics;
 pub mod outbound;
@@ -44,7 +48,7 @@ pub mod upstream;
 pub mod workers;
 pub mod xds;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,12 +99,20 @@ pub async fn run(
     let metrics = Arc::new(metrics::Metrics::new(&mut registry));
     let px = Arc::new(Proxy {
         snapshot: ArcSwap::from_pointee(Snapshot::empty()),
-        upstreams: Upstreams::new(creds.clone(), bs.reach.clone(), workers.slots()),
+        upstreams: Upstreams::new(
+            creds.clone(),
+            bs.reach.clone(),
+            workers.slots(),
+            bs.capture
+                .then_some(IpAddr::V4(strait_net::capture::INBOUND_PASSTHROUGH_SOURCE)),
+        ),
         metrics,
         creds: creds.clone(),
         app_ip: bs.app_ip,
         pod_ip: bs.pod_ip,
         outbound: SocketAddr::new(bs.pod_ip, bs.ports.outbound),
+        capture: bs.capture,
+        inbound_capture: bs.ports.inbound,
         reach: bs.reach.clone(),
         workers,
         tracer: trace::Tracer::default(),
@@ -114,14 +126,28 @@ pub async fn run(
     )
     .await?;
     // A gateway's pod is the proxy: there is no application to capture traffic from.
-    if bs.role == ProxyRole::Sidecar {
-        let out_addr = px.outbound;
+    let sidecar = bs.role == ProxyRole::Sidecar;
+    // Under capture, redirected connections arrive at 127.0.0.1 (from the pod's own
+    // processes) or at the address of the interface they came in on: listen on all of them.
+    let any = |port| SocketAddr::new(unspecified(bs.pod_ip), port);
+    if sidecar {
+        let out_addr = if bs.capture {
+            any(bs.ports.outbound)
+        } else {
+            px.outbound
+        };
         let outbound = strait_net::listen(out_addr).map_err(|source| ProxyError::Listen {
             addr: out_addr,
             source,
         })?;
         tokio::spawn(outbound::serve(px.clone(), outbound));
     }
+    let inbound_capture = if sidecar && bs.capture {
+        let addr = any(bs.ports.inbound);
+        Some(strait_net::listen(addr).map_err(|source| ProxyError::Listen { addr, source })?)
+    } else {
+        None
+    };
 
     let ch = control::channel(&bs, &creds)?;
     let main = async {
@@ -146,10 +172,16 @@ pub async fn run(
         ));
         let (updated, mut changes) = watch::channel(0u64);
         tokio::spawn(xds::run(px.clone(), bs.clone(), ch.clone(), updated));
+        if let Some(l) = inbound_capture {
+            tokio::spawn(inbound_captured::serve(px.clone(), server.clone(), l));
+        }
         let mut listeners = inbound::Listeners::default();
         let mut gateway = gateway::Listeners::default();
         while changes.changed().await.is_ok() {
-            listeners.reconcile(&px, &server).await;
+            // Under capture the app owns its ports; its traffic comes through 15006.
+            if !bs.capture {
+                listeners.reconcile(&px, &server).await;
+            }
             gateway.reconcile(&px);
         }
         Ok::<(), ProxyError>(())
@@ -160,5 +192,13 @@ pub async fn run(
             tracing::info!("proxy stopping");
             Ok(())
         }
+    }
+}
+
+/// The unspecified address of `ip`'s family (`0.0.0.0` or `::`).
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     }
 }

@@ -65,6 +65,42 @@ pub struct Snapshot {
     pub me: crate::metrics::Peer,
     /// The header that tells servers who is calling (see [`crate::peer`]).
     pub peer_header: Option<http::HeaderValue>,
+    /// Service ports by virtual address, for connections that arrive by traffic capture
+    /// with nothing but their original destination (see [`Snapshot::resolve_addr`]).
+    addresses: Addresses,
+}
+
+/// Service keys by virtual address and port: exact addresses in a map, ranges (a
+/// ServiceEntry's CIDR `addresses`) in a list searched longest prefix first.
+#[derive(Debug, Default)]
+struct Addresses {
+    exact: HashMap<std::net::SocketAddr, String>,
+    ranges: Vec<(strait_net::Cidr, u16, String)>,
+}
+
+impl Addresses {
+    fn build(config: &ProxyConfig) -> Addresses {
+        let mut a = Addresses::default();
+        for (key, sp) in &config.services {
+            let Ok(port) = u16::try_from(sp.port) else {
+                continue;
+            };
+            for text in &sp.addresses {
+                if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+                    // Two services claiming one address: the first by key wins, as stable
+                    // as the configuration (istiod reports such a conflict, never routes both).
+                    a.exact
+                        .entry(std::net::SocketAddr::new(ip, port))
+                        .or_insert_with(|| key.clone());
+                } else if let Ok(cidr) = text.parse::<strait_net::Cidr>() {
+                    a.ranges.push((cidr, port, key.clone()));
+                }
+            }
+        }
+        a.ranges
+            .sort_by(|x, y| y.0.prefix().cmp(&x.0.prefix()).then(x.2.cmp(&y.2)));
+        a
+    }
 }
 
 /// What a cluster's runtime state depends on: its balancing and limits, its endpoints, and
@@ -99,6 +135,7 @@ impl Snapshot {
             jwt: crate::jwt::Verifier::default(),
             me: crate::metrics::Peer::default(),
             peer_header: None,
+            addresses: Addresses::default(),
         }
     }
 
@@ -209,6 +246,7 @@ impl Snapshot {
             cluster: n.cluster.clone(),
         };
         let peer_header = http::HeaderValue::from_str(&crate::peer::encode(n)).ok();
+        let addresses = Addresses::build(&config);
         Ok(Snapshot {
             version,
             config,
@@ -219,6 +257,7 @@ impl Snapshot {
             jwt,
             me,
             peer_header,
+            addresses,
         })
     }
 
@@ -250,6 +289,28 @@ impl Snapshot {
 
     pub fn cluster(&self, name: &str) -> Option<(&Cluster, &Arc<ClusterState>)> {
         Some((self.config.clusters.get(name)?, self.clusters.get(name)?))
+    }
+
+    /// The service port whose virtual address (a cluster IP, a ServiceEntry address or range)
+    /// and port a captured connection was headed for.
+    pub fn resolve_addr(&self, dest: std::net::SocketAddr) -> Option<&ServicePort> {
+        let dest = std::net::SocketAddr::new(
+            match dest.ip() {
+                std::net::IpAddr::V6(v6) => {
+                    v6.to_ipv4_mapped().map_or(dest.ip(), std::net::IpAddr::V4)
+                }
+                v4 => v4,
+            },
+            dest.port(),
+        );
+        let key = self.addresses.exact.get(&dest).or_else(|| {
+            self.addresses
+                .ranges
+                .iter()
+                .find(|(cidr, port, _)| *port == dest.port() && cidr.contains(dest.ip()))
+                .map(|(_, _, key)| key)
+        })?;
+        self.config.services.get(key)
     }
 
     /// The service a request for `host:port` from this proxy means, with the search a pod's
@@ -299,6 +360,7 @@ mod tests {
             http: Vec::new(),
             tcp: Vec::new(),
             virtual_service: None,
+            addresses: Vec::new(),
         }
     }
 
@@ -346,6 +408,41 @@ mod tests {
             host("api.example.com", 443).as_deref(),
             Some("*.example.com")
         );
+    }
+
+    #[test]
+    fn resolves_captured_destinations_by_address() {
+        let mut cfg = ProxyConfig::default();
+        let mut hw = service("helloworld.sample.svc.cluster.local", 5000);
+        hw.addresses = vec!["10.96.0.10".into()];
+        let mut db = service("db.example.com", 5432);
+        db.addresses = vec!["240.240.0.0/16".into()];
+        let mut one = service("one.example.com", 5432);
+        one.addresses = vec!["240.240.1.0/24".into()];
+        for sp in [hw, db, one] {
+            cfg.services.insert(format!("{}:{}", sp.host, sp.port), sp);
+        }
+        let s = Snapshot::build("1".into(), cfg, &Snapshot::empty()).expect("valid");
+        let host = |a: &str| {
+            s.resolve_addr(a.parse().expect("addr"))
+                .map(|sp| sp.host.clone())
+        };
+        assert_eq!(
+            host("10.96.0.10:5000").as_deref(),
+            Some("helloworld.sample.svc.cluster.local")
+        );
+        assert_eq!(
+            host("[::ffff:10.96.0.10]:5000").as_deref(),
+            Some("helloworld.sample.svc.cluster.local")
+        );
+        assert_eq!(
+            host("10.96.0.10:80"),
+            None,
+            "the port is part of the service"
+        );
+        assert_eq!(host("10.96.0.11:5000"), None);
+        assert_eq!(host("240.240.1.7:5432").as_deref(), Some("one.example.com"));
+        assert_eq!(host("240.240.2.7:5432").as_deref(), Some("db.example.com"));
     }
 
     #[test]

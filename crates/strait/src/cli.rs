@@ -59,7 +59,27 @@ pub enum Command {
     ControlPlane(ControlPlaneArgs),
     /// Run a proxy (a pod's sidecar, or a gateway) from a bootstrap file.
     Proxy(ProxyArgs),
+    /// Capture a pod's traffic for its sidecar: install Istio's iptables rules in this network
+    /// namespace (what Istio's istio-init container does; needs NET_ADMIN).
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(InitArgs),
 }
+
+const INIT_EXAMPLES: &str = "Examples:
+  strait init                                   # Istio's defaults: all inbound ports, all destinations
+  strait init --dry-run                         # print the iptables-restore input, change nothing
+  strait init --exclude-outbound-ports 5432 --exclude-inbound-ports 22
+  strait init --annotations-file /etc/podinfo/annotations   # the pod's traffic.sidecar.istio.io/* annotations
+  strait init --annotations traffic.sidecar.istio.io/includeOutboundIPRanges=10.96.0.0/12
+  strait init --clean                           # remove the rules
+
+Outbound TCP is redirected to 15001 and inbound to 15006, except the proxy's own traffic (its
+UID/GID, 1337 unless --proxy-uid/--proxy-gid say otherwise) and the proxy's ports (15008,
+15090, 15021, 15020). Flags given win over annotations. The sidecar must run with capture on
+(its bootstrap's \"capture\": true). Needs iptables-restore and iptables-save on PATH.
+
+Exit codes: 0 installed, removed or printed; 1 iptables failed or is missing; 2 a bad flag,
+annotation or file.";
 
 const UP_EXAMPLES: &str = "Examples:
   strait up examples/multicluster                   # two clusters on two networks
@@ -284,6 +304,48 @@ pub struct ControlPlaneArgs {
     /// Stop when stdin closes (set by a supervisor such as `strait up`).
     #[arg(long, hide = true)]
     pub lifeline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The proxy's user: its connections are never captured [default: 1337].
+    #[arg(long, value_name = "UID")]
+    pub proxy_uid: Option<u32>,
+    /// The proxy's group, likewise [default: the proxy's UID].
+    #[arg(long, value_name = "GID")]
+    pub proxy_gid: Option<u32>,
+    /// Inbound ports redirected to 15006: '*' or a comma-separated list (empty: none)
+    /// [default: *].
+    #[arg(long, value_name = "PORTS")]
+    pub inbound_ports: Option<String>,
+    /// Inbound ports never redirected (besides 15008, 15090, 15021, 15020).
+    #[arg(long, value_name = "PORTS")]
+    pub exclude_inbound_ports: Option<String>,
+    /// Destinations redirected to 15001: '*' or comma-separated IPv4 CIDRs [default: *].
+    #[arg(long, value_name = "CIDRS")]
+    pub include_outbound_ip_ranges: Option<String>,
+    /// Destinations never redirected (comma-separated IPv4 CIDRs).
+    #[arg(long, value_name = "CIDRS")]
+    pub exclude_outbound_ip_ranges: Option<String>,
+    /// Outbound ports redirected whatever the destination.
+    #[arg(long, value_name = "PORTS")]
+    pub include_outbound_ports: Option<String>,
+    /// Outbound ports never redirected.
+    #[arg(long, value_name = "PORTS")]
+    pub exclude_outbound_ports: Option<String>,
+    /// The pod's annotations as KEY=VALUE,... (Istio's traffic.sidecar.istio.io/* and
+    /// sidecar.istio.io/interceptionMode are read; other keys are ignored).
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub annotations: Option<String>,
+    /// A downward-API annotations file (key="value" lines), read like --annotations.
+    #[arg(long, value_name = "FILE", conflicts_with = "annotations")]
+    pub annotations_file: Option<PathBuf>,
+    /// Print the iptables-restore input instead of applying it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the capture rules instead of installing them.
+    #[arg(long)]
+    pub clean: bool,
 }
 
 #[derive(Debug, Args)]

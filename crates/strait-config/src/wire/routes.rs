@@ -19,6 +19,7 @@ impl From<&ServicePort> for proto::ServicePort {
             http: encode_list(&s.http),
             tcp: encode_list(&s.tcp),
             virtual_service: s.virtual_service.clone(),
+            addresses: s.addresses.clone(),
         }
     }
 }
@@ -35,6 +36,7 @@ impl TryFrom<proto::ServicePort> for ServicePort {
             http: list(s.http, "http")?,
             tcp: list(s.tcp, "tcp")?,
             virtual_service: s.virtual_service,
+            addresses: s.addresses,
         })
     }
 }

@@ -89,6 +89,7 @@ fn service() -> ServicePort {
         ],
         tcp: vec![route(100)],
         virtual_service: Some("ns/hw".into()),
+        addresses: vec!["10.96.0.10".into(), "240.240.0.0/16".into()],
     }
 }
 

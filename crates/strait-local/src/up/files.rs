@@ -266,6 +266,8 @@ pub fn write_bootstraps(
                 }
                 r
             },
+            // Local mode has no iptables: apps use the sidecar as their HTTP proxy.
+            capture: false,
         };
         let path = dir
             .join("pods")

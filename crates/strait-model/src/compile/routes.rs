@@ -1,6 +1,6 @@
 //! Outbound services and their routing rules (VirtualServices).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use strait_api::Object;
 use strait_api::istio::Percent;
@@ -125,6 +125,9 @@ pub(super) fn compile(
     };
     // host -> port -> (protocol, service namespace)
     let mut ports: BTreeMap<&str, BTreeMap<u32, (Protocol, &str)>> = BTreeMap::new();
+    // host -> its virtual addresses in every cluster (each cluster gives a Service its own
+    // cluster IP; a captured connection may carry any of them).
+    let mut addresses: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for id in candidates {
         let s = mesh.registry.get(id);
         if !super::from_config_cluster(s, config)
@@ -133,6 +136,10 @@ pub(super) fn compile(
         {
             continue;
         }
+        addresses
+            .entry(s.hostname.as_str())
+            .or_default()
+            .extend(s.addresses.iter().map(String::as_str));
         let entry = ports.entry(s.hostname.as_str()).or_default();
         for p in &s.ports {
             entry
@@ -156,6 +163,12 @@ pub(super) fn compile(
                 http: Vec::new(),
                 tcp: Vec::new(),
                 virtual_service: vs.map(|v| format!("{}/{}", v.obj.namespace(), v.obj.name())),
+                addresses: addresses
+                    .get(hostname)
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a.to_string())
+                    .collect(),
             };
             if let Some(v) = vs {
                 if protocol == AppProtocol::Tcp || protocol == AppProtocol::Tls {

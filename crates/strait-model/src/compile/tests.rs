@@ -310,3 +310,41 @@ spec:
         "the deprecated integer percent"
     );
 }
+
+/// A captured connection carries only its original destination: the compiled service port
+/// must say which addresses are the service's (the Service's cluster IP, a ServiceEntry's
+/// addresses), or the proxy could not route it.
+#[test]
+fn service_ports_carry_their_virtual_addresses() {
+    let (_d, mesh) = mesh_with(
+        "apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: sample}
+spec:
+  clusterIP: 10.96.0.42
+  selector: {app: ratings}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: sample}
+spec:
+  hosts: [db.example.com]
+  addresses: [240.240.1.0/24]
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: STATIC
+  endpoints: [{address: 10.2.0.1}]
+",
+    );
+    let cfg = compile(&mesh, &Runtime::default(), &sleep_proxy()).expect("compile");
+    assert_eq!(
+        cfg.services["ratings.sample.svc.cluster.local:9080"].addresses,
+        ["10.96.0.42"]
+    );
+    assert_eq!(
+        cfg.services["db.example.com:5432"].addresses,
+        ["240.240.1.0/24"]
+    );
+    // A Service without a cluster IP in its manifest (one not yet applied) has none.
+    assert!(cfg.services[&format!("{HW}:5000")].addresses.is_empty());
+}

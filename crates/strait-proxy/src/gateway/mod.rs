@@ -159,6 +159,7 @@ fn prepare_vhosts(l: &GatewayListener, vhosts: &[VirtualHost]) -> Vec<Vhost> {
                 http: v.rules.clone(),
                 tcp: Vec::new(),
                 virtual_service: v.virtual_services.first().cloned(),
+                addresses: Vec::new(),
             },
         })
         .collect()

@@ -1,7 +1,13 @@
 //! The outbound listener (15001 on the pod address): applications reach it as their HTTP proxy
 //! (`HTTP_PROXY`), with absolute-form requests for HTTP and `CONNECT` for opaque TCP. Requests
-//! without an absolute URI are routed by their Host header (transparent capture).
+//! without an absolute URI are routed by their Host header.
+//!
+//! Under traffic capture the same port also receives the connections the iptables rules
+//! redirected (see [`captured`]). The two share one port, as Envoy's 15001 does: a connection
+//! whose `SO_ORIGINAL_DST` differs from the address it arrived at was redirected and is routed
+//! by that original destination; one made to the listener itself is an HTTP-proxy client.
 
+mod captured;
 mod http;
 pub mod policy;
 mod tcp;
@@ -49,6 +55,17 @@ pub async fn serve(px: Shared, listener: TcpListener) {
         let (stream, peer) = px.reach.accept(&listener, Door::Admin, "outbound").await;
         let _ = stream.set_nodelay(true);
         let px2 = px.clone();
+        let original = if px.capture {
+            strait_net::capture::original_dst(&stream)
+        } else {
+            None
+        };
+        if let Some(original) = original {
+            px.workers.spawn_connection(stream, move |stream| {
+                captured::serve(px2, stream, peer, original)
+            });
+            continue;
+        }
         px.workers
             .spawn_connection(stream, move |stream| async move {
                 let px = px2;
@@ -94,7 +111,7 @@ pub(crate) async fn passthrough_addr(
         .map_err(|e| format!("{host}: cannot resolve: {e}"))?
         .next()
         .ok_or_else(|| format!("{host}: no address"))?;
-    if addr == px.outbound {
+    if px.is_own_listener(addr) {
         return Err(format!(
             "{host}:{port} is this proxy's own outbound listener ({addr}); refusing a request that would loop"
         ));

@@ -83,6 +83,7 @@ type TlsKey = (String, &'static [u8]);
 pub struct Upstreams {
     creds: Arc<Credentials>,
     reach: Reach,
+    app_source: Option<std::net::IpAddr>,
     tls_configs: Mutex<HashMap<TlsKey, Arc<rustls::ClientConfig>>>,
     /// Connection pools per worker (see [`crate::workers`]): a worker reuses only the
     /// connections its own runtime drives.
@@ -94,6 +95,10 @@ struct Pools {
     h2: H2Pool,
     http1: Client<ReachConnector, Body>,
     h2c: Client<ReachConnector, Body>,
+    /// To the local application: apart from the others because, under traffic capture,
+    /// these connections leave from the address the capture rules let through.
+    app_http1: Client<ReachConnector, Body>,
+    app_h2c: Client<ReachConnector, Body>,
 }
 
 /// How long a plaintext upstream connection may take.
@@ -105,6 +110,8 @@ const PLAIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct ReachConnector {
     reach: Arc<Reach>,
+    /// The source address to bind instead of the table's (see [`Upstreams::new`]).
+    source: Option<std::net::IpAddr>,
 }
 
 impl tower::Service<http::Uri> for ReachConnector {
@@ -122,7 +129,7 @@ impl tower::Service<http::Uri> for ReachConnector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let reach = self.reach.clone();
+        let (reach, source) = (self.reach.clone(), self.source);
         Box::pin(async move {
             let host = uri
                 .host()
@@ -137,11 +144,15 @@ impl tower::Service<http::Uri> for ReachConnector {
             })?;
             let port = uri.port_u16().unwrap_or(80);
             let addr = SocketAddr::new(ip, port);
-            let stream = tokio::time::timeout(PLAIN_CONNECT_TIMEOUT, reach.connect(addr))
-                .await
-                .map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connect to {addr}"))
-                })??;
+            let stream =
+                tokio::time::timeout(PLAIN_CONNECT_TIMEOUT, reach.connect_from(source, addr))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("connect to {addr}"),
+                        )
+                    })??;
             Ok(TokioIo::new(stream))
         })
     }
@@ -155,11 +166,24 @@ impl std::fmt::Debug for Upstreams {
 
 impl Upstreams {
     /// Upstreams with `slots` sets of pools, one per worker (see [`Workers::slots`]).
+    /// `app_source`: the address connections to the local application leave from (under
+    /// traffic capture, 127.0.0.6: from the pod's address they would be redirected back to
+    /// the proxy's own inbound listener).
     ///
     /// [`Workers::slots`]: crate::workers::Workers::slots
-    pub fn new(creds: Arc<Credentials>, reach: Reach, slots: usize) -> Upstreams {
+    pub fn new(
+        creds: Arc<Credentials>,
+        reach: Reach,
+        slots: usize,
+        app_source: Option<std::net::IpAddr>,
+    ) -> Upstreams {
         let conn = ReachConnector {
             reach: Arc::new(reach.clone()),
+            source: None,
+        };
+        let app = ReachConnector {
+            source: app_source,
+            ..conn.clone()
         };
         let plain = || {
             let mut b = Client::builder(TokioExecutor::new());
@@ -176,11 +200,14 @@ impl Upstreams {
                 h2: H2Pool::default(),
                 http1: plain().build(conn.clone()),
                 h2c: plain().http2_only(true).build(conn.clone()),
+                app_http1: plain().build(app.clone()),
+                app_h2c: plain().http2_only(true).build(app.clone()),
             })
             .collect();
         Upstreams {
             creds,
             reach,
+            app_source,
             tls_configs: Mutex::new(HashMap::new()),
             pools,
         }
@@ -355,6 +382,35 @@ impl Upstreams {
     ) -> Result<http::Response<Incoming>, UpstreamError> {
         let pools = self.pools();
         let client = if h2c { &pools.h2c } else { &pools.http1 };
+        Self::send(client, addr, req).await
+    }
+
+    /// Sends a plaintext request to the local application.
+    pub async fn send_app(
+        &self,
+        h2c: bool,
+        addr: SocketAddr,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        let pools = self.pools();
+        let client = if h2c {
+            &pools.app_h2c
+        } else {
+            &pools.app_http1
+        };
+        Self::send(client, addr, req).await
+    }
+
+    /// Opens a TCP connection to the local application.
+    pub async fn connect_app(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        self.reach.connect_from(self.app_source, addr).await
+    }
+
+    async fn send(
+        client: &Client<ReachConnector, Body>,
+        addr: SocketAddr,
+        req: http::Request<Body>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
         client.request(req).await.map_err(|e| {
             if e.is_connect() {
                 UpstreamError::Connect {

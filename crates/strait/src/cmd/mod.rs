@@ -13,6 +13,7 @@ mod dashboard;
 mod demo;
 
 mod exec;
+mod init;
 mod logging;
 mod proxy;
 mod proxy_config;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ProxyStatus(args) => proxy_status::run(&args),
         Command::Check(cmd) => check::run(&cmd),
         Command::Dashboard(args) => dashboard::run(&args),
+        Command::Init(args) => init::run(&args),
     }
 }
 
