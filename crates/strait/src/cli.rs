@@ -59,6 +59,13 @@ pub enum Command {
     ControlPlane(ControlPlaneArgs),
     /// Run a proxy (a pod's sidecar, or a gateway) from a bootstrap file.
     Proxy(ProxyArgs),
+    /// Render the manifests that install strait into one cluster of a mesh (Kubernetes).
+    #[command(after_help = crate::cli_kube::INSTALL_EXAMPLES)]
+    Install(crate::cli_kube::InstallArgs),
+    /// Write the Secret that lets other clusters' control planes read this cluster's API
+    /// server (istioctl's format).
+    #[command(name = "create-remote-secret", after_help = crate::cli_kube::REMOTE_SECRET_EXAMPLES)]
+    CreateRemoteSecret(crate::cli_kube::CreateRemoteSecretArgs),
 }
 
 const UP_EXAMPLES: &str = "Examples:

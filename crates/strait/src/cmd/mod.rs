@@ -13,10 +13,12 @@ mod dashboard;
 mod demo;
 
 mod exec;
+mod install;
 mod logging;
 mod proxy;
 mod proxy_config;
 mod proxy_status;
+mod remote_secret;
 pub(crate) mod target;
 mod up;
 
@@ -34,6 +36,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ProxyStatus(args) => proxy_status::run(&args),
         Command::Check(cmd) => check::run(&cmd),
         Command::Dashboard(args) => dashboard::run(&args),
+        Command::Install(args) => install::run(&args),
+        Command::CreateRemoteSecret(args) => remote_secret::run(&args),
     }
 }
 
