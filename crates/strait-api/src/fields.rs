@@ -63,7 +63,7 @@ struct Found {
 }
 
 #[derive(Debug)]
-struct Stop(String);
+pub(crate) struct Stop(pub(crate) String);
 
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,7 +79,7 @@ impl de::Error for Stop {
     }
 }
 
-fn stop<T>() -> Result<T, Stop> {
+pub(crate) fn stop<T>() -> Result<T, Stop> {
     Err(Stop("probe done".into()))
 }
 
@@ -211,7 +211,7 @@ impl<'de> de::SeqAccess<'de> for OneElement<'_> {
 }
 
 /// The key of a map's one entry: `"*"`, or 0 for maps keyed by numbers (ports).
-struct MapKey;
+pub(crate) struct MapKey;
 
 impl<'de> de::Deserializer<'de> for MapKey {
     type Error = Stop;

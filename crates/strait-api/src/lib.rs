@@ -23,6 +23,7 @@ pub mod kind;
 pub mod layout;
 pub mod load;
 pub mod object;
+pub mod shape;
 
 pub use cache::ParseCache;
 pub use diag::{Diagnostic, ObjectRef, Problem, Severity};

@@ -63,6 +63,13 @@ pub enum Command {
     /// namespace (what Istio's istio-init container does; needs NET_ADMIN).
     #[command(after_help = INIT_EXAMPLES)]
     Init(InitArgs),
+    /// Render the manifests that install strait into one cluster of a mesh (Kubernetes).
+    #[command(after_help = crate::cli_kube::INSTALL_EXAMPLES)]
+    Install(crate::cli_kube::InstallArgs),
+    /// Write the Secret that lets other clusters' control planes read this cluster's API
+    /// server (istioctl's format).
+    #[command(name = "create-remote-secret", after_help = crate::cli_kube::REMOTE_SECRET_EXAMPLES)]
+    CreateRemoteSecret(crate::cli_kube::CreateRemoteSecretArgs),
 }
 
 const INIT_EXAMPLES: &str = "Examples:

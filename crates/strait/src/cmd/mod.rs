@@ -14,10 +14,12 @@ mod demo;
 
 mod exec;
 mod init;
+mod install;
 mod logging;
 mod proxy;
 mod proxy_config;
 mod proxy_status;
+mod remote_secret;
 pub(crate) mod target;
 mod up;
 
@@ -36,6 +38,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(cmd) => check::run(&cmd),
         Command::Dashboard(args) => dashboard::run(&args),
         Command::Init(args) => init::run(&args),
+        Command::Install(args) => install::run(&args),
+        Command::CreateRemoteSecret(args) => remote_secret::run(&args),
     }
 }
 

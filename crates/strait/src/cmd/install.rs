@@ -1,0 +1,216 @@
+//! `strait install`: the options from flags or a mesh directory, the manifests from
+//! strait-kube, printed.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use strait_api::{Role as DeclRole, Severity};
+use strait_kube::install::{self, InstallError, Options, Role};
+
+use crate::cli_kube::{ClusterRole, InstallArgs, ManifestFormat};
+
+const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+
+pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
+    let opts = options(args)?;
+    if !args.dry_run {
+        eprintln!(
+            "strait install does not apply anything: applying needs a cluster, and strait does \
+             not talk to clusters itself yet.\nRender the manifests and apply them with kubectl:\n  \
+             strait install --dry-run {} | kubectl --context={} apply -f -",
+            rerun_flags(args),
+            opts.cluster
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let objects = match install::render(&opts) {
+        Ok(o) => o,
+        Err(e) => bail!("{}: {e}", flag_of(&e, args.mesh.is_some())),
+    };
+    let text = match args.output {
+        ManifestFormat::Yaml => install::yaml::to_stream(&objects),
+        ManifestFormat::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            format!("{}\n", serde_json::to_string_pretty(&list)?)
+        }
+    };
+    crate::out::print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The flag (or file) an invalid option came from.
+fn flag_of(e: &InstallError, from_mesh: bool) -> &'static str {
+    match e {
+        InstallError::ClusterName(_) => "--cluster",
+        InstallError::Network(_) | InstallError::MeshId(_) | InstallError::TrustDomain(_)
+            if from_mesh =>
+        {
+            "mesh.yaml"
+        }
+        InstallError::Network(_) => "--network",
+        InstallError::MeshId(_) => "--mesh-id",
+        InstallError::TrustDomain(_) => "--trust-domain",
+        InstallError::NoPrimaryAddress | InstallError::PrimaryAddress(_) => "--primary-address",
+        InstallError::Image(_) => "--image",
+    }
+}
+
+/// The flags to give again with `--dry-run`, for the guidance message.
+fn rerun_flags(args: &InstallArgs) -> String {
+    let mut f = Vec::new();
+    if let Some(m) = &args.mesh {
+        f.push(format!("--mesh {}", m.display()));
+    }
+    f.push(format!("--cluster {}", args.cluster));
+    if let Some(n) = &args.network {
+        f.push(format!("--network {n}"));
+    }
+    if let Some(r) = args.role {
+        f.push(format!(
+            "--role {}",
+            if r == ClusterRole::Remote {
+                "remote"
+            } else {
+                "primary"
+            }
+        ));
+    }
+    if let Some(a) = &args.primary_address {
+        f.push(format!("--primary-address {a}"));
+    }
+    if args.expose_istiod {
+        f.push("--expose-istiod".into());
+    }
+    f.join(" ")
+}
+
+fn options(args: &InstallArgs) -> anyhow::Result<Options> {
+    let image = args.image.clone().unwrap_or_else(install::default_image);
+    if let Some(dir) = &args.mesh {
+        return from_mesh(args, dir, image);
+    }
+    let role = match args.role.unwrap_or(ClusterRole::Primary) {
+        ClusterRole::Primary => {
+            if args.primary_address.is_some() || args.primary_cluster.is_some() {
+                bail!("--primary-address and --primary-cluster are for --role remote");
+            }
+            Role::Primary {
+                serves_remotes: args.expose_istiod,
+            }
+        }
+        ClusterRole::Remote => {
+            if args.expose_istiod {
+                bail!("--expose-istiod is for a primary; a remote runs no control plane");
+            }
+            Role::Remote {
+                primary_address: primary_address(args, None)?,
+                primary_cluster: args.primary_cluster.clone(),
+            }
+        }
+    };
+    let trust_domain = args
+        .trust_domain
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TRUST_DOMAIN.into());
+    Ok(Options {
+        mesh_id: args.mesh_id.clone().unwrap_or_else(|| trust_domain.clone()),
+        cluster: args.cluster.clone(),
+        network: args.network.clone().unwrap_or_default(),
+        role,
+        trust_domain,
+        image,
+    })
+}
+
+fn primary_address(args: &InstallArgs, primary: Option<&str>) -> anyhow::Result<String> {
+    match &args.primary_address {
+        Some(a) if !a.trim().is_empty() => Ok(a.trim().to_string()),
+        _ => {
+            let ctx = primary.unwrap_or("<primary>");
+            bail!(
+                "--primary-address is required for remote cluster {}: the address of its \
+                 primary's east-west gateway, e.g. from kubectl --context={ctx} -n istio-system \
+                 get service istio-eastwestgateway",
+                args.cluster
+            )
+        }
+    }
+}
+
+/// The cluster's declaration in `DIR/mesh.yaml`, read with the loader every command uses.
+fn from_mesh(args: &InstallArgs, dir: &Path, image: String) -> anyhow::Result<Options> {
+    if !strait_api::layout::is_mesh_dir(dir) {
+        bail!(
+            "--mesh {}: not a mesh directory (it needs a mesh.yaml listing clusters)",
+            dir.display()
+        );
+    }
+    let input = strait_api::read_clusters(&[dir.to_path_buf()], &[], Some(&[]));
+    let errors: Vec<String> = input
+        .loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.message.clone())
+        .collect();
+    if !errors.is_empty() {
+        bail!("--mesh {}: {}", dir.display(), errors.join("; "));
+    }
+    let Some(mesh) = input.mesh else {
+        bail!("--mesh {}: mesh.yaml could not be read", dir.display());
+    };
+    let names = || {
+        let n: Vec<&str> = mesh.clusters.iter().map(|c| c.name.as_str()).collect();
+        n.join(", ")
+    };
+    let Some(decl) = mesh.clusters.iter().find(|c| c.name == args.cluster) else {
+        bail!(
+            "--cluster {}: {} declares no such cluster (clusters: {})",
+            args.cluster,
+            dir.join(strait_api::layout::MESH_FILE).display(),
+            names()
+        );
+    };
+    let role = match decl.role {
+        DeclRole::Primary => {
+            if args.primary_address.is_some() {
+                bail!(
+                    "--primary-address: {} is a primary in mesh.yaml",
+                    args.cluster
+                );
+            }
+            let primaries = mesh
+                .clusters
+                .iter()
+                .filter(|c| c.role == DeclRole::Primary)
+                .count();
+            // A remote serves this primary when it names it, or names none and this is the
+            // only primary.
+            let serves_remotes = mesh.clusters.iter().any(|c| {
+                c.role == DeclRole::Remote
+                    && match &c.primary {
+                        Some(p) => *p == decl.name,
+                        None => primaries == 1,
+                    }
+            });
+            Role::Primary { serves_remotes }
+        }
+        DeclRole::Remote => Role::Remote {
+            primary_address: primary_address(args, decl.primary.as_deref())?,
+            primary_cluster: decl.primary.clone(),
+        },
+    };
+    let trust_domain = mesh
+        .trust_domain
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TRUST_DOMAIN.into());
+    Ok(Options {
+        mesh_id: mesh.mesh_id.clone().unwrap_or_else(|| trust_domain.clone()),
+        cluster: decl.name.clone(),
+        network: decl.network.clone().unwrap_or_default(),
+        role,
+        trust_domain,
+        image,
+    })
+}
