@@ -13,6 +13,7 @@ mod dashboard;
 mod demo;
 
 mod exec;
+mod injector;
 mod logging;
 mod proxy;
 mod proxy_config;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ca(cmd) => ca::run(&cmd),
         Command::ControlPlane(args) => control_plane::run(args),
         Command::Proxy(args) => proxy::run(&args),
+        Command::Injector(args) => injector::run(&args),
         Command::Up(args) => up::run(args),
         Command::Exec(args) => exec::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),
