@@ -10,6 +10,7 @@ use strait_api::{Diagnostic, Input, Kind, ObjectRef, Problem, Role, Severity};
 use crate::cluster::{Cluster, Fact, Facts};
 use crate::host::ExportTo;
 use crate::ids::{ClusterId, ObjId, ServiceId, WorkloadId};
+use crate::injection;
 use crate::mesh::{Layout, Mesh};
 use crate::network::{
     DEFAULT_GATEWAY_PORT, GATEWAY_PORT_LABEL, GatewayOrigin, NETWORK_LABEL, Network, NetworkGateway,
@@ -492,14 +493,7 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
                 let live = o
                     .pod()
                     .is_some_and(|p| p.status.is_some() || p.metadata.uid.is_some());
-                workload::injection(
-                    c.namespaces.get(o.namespace()),
-                    labels,
-                    annotations,
-                    t.spec,
-                    c.inject_by_default,
-                    live,
-                )
+                predict_injection(c, o.namespace(), labels, annotations, t.spec, live)
             };
             let network = labels
                 .get(NETWORK_LABEL)
@@ -601,6 +595,44 @@ fn collect_workloads(c: &Cluster, out: &mut Vec<Workload>) {
             }
         }
     }
+}
+
+/// What the injector will do (or did) to a pod template of cluster `c`, through the decision the
+/// injector webhook itself makes ([`crate::injection::decide`]).
+///
+/// `live` marks a Pod dumped from a running cluster (it has a status or UID): its containers are
+/// the truth, whatever the labels say now.
+fn predict_injection(
+    c: &Cluster,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    spec: Option<&k8s_openapi::api::core::v1::PodSpec>,
+    live: bool,
+) -> Injection {
+    // An `image: auto` container counts here: the pod is then reported as never completed by
+    // the injector (IST0147), not as missing its proxy.
+    let named_proxy = spec.is_some_and(|s| {
+        s.containers
+            .iter()
+            .chain(s.init_containers.iter().flatten())
+            .any(|c| c.name == injection::PROXY_CONTAINER)
+    });
+    if live && !named_proxy {
+        return Injection::NotInjected(
+            "the running pod has no istio-proxy container (created before injection was enabled, or the webhook did not run)".into(),
+        );
+    }
+    let ns = c.namespaces.get(namespace).map(|n| injection::Namespace {
+        name: &n.name,
+        labels: &n.labels,
+    });
+    let pod = injection::Pod {
+        labels,
+        annotations,
+        spec,
+    };
+    injection::decide(ns, pod, injection::Injector::any(c.inject_by_default))
 }
 
 /// Labels an operator-installed gateway's pods and Service carry: its `label` map, plus the

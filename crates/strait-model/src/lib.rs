@@ -3,9 +3,10 @@
 //! [`build`] turns read input (one or several clusters of manifests, plus `mesh.yaml`) into a
 //! [`Mesh`]: clusters with their effective mesh config and the facts their manifests state;
 //! workloads from pods, pod templates, WorkloadEntries and operator-installed gateways, each
-//! with its sidecar-injection verdict and network; services merged across clusters by
-//! hostname; networks with their gateways; and the trust material (plug-in CAs, remote
-//! secrets). It also holds Istio's matching rules ([`host`], [`selector`], [`protocol`]).
+//! with its sidecar-injection verdict ([`injection::decide`], which the injector webhook calls
+//! too) and network; services merged across clusters by hostname; networks with their
+//! gateways; and the trust material (plug-in CAs, remote secrets). It also holds Istio's
+//! matching rules ([`host`], [`selector`], [`protocol`]).
 //!
 //! Everything here is pure: no I/O, no async. The analyzer reads the model; the control plane
 //! compiles proxy configuration from it.
@@ -21,6 +22,7 @@ pub mod identity;
 mod ids;
 pub mod index;
 pub mod ingress;
+pub mod injection;
 pub mod locality;
 mod mesh;
 pub mod network;

@@ -260,9 +260,7 @@ pub(crate) fn gateway_role(
     spec: Option<&PodSpec>,
 ) -> Option<GatewayRole> {
     let istio = labels.get("istio").map(String::as_str).unwrap_or("");
-    let gateway_template = annotations
-        .get("inject.istio.io/templates")
-        .is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway"));
+    let gateway_template = crate::injection::wants_gateway_template(annotations);
     let runs_router = spec.is_some_and(|s| {
         s.containers.iter().any(|c| {
             c.image.as_deref().is_some_and(|i| i.contains("proxyv2"))
@@ -299,98 +297,6 @@ pub struct NamespaceInfo {
     pub annotations: BTreeMap<String, String>,
     /// The Namespace object, when the manifests define it.
     pub object: Option<ObjId>,
-}
-
-/// Decides injection as Istio's default webhooks do (namespace label `istio-injection` or
-/// `istio.io/rev`, pod label `sidecar.istio.io/inject`, optional namespaces-by-default).
-///
-/// `live` marks a Pod dumped from a running cluster (it has a status or UID): its containers are
-/// the truth, whatever the labels say now.
-pub(crate) fn injection(
-    ns: Option<&NamespaceInfo>,
-    labels: &BTreeMap<String, String>,
-    annotations: &BTreeMap<String, String>,
-    spec: Option<&PodSpec>,
-    by_default: bool,
-    live: bool,
-) -> Injection {
-    let proxy = spec.and_then(|s| {
-        s.containers
-            .iter()
-            .chain(s.init_containers.iter().flatten())
-            .find(|c| c.name == "istio-proxy")
-    });
-    // `image: auto` is a placeholder the injector fills in: the container is not a proxy yet.
-    if proxy.is_some_and(|c| c.image.as_deref() != Some("auto")) {
-        return Injection::Injected("the pod has an istio-proxy container".into());
-    }
-    if live && proxy.is_none() {
-        return Injection::NotInjected(
-            "the running pod has no istio-proxy container (created before injection was enabled, or the webhook did not run)".into(),
-        );
-    }
-    if spec.is_some_and(|s| s.host_network == Some(true)) {
-        return Injection::NotInjected("pods on the host network are never injected".into());
-    }
-    let pod_label = labels.get("sidecar.istio.io/inject").map(String::as_str);
-    let pod_annotation = annotations
-        .get("sidecar.istio.io/inject")
-        .map(String::as_str);
-    let pod_opt = pod_label.or(pod_annotation);
-    if pod_opt == Some("false") {
-        return Injection::NotInjected(
-            "the pod opts out with sidecar.istio.io/inject=false".into(),
-        );
-    }
-    let Some(ns) = ns else {
-        return match (pod_label, labels.get("istio.io/rev")) {
-            (Some("true"), _) => {
-                Injection::Injected("the pod has label sidecar.istio.io/inject=true".into())
-            }
-            (_, Some(_)) => Injection::Injected("the pod has label istio.io/rev".into()),
-            _ => Injection::Unknown,
-        };
-    };
-    if matches!(
-        ns.name.as_str(),
-        "kube-system" | "kube-public" | "kube-node-lease" | "local-path-storage"
-    ) {
-        return Injection::NotInjected(format!("namespace {} is never injected", ns.name));
-    }
-    match ns.labels.get("istio-injection").map(String::as_str) {
-        Some("enabled") => {
-            return Injection::Injected(format!(
-                "namespace {} has istio-injection=enabled",
-                ns.name
-            ));
-        }
-        Some(other) => {
-            return Injection::NotInjected(format!(
-                "namespace {} has istio-injection={other}",
-                ns.name
-            ));
-        }
-        None => {}
-    }
-    if let Some(rev) = ns.labels.get("istio.io/rev") {
-        return Injection::Injected(format!("namespace {} has istio.io/rev={rev}", ns.name));
-    }
-    if pod_label == Some("true") {
-        return Injection::Injected("the pod has label sidecar.istio.io/inject=true".into());
-    }
-    if let Some(rev) = labels.get("istio.io/rev") {
-        return Injection::Injected(format!("the pod has label istio.io/rev={rev}"));
-    }
-    if ns.labels.get("istio.io/dataplane-mode").map(String::as_str) == Some("ambient") {
-        return Injection::NotInjected(format!("namespace {} is in ambient mode", ns.name));
-    }
-    if by_default {
-        return Injection::Injected("the injector injects every namespace by default".into());
-    }
-    Injection::NotInjected(format!(
-        "namespace {} has no istio-injection or istio.io/rev label and the pod no sidecar.istio.io/inject=true label",
-        ns.name
-    ))
 }
 
 /// A chosen set of workloads (a control plane's, say) by namespace, with their labels indexed,

@@ -70,6 +70,42 @@ pub enum Command {
     /// server (istioctl's format).
     #[command(name = "create-remote-secret", after_help = crate::cli_kube::REMOTE_SECRET_EXAMPLES)]
     CreateRemoteSecret(crate::cli_kube::CreateRemoteSecretArgs),
+    /// Run the sidecar injector: the mutating admission webhook (HTTPS, 15017) that adds
+    /// strait's proxy to new pods, deciding as `strait analyze` predicts.
+    #[command(after_help = INJECTOR_EXAMPLES)]
+    Injector(InjectorArgs),
+}
+
+const INJECTOR_EXAMPLES: &str = "Examples:
+  strait injector --config injector.json --ca-dir /etc/cacerts
+  strait injector --config injector.json --ca-dir /etc/cacerts --print-ca-bundle
+
+The config is JSON: {\"image\": \"<strait image>\"} plus optional revision, default_revision,
+inject_by_default, cluster_id, network, trust_domain, discovery_address, kubernetes_version
+(1.29 and later: native sidecars) and namespaces ({\"<name>\": {<labels>}}), each with Istio's
+default. The serving certificate is issued by the CA of --ca-dir for istiod[-<revision>].<ns>.svc
+and renewed at half-life; --print-ca-bundle prints the value of the webhook's
+clientConfig.caBundle. Exit codes: 0 stopped by a signal; 2 unusable config or CA.
+Log level: STRAIT_LOG (e.g. STRAIT_LOG=debug).";
+
+#[derive(Debug, Args)]
+pub struct InjectorArgs {
+    /// The injector's configuration (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The plug-in CA directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)
+    /// that issues the webhook's serving certificate.
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: PathBuf,
+    /// Where to listen.
+    #[arg(long, default_value = "0.0.0.0:15017", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// The namespace of the control plane's Service, for the certificate's names.
+    #[arg(long, default_value = "istio-system", value_name = "NAMESPACE")]
+    pub istio_namespace: String,
+    /// Print the MutatingWebhookConfiguration's caBundle (base64 PEM) and exit.
+    #[arg(long)]
+    pub print_ca_bundle: bool,
 }
 
 const INIT_EXAMPLES: &str = "Examples:

@@ -14,6 +14,7 @@ mod demo;
 
 mod exec;
 mod init;
+mod injector;
 mod install;
 mod logging;
 mod proxy;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ca(cmd) => ca::run(&cmd),
         Command::ControlPlane(args) => control_plane::run(args),
         Command::Proxy(args) => proxy::run(&args),
+        Command::Injector(args) => injector::run(&args),
         Command::Up(args) => up::run(args),
         Command::Exec(args) => exec::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),

@@ -3,10 +3,10 @@
 //! proxy's UID, proxies older than the injector's image, and workloads the mesh routes to or
 //! secures that get no sidecar (pitfall (a)).
 //!
-//! The injection rules mirror Istio's default webhooks (see the model's `workload::injection`):
-//! namespace label `istio-injection` beats `istio.io/rev`, a pod label
-//! `sidecar.istio.io/inject=false` opts out, host-network pods are never injected. Where the
-//! input holds the injector's own configuration (its webhooks, the `istio-sidecar-injector`
+//! The injection rules mirror Istio's default webhooks (the model's `injection::decide`, which
+//! the injector webhook of `strait-kube` calls too): namespace label `istio-injection` beats
+//! `istio.io/rev`, a pod label `sidecar.istio.io/inject=false` opts out, host-network pods are
+//! never injected. Where the input holds the injector's own configuration (its webhooks, the `istio-sidecar-injector`
 //! ConfigMaps), that is read instead, as istioctl does.
 
 mod image_auto;
