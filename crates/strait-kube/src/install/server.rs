@@ -24,6 +24,7 @@ pub fn selector() -> Value {
 pub fn objects(opts: &Options) -> Vec<Value> {
     match &opts.role {
         Role::Primary { serves_remotes } => vec![
+            injector_config(opts),
             deployment(opts, *serves_remotes),
             service(),
             pods::pdb(NAME, COMPONENT, &selector()),
@@ -34,10 +35,31 @@ pub fn objects(opts: &Options) -> Vec<Value> {
     }
 }
 
-/// `strait control-plane` in Kubernetes mode: it reads its own cluster's API server and,
-/// through remote secrets, the others'; serves discovery and certificates on 15012 (15010
-/// plaintext only on loopback, as DESIGN.md fixes), metrics and `/ready` on 15014, the
-/// injector webhook on 15017.
+/// The ConfigMap `strait injector` reads (`--config`): the image it injects and what it knows
+/// of the cluster, in the injector's own JSON form.
+pub const INJECTOR_CONFIG: &str = "istio-sidecar-injector";
+
+fn injector_config(opts: &Options) -> Value {
+    let config = json!({
+        "image": opts.image,
+        "cluster_id": opts.cluster,
+        "network": opts.network,
+        "trust_domain": opts.trust_domain,
+        "discovery_address": format!("{NAME}.istio-system.svc:{XDS_TLS}"),
+    });
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(INJECTOR_CONFIG, COMPONENT),
+        "data": {"config.json": config.to_string()},
+    })
+}
+
+/// The control plane's pod: `strait control-plane` in Kubernetes mode reads its own cluster's
+/// API server and, through remote secrets, the others'; serves discovery and certificates on
+/// 15012 (15010 plaintext only on loopback, as DESIGN.md fixes), metrics and `/ready` on
+/// 15014. Beside it `strait injector` serves the sidecar injector webhook on 15017 with a
+/// certificate from the same plug-in CA, as istiod serves both from one pod.
 fn deployment(opts: &Options, serves_remotes: bool) -> Value {
     let args = [
         "control-plane",
@@ -50,8 +72,6 @@ fn deployment(opts: &Options, serves_remotes: bool) -> Value {
         "0.0.0.0:15012",
         "--debug",
         "0.0.0.0:15014",
-        "--webhook",
-        "0.0.0.0:15017",
     ];
     let mut envs = pods::downward_env();
     envs.extend([
@@ -75,7 +95,6 @@ fn deployment(opts: &Options, serves_remotes: bool) -> Value {
             {"name": "grpc-xds", "containerPort": XDS_PLAINTEXT, "protocol": "TCP"},
             {"name": "tls-xds", "containerPort": XDS_TLS, "protocol": "TCP"},
             {"name": "http-monitoring", "containerPort": MONITORING, "protocol": "TCP"},
-            {"name": "https-webhook", "containerPort": WEBHOOK, "protocol": "TCP"},
         ],
         "readinessProbe": pods::http_probe("/ready", MONITORING, 3, 3),
         "livenessProbe": pods::http_probe("/ready", MONITORING, 10, 6),
@@ -84,6 +103,27 @@ fn deployment(opts: &Options, serves_remotes: bool) -> Value {
         "volumeMounts": [
             {"name": "cacerts", "mountPath": "/etc/cacerts", "readOnly": true},
             tmp_mount,
+        ],
+    });
+    let injector = json!({
+        "name": "injector",
+        "image": opts.image,
+        "args": [
+            "injector",
+            "--config",
+            "/etc/injector/config.json",
+            "--ca-dir",
+            "/etc/cacerts",
+            "--listen",
+            format!("0.0.0.0:{WEBHOOK}"),
+        ],
+        "ports": [{"name": "https-webhook", "containerPort": WEBHOOK, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": WEBHOOK}, "periodSeconds": 3},
+        "resources": pods::resources("50m", "64Mi", "256Mi"),
+        "securityContext": pods::container_security(),
+        "volumeMounts": [
+            {"name": "cacerts", "mountPath": "/etc/cacerts", "readOnly": true},
+            {"name": "injector-config", "mountPath": "/etc/injector", "readOnly": true},
         ],
     });
     json!({
@@ -100,12 +140,13 @@ fn deployment(opts: &Options, serves_remotes: bool) -> Value {
                 "spec": {
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "securityContext": pods::pod_security(),
-                    "containers": [container],
+                    "containers": [container, injector],
                     "volumes": [
                         // The plug-in CA from `strait ca init`; optional so that the pod
                         // starts and reports the missing Secret instead of hanging in
                         // ContainerCreating.
                         {"name": "cacerts", "secret": {"secretName": "cacerts", "optional": true}},
+                        {"name": "injector-config", "configMap": {"name": INJECTOR_CONFIG}},
                         tmp,
                     ],
                 },

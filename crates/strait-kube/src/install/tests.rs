@@ -234,10 +234,25 @@ fn primary_runs_the_control_plane_and_exposes_it() {
     let d = find(&objs, "Deployment", "istiod").expect("control plane");
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["args"][0], "control-plane");
-    let ports: Vec<&Value> = c["ports"].as_array().expect("ports").iter().collect();
+    let ports: Vec<&Value> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+        .collect();
     for p in [15010, 15012, 15014, 15017] {
         assert!(ports.iter().any(|x| x["containerPort"] == p), "{p}");
     }
+    // The injector runs beside it, configured by a ConfigMap it can read as its own JSON.
+    let inj = &d["spec"]["template"]["spec"]["containers"][1];
+    assert_eq!(inj["args"][0], "injector");
+    let cm = find(&objs, "ConfigMap", "istio-sidecar-injector").expect("injector config");
+    let text = cm["data"]["config.json"].as_str().expect("config.json");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, text).expect("write");
+    let config = crate::inject::Config::load(&file).expect("the injector reads it");
+    assert_eq!(config.cluster_id, "cluster1");
     assert_eq!(c["securityContext"]["runAsNonRoot"], true);
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
