@@ -97,11 +97,21 @@ impl Balancer {
     /// another healthy one is left. `None`: no endpoint, or none healthy where the cluster's
     /// outlier detection forbids panic mode (`minHealthPercent: 0`, Istio's default).
     pub fn choose(&self, c: &Cluster, exclude: &[usize], rng: &mut impl Rng) -> Option<usize> {
+        self.choose_at(c, exclude, now_ms(), rng)
+    }
+
+    /// [`Balancer::choose`] at time `now` (`now_ms`'s clock).
+    fn choose_at(
+        &self,
+        c: &Cluster,
+        exclude: &[usize],
+        now: u64,
+        rng: &mut impl Rng,
+    ) -> Option<usize> {
         let n = c.endpoints.len();
         if n == 0 {
             return None;
         }
-        let now = now_ms();
         let candidates = self.level_candidates(c, now, rng)?;
         let candidates = self.by_locality(c, candidates, now, rng);
         let fresh: Vec<usize> = candidates

@@ -102,17 +102,38 @@ fn traffic_spills_as_the_first_level_is_ejected_and_returns_after() {
 
 #[test]
 fn ejection_ends_after_the_base_time() {
-    let mut c = failover_cluster();
-    if let Some(od) = c.outlier.as_mut() {
-        od.base_ejection_ms = 500;
-    }
+    // The clock is given, not slept on: ejected at t, out until t + base, then back.
+    let c = failover_cluster();
     let b = Balancer::new(3);
-    b.record(&c, 0, Status::CONNECT_FAILED);
-    b.record(&c, 1, Status::CONNECT_FAILED);
-    assert_eq!(spread(&b, &c, 50), [0, 0, 50]);
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    assert_eq!(b.outlier_state(0), OutlierState::Ok);
-    assert_eq!(spread(&b, &c, 50)[2], 0, "traffic is back on level 0");
+    let t = 1_000;
+    let od = c.outlier.clone().expect("outlier detection");
+    assert!(outlier::record(
+        &od,
+        &b.health,
+        0,
+        Status::CONNECT_FAILED,
+        t
+    ));
+    assert!(outlier::record(
+        &od,
+        &b.health,
+        1,
+        Status::CONNECT_FAILED,
+        t
+    ));
+    let mut rng = StdRng::seed_from_u64(7);
+    let end = t + od.base_ejection_ms;
+    for _ in 0..50 {
+        assert_eq!(b.choose_at(&c, &[], end - 1, &mut rng), Some(2));
+    }
+    assert!(!b.health[0].is_ejected(end));
+    for _ in 0..50 {
+        assert_ne!(
+            b.choose_at(&c, &[], end, &mut rng),
+            Some(2),
+            "traffic is back on level 0"
+        );
+    }
 }
 
 #[test]
