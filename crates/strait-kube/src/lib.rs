@@ -6,12 +6,17 @@
 //!   types.
 //! - [`remote_secret`] writes the Secret that lets one cluster's control plane read another
 //!   cluster's API server, in istioctl's format.
+//! - [`client`] builds API clients (in-cluster, kubeconfig contexts, remote secrets) and keeps
+//!   one per cluster ID; [`objects`] names what strait reads from an API server and turns it
+//!   into the same input a mesh directory gives.
 //! - [`inject`]: the sidecar injector, a mutating admission webhook that adds the `istio-proxy`
 //!   sidecar (strait's proxy) and the `istio-init` capture container to new pods, deciding
 //!   which pods exactly as `strait analyze` predicts.
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod inject;
 pub mod install;
+pub mod objects;
 pub mod remote_secret;

@@ -1,0 +1,266 @@
+//! What strait reads from an API server, and how objects read there become the same
+//! [`Input`] a mesh directory gives: every object is written out as a YAML document and read
+//! by the one loader, so typing, validation, unknown-field reports and positions are those of
+//! local mode. A finding on an object read from a cluster points into that document, named
+//! `kube://<cluster>/<namespace>/<Kind>/<name>` (`kube://<cluster>/<Kind>/<name>` for
+//! cluster-scoped kinds): `kubectl get -o yaml` shows the same fields in the same order.
+
+use std::sync::Arc;
+
+use kube::discovery::ApiResource;
+use serde_json::Value;
+use strait_api::layout::{ClusterDecl, ClusterInput, Input, MeshFile};
+use strait_api::{Kind, Loader, ParseCache};
+
+/// The API a kind is read through: the version strait types it as.
+pub fn api_resource(kind: Kind) -> ApiResource {
+    let gvk = kube::api::GroupVersionKind::gvk(
+        kind.group(),
+        kind.canonical_api_version()
+            .rsplit('/')
+            .next()
+            .unwrap_or("v1"),
+        kind.name(),
+    );
+    ApiResource::from_gvk(&gvk)
+}
+
+/// Every kind strait reads from the cluster a control plane runs in (its config cluster):
+/// the workloads and their Services, Istio's configuration, the Gateway API, and what the
+/// analyzers look at (webhooks, NetworkPolicies, Ingresses).
+pub const OWN: &[Kind] = &[
+    Kind::Namespace,
+    Kind::Node,
+    Kind::Service,
+    Kind::Pod,
+    Kind::Deployment,
+    Kind::StatefulSet,
+    Kind::DaemonSet,
+    Kind::ReplicaSet,
+    Kind::Job,
+    Kind::CronJob,
+    Kind::EndpointSlice,
+    Kind::Secret,
+    Kind::ConfigMap,
+    Kind::ServiceAccount,
+    Kind::NetworkPolicy,
+    Kind::Ingress,
+    Kind::IngressClass,
+    Kind::MutatingWebhookConfiguration,
+    Kind::ValidatingWebhookConfiguration,
+    Kind::Gateway,
+    Kind::VirtualService,
+    Kind::DestinationRule,
+    Kind::ServiceEntry,
+    Kind::WorkloadEntry,
+    Kind::WorkloadGroup,
+    Kind::Sidecar,
+    Kind::EnvoyFilter,
+    Kind::PeerAuthentication,
+    Kind::AuthorizationPolicy,
+    Kind::RequestAuthentication,
+    Kind::Telemetry,
+    Kind::WasmPlugin,
+    Kind::ProxyConfig,
+    Kind::KubeGateway,
+    Kind::GatewayClass,
+    Kind::HTTPRoute,
+    Kind::GRPCRoute,
+    Kind::TLSRoute,
+    Kind::TCPRoute,
+    Kind::ReferenceGrant,
+];
+
+/// What a control plane reads from another cluster through a remote secret, as istiod does:
+/// where its workloads are (Services, EndpointSlices, Pods, Nodes for locality), its
+/// namespaces (network labels, injection), and its service accounts. Istio configuration
+/// comes from the config cluster only.
+pub const REMOTE: &[Kind] = &[
+    Kind::Namespace,
+    Kind::Node,
+    Kind::Service,
+    Kind::Pod,
+    Kind::EndpointSlice,
+    Kind::ServiceAccount,
+];
+
+/// One object written out for the loader.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// `kube://<cluster>/<namespace>/<Kind>/<name>`.
+    pub name: String,
+    pub text: Arc<str>,
+}
+
+/// Writes an object as the loader reads it. Server bookkeeping that no check reads and that
+/// can be large (`managedFields`, the last-applied annotation) is left out; everything else,
+/// `status` included (a Service's load-balancer address is how a gateway is reached), is kept.
+/// `kind` and `apiVersion` are filled in when a list response left them out.
+pub fn render(cluster: &str, kind: Kind, object: &Value) -> Rendered {
+    let mut o = object.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.entry("apiVersion")
+            .or_insert_with(|| Value::String(kind.canonical_api_version()));
+        m.entry("kind")
+            .or_insert_with(|| Value::String(kind.name().to_string()));
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+            if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        }
+    }
+    let meta = &o["metadata"];
+    let name = meta["name"].as_str().unwrap_or("");
+    let name = match meta["namespace"].as_str() {
+        Some(ns) if kind.is_namespaced() => format!("kube://{cluster}/{ns}/{kind}/{name}"),
+        _ => format!("kube://{cluster}/{kind}/{name}"),
+    };
+    Rendered {
+        name,
+        text: crate::install::yaml::to_document(&o).into(),
+    }
+}
+
+/// One cluster as read from its API server.
+#[derive(Debug)]
+pub struct ClusterObjects {
+    /// Its name, network, role and locality as the mesh knows them.
+    pub decl: ClusterDecl,
+    pub objects: Vec<Rendered>,
+}
+
+/// The mesh as a directory would give it: `mesh` in place of `mesh.yaml`, one cluster per
+/// entry. With a cache, only documents whose text changed since an earlier call are parsed
+/// again.
+pub fn to_input(
+    mesh: MeshFile,
+    clusters: Vec<ClusterObjects>,
+    cache: Option<&Arc<ParseCache>>,
+) -> Input {
+    let mut loader = match cache {
+        Some(c) => Loader::with_cache(c.clone()),
+        None => Loader::new(),
+    };
+    let mut ranges = Vec::with_capacity(clusters.len());
+    for c in &clusters {
+        let start = loader.objects().len();
+        for r in &c.objects {
+            loader.add_text(r.name.as_str(), &r.text);
+        }
+        ranges.push(start..loader.objects().len());
+    }
+    let mut loaded = loader.finish();
+    let mut all: Vec<Option<strait_api::Object>> = std::mem::take(&mut loaded.objects)
+        .into_iter()
+        .map(Some)
+        .collect();
+    let clusters = clusters
+        .into_iter()
+        .zip(ranges)
+        .map(|(c, range)| ClusterInput {
+            name: c.decl.name.clone(),
+            decl: Some(c.decl),
+            decl_pos: None,
+            dir: None,
+            objects: all[range].iter_mut().filter_map(Option::take).collect(),
+        })
+        .collect();
+    Input {
+        loaded,
+        mesh: Some(mesh),
+        mesh_tree: None,
+        clusters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use strait_api::layout::Role;
+
+    #[test]
+    fn plural_names_are_the_api_servers() {
+        assert_eq!(api_resource(Kind::Service).plural, "services");
+        assert_eq!(api_resource(Kind::Ingress).plural, "ingresses");
+        assert_eq!(api_resource(Kind::NetworkPolicy).plural, "networkpolicies");
+        assert_eq!(api_resource(Kind::ServiceEntry).plural, "serviceentries");
+        assert_eq!(
+            api_resource(Kind::KubeGateway).group,
+            "gateway.networking.k8s.io"
+        );
+        assert_eq!(
+            api_resource(Kind::EndpointSlice).api_version,
+            "discovery.k8s.io/v1"
+        );
+        assert_eq!(
+            api_resource(Kind::Gateway).api_version,
+            "networking.istio.io/v1"
+        );
+    }
+
+    #[test]
+    fn objects_read_from_two_clusters_load_as_a_mesh() {
+        let svc = json!({
+            "metadata": {
+                "name": "reviews", "namespace": "bookinfo",
+                "managedFields": [{"manager": "kubectl"}],
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+            },
+            "spec": {"ports": [{"name": "http", "port": 9080}], "selector": {"app": "reviews"}},
+        });
+        let vs = json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "reviews", "namespace": "bookinfo"},
+            "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews"}}]}]},
+        });
+        let decl = |name: &str, role| ClusterDecl {
+            name: name.into(),
+            network: Some(format!("net-{name}")),
+            role,
+            ..ClusterDecl::default()
+        };
+        let input = to_input(
+            MeshFile {
+                clusters: vec![decl("east", Role::Primary), decl("west", Role::Primary)],
+                ..MeshFile::default()
+            },
+            vec![
+                ClusterObjects {
+                    decl: decl("east", Role::Primary),
+                    objects: vec![
+                        render("east", Kind::Service, &svc),
+                        render("east", Kind::VirtualService, &vs),
+                    ],
+                },
+                ClusterObjects {
+                    decl: decl("west", Role::Primary),
+                    objects: vec![render("west", Kind::Service, &svc)],
+                },
+            ],
+            None,
+        );
+        assert!(
+            input.loaded.diagnostics.is_empty(),
+            "{:?}",
+            input.loaded.diagnostics
+        );
+        assert_eq!(input.clusters.len(), 2);
+        assert_eq!(input.clusters[0].objects.len(), 2);
+        assert_eq!(input.clusters[1].objects.len(), 1);
+        let s = &input.clusters[0].objects[0];
+        assert_eq!(s.display_name(), "Service bookinfo/reviews");
+        assert!(
+            s.annotation("kubectl.kubernetes.io/last-applied-configuration")
+                .is_none()
+        );
+        let name = input.loaded.sources.name(s.source.file);
+        assert_eq!(
+            name.to_string_lossy(),
+            "kube://east/bookinfo/Service/reviews"
+        );
+        let text = &input.loaded.sources.get(s.source.file).expect("file").text;
+        assert!(!text.contains("managedFields"), "{text}");
+    }
+}
