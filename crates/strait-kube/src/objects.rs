@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use kube::discovery::ApiResource;
 use serde_json::Value;
-use strait_api::layout::{ClusterDecl, ClusterInput, Input, MeshFile};
+use strait_api::layout::{ClusterDecl, ClusterInput, Input, MeshFile, Role};
 use strait_api::{Kind, Loader, ParseCache};
 
 /// The API a kind is read through: the version strait types it as.
@@ -83,6 +83,44 @@ pub const REMOTE: &[Kind] = &[
     Kind::EndpointSlice,
     Kind::ServiceAccount,
 ];
+
+/// Istio's namespace label for the network of a cluster's workloads.
+pub const NETWORK_LABEL: &str = "topology.istio.io/network";
+/// Istio's annotation on a remote cluster's Istio namespace: the clusters whose control plane
+/// serves it (comma-separated).
+pub const CONTROL_PLANE_CLUSTERS: &str = "topology.istio.io/controlPlaneClusters";
+
+/// A cluster's place in the mesh, as its own objects say it and istiod reads it: its network
+/// is the `topology.istio.io/network` label of its Istio namespace (an explicit `network`
+/// wins, as the control plane's `NETWORK` setting does); it is a remote of the first cluster
+/// that namespace's `topology.istio.io/controlPlaneClusters` annotation names, other than
+/// itself, and a primary otherwise.
+pub fn declare(name: &str, istio_namespace: Option<&Value>, network: Option<&str>) -> ClusterDecl {
+    let meta = istio_namespace.map(|ns| &ns["metadata"]);
+    let label = meta.and_then(|m| m["labels"][NETWORK_LABEL].as_str());
+    let primary = meta
+        .and_then(|m| m["annotations"][CONTROL_PLANE_CLUSTERS].as_str())
+        .and_then(|v| {
+            v.split(',')
+                .map(str::trim)
+                .find(|c| !c.is_empty() && *c != "*" && *c != name)
+        })
+        .map(str::to_string);
+    ClusterDecl {
+        name: name.to_string(),
+        network: network
+            .or(label)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
+        role: if primary.is_some() {
+            Role::Remote
+        } else {
+            Role::Primary
+        },
+        primary,
+        ..ClusterDecl::default()
+    }
+}
 
 /// One object written out for the loader.
 #[derive(Clone, Debug)]
@@ -178,7 +216,29 @@ pub fn to_input(
 mod tests {
     use super::*;
     use serde_json::json;
-    use strait_api::layout::Role;
+
+    #[test]
+    fn a_cluster_declares_itself_through_its_istio_namespace() {
+        let ns = json!({"metadata": {
+            "name": "istio-system",
+            "labels": {"topology.istio.io/network": "network2"},
+            "annotations": {"topology.istio.io/controlPlaneClusters": "cluster1"},
+        }});
+        let d = declare("cluster2", Some(&ns), None);
+        assert_eq!(d.network.as_deref(), Some("network2"));
+        assert_eq!(d.role, Role::Remote);
+        assert_eq!(d.primary.as_deref(), Some("cluster1"));
+        let d = declare(
+            "cluster1",
+            Some(&json!({"metadata": {"name": "istio-system"}})),
+            Some("network1"),
+        );
+        assert_eq!(
+            (d.role, d.network.as_deref()),
+            (Role::Primary, Some("network1"))
+        );
+        assert_eq!(declare("c", None, None).network, None);
+    }
 
     #[test]
     fn plural_names_are_the_api_servers() {
