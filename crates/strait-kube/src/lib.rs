@@ -9,6 +9,8 @@
 //! - [`client`] builds API clients (in-cluster, kubeconfig contexts, remote secrets) and keeps
 //!   one per cluster ID; [`objects`] names what strait reads from an API server and turns it
 //!   into the same input a mesh directory gives.
+//! - [`source`]: the control plane's configuration source in Kubernetes mode, watches of the
+//!   own cluster and of every cluster its remote secrets name, read as one mesh.
 //! - [`inject`]: the sidecar injector, a mutating admission webhook that adds the `istio-proxy`
 //!   sidecar (strait's proxy) and the `istio-init` capture container to new pods, deciding
 //!   which pods exactly as `strait analyze` predicts.
@@ -20,3 +22,4 @@ pub mod inject;
 pub mod install;
 pub mod objects;
 pub mod remote_secret;
+pub mod source;
