@@ -9,6 +9,8 @@
 //! - [`client`] builds API clients (in-cluster, kubeconfig contexts, remote secrets) and keeps
 //!   one per cluster ID; [`objects`] names what strait reads from an API server and turns it
 //!   into the same input a mesh directory gives.
+//! - [`control`]: the control plane in a pod: bootstrap tokens checked by TokenReview, leader
+//!   election on a Lease, and the `istio-ca-root-cert` ConfigMap in every namespace.
 //! - [`inject`]: the sidecar injector, a mutating admission webhook that adds the `istio-proxy`
 //!   sidecar (strait's proxy) and the `istio-init` capture container to new pods, deciding
 //!   which pods exactly as `strait analyze` predicts.
@@ -16,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod control;
 pub mod inject;
 pub mod install;
 pub mod objects;
