@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,49 @@ pub enum AuthError {
     WrongCluster { token: String, claimed: String },
     #[error("token file {path}: {reason}")]
     File { path: String, reason: String },
+    #[error(
+        "the caller says it is in cluster {cluster}, but no API server is known for it \
+         (known: {}); a remote cluster needs a remote secret",
+        .known.join(", ")
+    )]
+    UnknownCluster { cluster: String, known: Vec<String> },
+    #[error("cannot review the token with the API server of cluster {cluster}: {reason}")]
+    ReviewUnavailable { cluster: String, reason: String },
+    #[error(
+        "the API server of cluster {cluster} refused the TokenReview ({message}): the control \
+         plane's service account there needs `create` on tokenreviews.authentication.k8s.io"
+    )]
+    ReviewForbidden { cluster: String, message: String },
+    #[error("the API server of cluster {cluster} does not authenticate the token: {reason}")]
+    NotAuthenticated { cluster: String, reason: String },
+    #[error(
+        "the token from cluster {cluster} is for audiences [{}], not {wanted}",
+        .audiences.join(", ")
+    )]
+    WrongAudience {
+        cluster: String,
+        audiences: Vec<String>,
+        wanted: String,
+    },
+    #[error(
+        "the token from cluster {cluster} belongs to {username}, not a service account \
+         (system:serviceaccount:<namespace>:<name>)"
+    )]
+    NotServiceAccount { cluster: String, username: String },
+}
+
+impl AuthError {
+    /// Whether the same credential may succeed later: the verifier could not decide, as
+    /// opposed to deciding against the caller.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            AuthError::ReviewUnavailable { .. }
+                | AuthError::ReviewForbidden { .. }
+                | AuthError::UnknownCluster { .. }
+                | AuthError::File { .. }
+        )
+    }
 }
 
 pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Caller, AuthError>> + Send + 'a>>;
@@ -35,6 +79,26 @@ pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Caller, AuthError>>
 /// Checks a bearer token presented with the caller's cluster ID.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
     fn authenticate<'a>(&'a self, token: &'a str, cluster: &'a str) -> AuthFuture<'a>;
+}
+
+/// Where the control plane checks bootstrap tokens.
+#[derive(Clone, Debug)]
+pub enum Tokens {
+    /// A token table written by `strait up` (local mode), read with [`StaticTokens`].
+    File(PathBuf),
+    /// Any other verifier; in Kubernetes mode a TokenReview against the API server of the
+    /// cluster the caller names.
+    Review(Arc<dyn Authenticator>),
+}
+
+impl Tokens {
+    /// The verifier these tokens are checked with; a token file is read now.
+    pub fn authenticator(&self) -> Result<Arc<dyn Authenticator>, AuthError> {
+        match self {
+            Tokens::File(path) => Ok(Arc::new(StaticTokens::load(path)?)),
+            Tokens::Review(a) => Ok(a.clone()),
+        }
+    }
 }
 
 /// Tokens issued by `strait up`: one per workload, in a JSON file (`{"<token>": Caller}`).

@@ -7,9 +7,15 @@
 //! - `/debug/clusterz`: the clusters this control plane reads and why (its own, its remotes,
 //!   its remote secrets), with each one's status (istioctl's `remote-clusters`);
 //! - `/debug/networkz`: the networks and their gateways' addresses, resolved and probed;
-//! - `/metrics`: Prometheus; `/ready`: 200 once serving.
+//! - `/metrics`: Prometheus;
+//! - `/healthz`: 200 whenever the process answers (liveness: the port comes up before the
+//!   first load, so a slow first read of the clusters does not get the pod restarted);
+//! - `/ready`: 200 once the first load succeeded and discovery and certificates serve, 503
+//!   (with the errors of a rejected first load) before.
+//!
+//! Until then every `/debug` page answers 503 as well: there is no mesh to show yet.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -22,6 +28,51 @@ use strait_net::Reach;
 use tokio::net::TcpListener;
 
 use crate::hub::Hub;
+
+/// What the health endpoints report: the hub, once it serves; before that, why not yet.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    hub: Arc<OnceLock<Arc<Hub>>>,
+    /// The errors of the last rejected first load.
+    rejected: Arc<Mutex<Vec<String>>>,
+}
+
+impl Health {
+    /// The services serve `hub`: ready from now on.
+    pub fn serving(&self, hub: Arc<Hub>) {
+        let _ = self.hub.set(hub);
+    }
+
+    /// The first load was rejected with `errors`; another one follows.
+    pub fn waiting(&self, errors: Vec<String>) {
+        *self.rejected.lock().unwrap_or_else(PoisonError::into_inner) = errors;
+    }
+
+    fn hub(&self) -> Option<&Arc<Hub>> {
+        self.hub.get()
+    }
+
+    fn not_ready(&self) -> Response<Full<Bytes>> {
+        let errors = self
+            .rejected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let text = if errors.is_empty() {
+            "not ready: loading the configuration\n".to_string()
+        } else {
+            format!(
+                "not ready: the configuration has errors:\n  {}\n",
+                errors.join("\n  ")
+            )
+        };
+        respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            text.into_bytes(),
+        )
+    }
+}
 
 fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -92,8 +143,35 @@ fn configz(hub: &Hub, proxy: Option<&str>) -> Response<Full<Bytes>> {
     }
 }
 
-fn route(hub: &Hub, registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn route(health: &Health, registry: &Registry, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     match req.uri().path() {
+        "/healthz" => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+        "/metrics" | "/stats/prometheus" => metrics(registry),
+        path => match health.hub() {
+            Some(hub) => route_loaded(hub, path, req),
+            None => health.not_ready(),
+        },
+    }
+}
+
+fn metrics(registry: &Registry) -> Response<Full<Bytes>> {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, registry) {
+        Ok(()) => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            text.into_bytes(),
+        ),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            e.to_string().into_bytes(),
+        ),
+    }
+}
+
+fn route_loaded(hub: &Hub, path: &str, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    match path {
         "/debug/syncz" => json(StatusCode::OK, &syncz(hub)),
         "/debug/clusterz" => {
             let c = hub.snapshot();
@@ -108,31 +186,130 @@ fn route(hub: &Hub, registry: &Registry, req: &Request<Incoming>) -> Response<Fu
                 "rejected": hub.rejected().map(|r| r.errors),
             }),
         ),
-        "/metrics" | "/stats/prometheus" => {
-            let mut text = String::new();
-            match prometheus_client::encoding::text::encode(&mut text, registry) {
-                Ok(()) => respond(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4",
-                    text.into_bytes(),
-                ),
-                Err(e) => respond(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain",
-                    e.to_string().into_bytes(),
-                ),
-            }
-        }
         "/ready" => respond(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
     }
 }
 
-/// Serves the debug port on an already bound listener.
-pub async fn serve(listener: TcpListener, reach: Reach, hub: Arc<Hub>, registry: Arc<Registry>) {
+/// Serves the debug port on an already bound listener; `health` says when the mesh is there.
+pub async fn serve(listener: TcpListener, reach: Reach, health: Health, registry: Arc<Registry>) {
     // Every proxy's configuration and the mesh's topology: the mesh's owner only.
     strait_protocol::http_admin::serve(listener, reach, strait_net::Door::Admin, move |req| {
-        route(&hub, &registry, req)
+        route(&health, &registry, req)
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::source::Source;
+    use crate::{ControlError, Options, Tokens};
+
+    const SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: default}
+spec:
+  ports: [{name: http, port: 80}]
+";
+    const BROKEN: &str = "  bogusField: [\n";
+
+    /// Status and body of `GET path`, or `None` while nothing listens.
+    async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: strait\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.ok()?;
+        let status = out.split(' ').nth(1)?.parse().ok()?;
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((status, body))
+    }
+
+    /// Waits until `GET path` answers `status` with a body containing `text`.
+    async fn wait_for(addr: SocketAddr, path: &str, status: u16, text: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = get(addr, path).await;
+            if got
+                .as_ref()
+                .is_some_and(|(s, b)| *s == status && b.contains(text))
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path}: waited for {status} {text:?}, last {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn options(dir: &Path, file: &Path, n: u8, retry: bool) -> Options {
+        let tokens = dir.join("tokens.json");
+        std::fs::write(&tokens, "{}").expect("tokens");
+        Options {
+            source: Source::files(vec![file.to_path_buf()]),
+            cluster: String::new(),
+            grpc: format!("127.79.{n}.2:15012").parse().expect("addr"),
+            debug: format!("127.79.{n}.2:15014").parse().expect("addr"),
+            ca_dir: None,
+            tokens: Tokens::File(tokens),
+            root_cert_out: None,
+            on_roots: None,
+            retry_first_load: retry,
+            names: Vec::new(),
+            poll: Duration::from_millis(20),
+            reach: strait_net::Reach::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn alive_at_once_ready_only_after_a_good_first_load() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, format!("{SERVICE}{BROKEN}")).expect("write");
+        let opts = options(dir.path(), &file, 1, true);
+        let debug = opts.debug;
+        let (roots_tx, mut roots_rx) = tokio::sync::mpsc::unbounded_channel();
+        let opts = Options {
+            on_roots: Some(crate::OnRoots(std::sync::Arc::new(move |pem: &str| {
+                let _ = roots_tx.send(pem.to_string());
+            }))),
+            ..opts
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(crate::run(opts, async {
+            let _ = stop_rx.await;
+        }));
+
+        wait_for(debug, "/healthz", 200, "ok").await;
+        wait_for(debug, "/ready", 503, "a.yaml:7:1").await;
+        wait_for(debug, "/debug/syncz", 503, "not ready").await;
+
+        std::fs::write(&file, SERVICE).expect("fix");
+        wait_for(debug, "/ready", 200, "ready").await;
+        wait_for(debug, "/debug/syncz", 200, "generation").await;
+        wait_for(debug, "/healthz", 200, "ok").await;
+        let pem = roots_rx.recv().await.expect("told the roots");
+        assert!(pem.contains("BEGIN CERTIFICATE"), "{pem}");
+
+        stop_tx.send(()).expect("running");
+        run.await.expect("task").expect("clean stop");
+    }
+
+    #[tokio::test]
+    async fn without_retry_a_bad_first_load_ends_the_run() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, format!("{SERVICE}{BROKEN}")).expect("write");
+        let opts = options(dir.path(), &file, 2, false);
+        let result = crate::run(opts, std::future::pending()).await;
+        assert!(matches!(result, Err(ControlError::Config(_))), "{result:?}");
+    }
 }

@@ -11,7 +11,8 @@
 //! Both services share one TLS port (15012). Proxies verify the control plane through its
 //! serving certificate, signed by the same CA as theirs; the control plane identifies a proxy
 //! by its bootstrap token or, once it has one, its certificate. The debug port (15014) serves
-//! `/debug/syncz`, `/debug/configz` and `/metrics`.
+//! `/debug/syncz`, `/debug/configz` and `/metrics`, and the health endpoints: `/healthz`
+//! from the start, `/ready` once the first load succeeded and both services serve.
 
 pub mod auth;
 pub mod ca;
@@ -40,7 +41,7 @@ use strait_protocol::v1::certificates_server::CertificatesServer;
 use strait_protocol::v1::discovery_server::DiscoveryServer;
 use tokio::net::TcpListener;
 
-use crate::auth::StaticTokens;
+pub use crate::auth::Tokens;
 use crate::hub::Hub;
 use crate::identify::Identify;
 use crate::source::Source;
@@ -64,10 +65,19 @@ pub struct Options {
     pub debug: SocketAddr,
     /// A plug-in CA directory (`cacerts` layout) instead of the one in the manifests.
     pub ca_dir: Option<PathBuf>,
-    /// Bootstrap tokens (`{"<token>": {"cluster", "namespace", "service_account"}}`).
-    pub tokens: PathBuf,
+    /// How bootstrap tokens are checked: a token file
+    /// (`{"<token>": {"cluster", "namespace", "service_account"}}`) or a verifier such as a
+    /// TokenReview.
+    pub tokens: Tokens,
     /// Where to write the trust bundle proxies need (istiod's `istio-ca-root-cert`).
     pub root_cert_out: Option<PathBuf>,
+    /// Told the trust bundle (PEM) once the CA is loaded, before anything is served: whoever
+    /// publishes it elsewhere (the `istio-ca-root-cert` ConfigMaps) learns it here.
+    pub on_roots: Option<OnRoots>,
+    /// Kubernetes mode: a first load with errors is tried again every `poll` instead of ending
+    /// the run (istiod keeps running while someone fixes the cluster's configuration), and
+    /// `/ready` answers 503 with the errors until one succeeds. Off: the errors end the run.
+    pub retry_first_load: bool,
     /// DNS names in the serving certificate.
     pub names: Vec<String>,
     /// How often the files are checked for changes.
@@ -75,6 +85,16 @@ pub struct Options {
     /// Which peers its listeners admit and where its own connections (gateway probes) leave
     /// from; unrestricted by default.
     pub reach: strait_net::Reach,
+}
+
+/// A callback given the trust bundle (PEM) the control plane's CA makes proxies trust.
+#[derive(Clone)]
+pub struct OnRoots(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for OnRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnRoots")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +121,8 @@ pub enum ControlError {
     Tls(#[from] rustls::Error),
     #[error("serving: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("loading the configuration stopped unexpectedly: {0}")]
+    Load(String),
 }
 
 /// Runs the control plane until `stop` resolves.
@@ -116,8 +138,68 @@ pub async fn run(
     if !opts.cluster.is_empty() {
         source.own = Some(opts.cluster.clone());
     }
-    let hub = Arc::new(Hub::new(source, metrics).map_err(|r| ControlError::Config(r.errors))?);
-    serve(opts, hub, registry, stop).await
+    // The debug port answers from the start: liveness while the first load runs, readiness
+    // only after it.
+    let registry = Arc::new(registry);
+    let health = debug::Health::default();
+    let debug_l = bind(opts.debug).await?;
+    let _debug = Background(tokio::spawn(debug::serve(
+        debug_l,
+        opts.reach.clone(),
+        health.clone(),
+        registry.clone(),
+    )));
+    let mut stop = std::pin::pin!(stop);
+    let retry = opts.retry_first_load.then_some(opts.poll);
+    let hub = tokio::select! {
+        hub = first_load(source, metrics, retry, &health) => hub?,
+        () = &mut stop => return Ok(()),
+    };
+    serve_loaded(opts, hub, &health, stop).await
+}
+
+/// The first load, on a blocking thread (it reads every cluster); with `retry`, a rejected
+/// load is tried again after that long.
+async fn first_load(
+    source: Source,
+    metrics: Arc<metrics::Metrics>,
+    retry: Option<Duration>,
+    health: &debug::Health,
+) -> Result<Arc<Hub>, ControlError> {
+    loop {
+        let (s, m) = (source.clone(), metrics.clone());
+        let loaded = tokio::task::spawn_blocking(move || Hub::new(s, m))
+            .await
+            .map_err(|e| ControlError::Load(e.to_string()))?;
+        match (loaded, retry) {
+            (Ok(hub), _) => return Ok(Arc::new(hub)),
+            (Err(rejected), Some(after)) => {
+                tracing::warn!(
+                    errors = %rejected.errors.join("; "),
+                    "configuration has errors; not ready, trying again"
+                );
+                health.waiting(rejected.errors);
+                tokio::time::sleep(after).await;
+            }
+            (Err(rejected), None) => return Err(ControlError::Config(rejected.errors)),
+        }
+    }
+}
+
+/// A task that ends with the run that started it (the debug port closes when the control
+/// plane stops, whichever way).
+struct Background(tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ControlError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ControlError::Listen { addr, source })
 }
 
 /// Serves an already loaded hub until `stop` resolves: what [`run`] does after the first
@@ -127,6 +209,25 @@ pub async fn serve(
     opts: Options,
     hub: Arc<Hub>,
     registry: Registry,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), ControlError> {
+    let health = debug::Health::default();
+    let debug_l = bind(opts.debug).await?;
+    let _debug = Background(tokio::spawn(debug::serve(
+        debug_l,
+        opts.reach.clone(),
+        health.clone(),
+        Arc::new(registry),
+    )));
+    serve_loaded(opts, hub, &health, stop).await
+}
+
+/// Serves both services for a loaded hub; the debug port is already up and reports ready
+/// once they serve.
+async fn serve_loaded(
+    opts: Options,
+    hub: Arc<Hub>,
+    health: &debug::Health,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ControlError> {
     let metrics = hub.metrics.clone();
@@ -162,6 +263,9 @@ pub async fn serve(
     if let Some(path) = &opts.root_cert_out {
         write_atomic(path, authority.roots_pem().as_bytes())?;
     }
+    if let Some(OnRoots(tell)) = &opts.on_roots {
+        tell(authority.roots_pem());
+    }
     let names = if opts.names.is_empty() {
         DEFAULT_NAMES.map(String::from).to_vec()
     } else {
@@ -171,30 +275,13 @@ pub async fn serve(
     tokio::spawn(serving.clone().renew_forever());
     let tls = conn::server_config(authority.roots(), serving.resolver())?;
 
-    let grpc = TcpListener::bind(opts.grpc)
-        .await
-        .map_err(|source| ControlError::Listen {
-            addr: opts.grpc,
-            source,
-        })?;
-    let debug_l = TcpListener::bind(opts.debug)
-        .await
-        .map_err(|source| ControlError::Listen {
-            addr: opts.debug,
-            source,
-        })?;
-    tokio::spawn(debug::serve(
-        debug_l,
-        opts.reach.clone(),
-        hub.clone(),
-        Arc::new(registry),
-    ));
+    let grpc = bind(opts.grpc).await?;
     let watcher = source::Watcher::spawn(opts.poll, hub.clone());
     let runtime = tokio::spawn(networks::maintain(hub.clone(), opts.reach.clone()));
     let keys = tokio::spawn(jwks::maintain(hub.clone(), opts.reach.clone()));
 
     let identify = Identify {
-        tokens: Arc::new(StaticTokens::load(&opts.tokens)?),
+        tokens: opts.tokens.authenticator()?,
         clusters: served.clone(),
         trust_domains,
     };
@@ -223,6 +310,7 @@ pub async fn serve(
         .add_service(DiscoveryServer::new(discovery))
         .add_service(CertificatesServer::new(certs))
         .serve_with_incoming(incoming);
+    health.serving(hub.clone());
     // Discovery streams never end by themselves: stopping drops them rather than waiting.
     let result = tokio::select! {
         r = server => r,

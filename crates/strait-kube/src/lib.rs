@@ -11,6 +11,8 @@
 //!   into the same input a mesh directory gives.
 //! - [`source`]: the control plane's configuration source in Kubernetes mode, watches of the
 //!   own cluster and of every cluster its remote secrets name, read as one mesh.
+//! - [`control`]: the control plane in a pod: bootstrap tokens checked by TokenReview, leader
+//!   election on a Lease, and the `istio-ca-root-cert` ConfigMap in every namespace.
 //! - [`inject`]: the sidecar injector, a mutating admission webhook that adds the `istio-proxy`
 //!   sidecar (strait's proxy) and the `istio-init` capture container to new pods, deciding
 //!   which pods exactly as `strait analyze` predicts.
@@ -18,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod control;
 pub mod inject;
 pub mod install;
 pub mod objects;

@@ -139,8 +139,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         grpc: opts.listen,
         debug,
         ca_dir: Some(dir.join("certs/cluster0")),
-        tokens: g.tokens.clone(),
+        tokens: strait_control::Tokens::File(g.tokens.clone()),
         root_cert_out: Some(root.clone()),
+        on_roots: None,
+        retry_first_load: false,
         names: Vec::new(),
         // The benchmark reloads the hub itself.
         poll: Duration::from_secs(3600),

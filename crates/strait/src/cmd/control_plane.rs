@@ -41,8 +41,10 @@ pub fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
         grpc: args.listen,
         debug: args.debug,
         ca_dir: args.ca_dir,
-        tokens: args.tokens,
+        tokens: strait_control::Tokens::File(args.tokens),
         root_cert_out: args.root_cert_out,
+        on_roots: None,
+        retry_first_load: false,
         names: args.names,
         poll: Duration::from_millis(args.poll_ms.max(10)),
     };
