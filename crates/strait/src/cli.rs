@@ -304,8 +304,29 @@ Log level: STRAIT_LOG (e.g. STRAIT_LOG=debug).";
 #[derive(Debug, Args)]
 pub struct ControlPlaneArgs {
     /// A mesh directory (with mesh.yaml) or one cluster's files.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "kubernetes", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Read the cluster through the Kubernetes API (in a pod: its service account) and, through
+    /// remote secrets, the other clusters; proxies authenticate with service-account tokens
+    /// (TokenReview). Settings absent from the flags come from the environment the install
+    /// sets: CLUSTER_ID, NETWORK, MESH_ID, TRUST_DOMAIN, POD_NAME, POD_NAMESPACE,
+    /// EXTERNAL_ISTIOD.
+    #[arg(long, conflicts_with_all = ["paths", "extra", "lb_status", "reach", "tokens", "root_cert_out"])]
+    pub kubernetes: bool,
+    /// With --kubernetes, outside a pod: the kubeconfig to use instead of the service account.
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --kubeconfig: the context (default: the current context).
+    #[arg(long, value_name = "NAME", requires = "kubeconfig")]
+    pub context: Option<String>,
+    /// With --kubernetes: the network of this cluster's workloads (default: NETWORK, else the
+    /// topology.istio.io/network label of the Istio namespace).
+    #[arg(long, value_name = "ID", requires = "kubernetes")]
+    pub network: Option<String>,
+    /// With --kubernetes: the namespace the control plane runs in and remote secrets live in
+    /// (default: POD_NAMESPACE, else istio-system).
+    #[arg(long, value_name = "NAMESPACE", requires = "kubernetes")]
+    pub istio_namespace: Option<String>,
     /// The primary cluster this control plane runs in (required for multi-cluster meshes).
     #[arg(long, default_value = "")]
     pub cluster: String,
@@ -323,9 +344,10 @@ pub struct ControlPlaneArgs {
     /// The address its own connections leave from (with --reach).
     #[arg(long, value_name = "IP")]
     pub source: Option<std::net::IpAddr>,
-    /// Bootstrap tokens: a JSON object {"<token>": {"cluster", "namespace", "service_account"}}.
+    /// Bootstrap tokens: a JSON object {"<token>": {"cluster", "namespace", "service_account"}}
+    /// (required unless --kubernetes).
     #[arg(long, value_name = "FILE")]
-    pub tokens: PathBuf,
+    pub tokens: Option<PathBuf>,
     /// A plug-in CA directory (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem).
     #[arg(long, value_name = "DIR")]
     pub ca_dir: Option<PathBuf>,

@@ -191,12 +191,29 @@ fn restored(cm: &ConfigMap, bundle: &str) -> Option<ConfigMap> {
 }
 
 /// Keeps the ConfigMaps of the clusters a control plane serves, while it leads.
-#[derive(Debug)]
 pub struct RootCertWriter {
     clients: Clusters,
-    /// The clusters written to; `None`: every cluster in `clients` at the time of a pass.
-    served: Option<Vec<String>>,
+    served: Served,
     resync: Duration,
+}
+
+/// The clusters a pass writes to.
+enum Served {
+    Fixed(Vec<String>),
+    /// Every cluster in `clients` at the time of a pass.
+    Every,
+    /// Whatever the function says at the time of a pass.
+    Dynamic(Arc<dyn Fn() -> Vec<String> + Send + Sync>),
+}
+
+impl std::fmt::Debug for RootCertWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootCertWriter")
+            .field("clients", &self.clients)
+            .field("served", &self.clusters())
+            .field("resync", &self.resync)
+            .finish()
+    }
 }
 
 impl RootCertWriter {
@@ -206,7 +223,7 @@ impl RootCertWriter {
     pub fn new(clients: Clusters, served: Vec<String>) -> RootCertWriter {
         RootCertWriter {
             clients,
-            served: Some(served),
+            served: Served::Fixed(served),
             resync: RESYNC,
         }
     }
@@ -217,15 +234,29 @@ impl RootCertWriter {
     pub fn every_cluster(clients: Clusters) -> RootCertWriter {
         RootCertWriter {
             clients,
-            served: None,
+            served: Served::Every,
+            resync: RESYNC,
+        }
+    }
+
+    /// Writes to the clusters `served` names at the time of each pass: the clusters a control
+    /// plane serves change as remote secrets and their namespaces' annotations come and go.
+    pub fn dynamic(
+        clients: Clusters,
+        served: impl Fn() -> Vec<String> + Send + Sync + 'static,
+    ) -> RootCertWriter {
+        RootCertWriter {
+            clients,
+            served: Served::Dynamic(Arc::new(served)),
             resync: RESYNC,
         }
     }
 
     fn clusters(&self) -> Vec<String> {
         match &self.served {
-            Some(s) => s.clone(),
-            None => self.clients.names(),
+            Served::Fixed(s) => s.clone(),
+            Served::Every => self.clients.names(),
+            Served::Dynamic(f) => f(),
         }
     }
 

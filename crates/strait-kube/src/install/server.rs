@@ -97,7 +97,9 @@ fn deployment(opts: &Options, serves_remotes: bool) -> Value {
             {"name": "http-monitoring", "containerPort": MONITORING, "protocol": "TCP"},
         ],
         "readinessProbe": pods::http_probe("/ready", MONITORING, 3, 3),
-        "livenessProbe": pods::http_probe("/ready", MONITORING, 10, 6),
+        // Alive while it serves, even before the first good load (a broken config must not
+        // get the pod restarted; readiness says why it is not ready).
+        "livenessProbe": pods::http_probe("/healthz", MONITORING, 10, 6),
         "resources": pods::resources("100m", "256Mi", "1Gi"),
         "securityContext": pods::container_security(),
         "volumeMounts": [

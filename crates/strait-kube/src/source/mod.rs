@@ -226,6 +226,12 @@ impl KubeSource {
             })
     }
 
+    /// Every watched cluster's place in the mesh (network, role, primary) as its Istio
+    /// namespace says now: cheap, no object is rendered.
+    pub fn declarations(&self) -> Vec<strait_api::layout::ClusterDecl> {
+        read::declarations(&self.shared)
+    }
+
     /// The number of changes applied so far (what [`KubeSource::fingerprint`] encodes).
     pub fn generation(&self) -> u64 {
         *self.shared.generation.borrow()

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
-use strait_api::layout::MeshFile;
-use strait_api::{Input, Kind, ParseCache};
+use strait_api::layout::{ClusterDecl, MeshFile};
+use strait_api::{Diagnostic, Input, Kind, ParseCache, Problem, Severity};
 
 use super::{Shared, lock};
 use crate::objects::{self, ClusterObjects, Rendered};
@@ -80,17 +80,7 @@ pub(super) fn input(
     let mut decls = Vec::new();
     let mut read = Vec::new();
     for (name, kinds) in stores {
-        let istio_ns = kinds
-            .iter()
-            .find(|(kind, _)| *kind == Kind::Namespace)
-            .and_then(|(_, store)| {
-                store.find(|ns| ns.metadata.name.as_deref() == Some(&options.istio_namespace))
-            })
-            .and_then(|ns| serde_json::to_value(&*ns).ok());
-        let network = (name == options.cluster_id)
-            .then_some(options.network.as_deref())
-            .flatten();
-        let decl = objects::declare(&name, istio_ns.as_ref(), network);
+        let decl = declaration(options, &name, &kinds);
         decls.push(decl.clone());
         if clusters.is_some_and(|only| !only.contains(&name)) {
             continue;
@@ -107,7 +97,53 @@ pub(super) fn input(
         trust_domain: options.trust_domain.clone(),
         clusters: decls,
     };
-    objects::to_input(mesh, read, cache)
+    let mut input = objects::to_input(mesh, read, cache);
+    // Serving a half-listed cluster would withdraw every endpoint not listed yet: until the own
+    // cluster is listed whole, a read is an input error (a control plane keeps its last good
+    // mesh, or stays not ready, and says why).
+    if let Err(reason) = shared.synced(&options.cluster_id) {
+        input.loaded.diagnostics.push(Diagnostic {
+            problem: Problem::Unreadable,
+            severity: Severity::Error,
+            pos: None,
+            path: Some(format!("kube://{}", options.cluster_id).into()),
+            message: format!("not listed whole yet: {reason}"),
+            object: None,
+            field: None,
+        });
+    }
+    input
+}
+
+/// Every watched cluster's place in the mesh, read from its Istio namespace now.
+pub(super) fn declarations(shared: &Shared) -> Vec<ClusterDecl> {
+    let stores: Vec<(String, Stores)> = lock(&shared.watched)
+        .iter()
+        .map(|(n, w)| {
+            let kinds = w.kinds.iter().map(|k| (k.kind, k.store.clone())).collect();
+            (n.clone(), kinds)
+        })
+        .collect();
+    stores
+        .iter()
+        .map(|(name, kinds)| declaration(&shared.options, name, kinds))
+        .collect()
+}
+
+/// `cluster`'s declaration: the labels and annotations of its Istio namespace, the network
+/// override for the own cluster.
+fn declaration(options: &super::Options, cluster: &str, kinds: &Stores) -> ClusterDecl {
+    let istio_ns = kinds
+        .iter()
+        .find(|(kind, _)| *kind == Kind::Namespace)
+        .and_then(|(_, store)| {
+            store.find(|ns| ns.metadata.name.as_deref() == Some(&options.istio_namespace))
+        })
+        .and_then(|ns| serde_json::to_value(&*ns).ok());
+    let network = (cluster == options.cluster_id)
+        .then_some(options.network.as_deref())
+        .flatten();
+    objects::declare(cluster, istio_ns.as_ref(), network)
 }
 
 /// One cluster's stores, kind by kind.

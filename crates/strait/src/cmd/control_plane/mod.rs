@@ -1,4 +1,7 @@
-//! `strait control-plane`.
+//! `strait control-plane`: from a mesh directory (local mode), or from the Kubernetes API
+//! ([`kubernetes`]).
+
+mod kubernetes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +17,12 @@ use crate::cli::ControlPlaneArgs;
 
 pub fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
     super::logging::init();
+    if args.kubernetes {
+        return kubernetes::run(args);
+    }
+    let Some(tokens) = args.tokens else {
+        bail!("--tokens FILE is required when the control plane reads files (or use --kubernetes)");
+    };
     let pairs = |flag: &str, values: &[String]| -> anyhow::Result<Vec<(String, PathBuf)>> {
         values
             .iter()
@@ -41,22 +50,26 @@ pub fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
         grpc: args.listen,
         debug: args.debug,
         ca_dir: args.ca_dir,
-        tokens: strait_control::Tokens::File(args.tokens),
+        tokens: strait_control::Tokens::File(tokens),
         root_cert_out: args.root_cert_out,
         on_roots: None,
         retry_first_load: false,
         names: args.names,
         poll: Duration::from_millis(args.poll_ms.max(10)),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("control-plane")
-        .build()
-        .context("starting the runtime")?;
+    let runtime = runtime()?;
     let lifeline = args.lifeline;
     runtime.block_on(async move {
         let stop = process_stop(lifeline);
         strait_control::run(opts, async move { stop.wait().await }).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("control-plane")
+        .build()
+        .context("starting the runtime")
 }
