@@ -9,6 +9,8 @@
 //! - [`client`] builds API clients (in-cluster, kubeconfig contexts, remote secrets) and keeps
 //!   one per cluster ID; [`objects`] names what strait reads from an API server and turns it
 //!   into the same input a mesh directory gives.
+//! - [`read`] reads a whole mesh from its clusters' API servers, once, into that input (what
+//!   `strait analyze --context ...` analyzes).
 //! - [`inject`]: the sidecar injector, a mutating admission webhook that adds the `istio-proxy`
 //!   sidecar (strait's proxy) and the `istio-init` capture container to new pods, deciding
 //!   which pods exactly as `strait analyze` predicts.
@@ -19,4 +21,5 @@ pub mod client;
 pub mod inject;
 pub mod install;
 pub mod objects;
+pub mod read;
 pub mod remote_secret;
