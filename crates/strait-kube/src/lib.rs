@@ -13,6 +13,8 @@
 //!   own cluster and of every cluster its remote secrets name, read as one mesh.
 //! - [`control`]: the control plane in a pod: bootstrap tokens checked by TokenReview, leader
 //!   election on a Lease, and the `istio-ca-root-cert` ConfigMap in every namespace.
+//! - [`read`] reads a whole mesh from its clusters' API servers, once, into that input (what
+//!   `strait analyze --context ...` analyzes).
 //! - [`inject`]: the sidecar injector, a mutating admission webhook that adds the `istio-proxy`
 //!   sidecar (strait's proxy) and the `istio-init` capture container to new pods, deciding
 //!   which pods exactly as `strait analyze` predicts.
@@ -24,5 +26,6 @@ pub mod control;
 pub mod inject;
 pub mod install;
 pub mod objects;
+pub mod read;
 pub mod remote_secret;
 pub mod source;

@@ -23,7 +23,7 @@ pub enum Command {
     /// mistakes people make, then running on this machine: gateways, endpoints, requests.
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
-    /// Find misconfigurations across every cluster of a mesh, from files.
+    /// Find misconfigurations across every cluster of a mesh, from files or from the clusters.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
     /// Run a built-in sample app (used by `strait up` for each pod; exits when stdin closes).
@@ -166,6 +166,10 @@ const PROXY_CONFIG_EXAMPLES: &str = concat!(
   strait proxy-config endpoints sleep.sample --fqdn helloworld
   strait proxy-config route sleep-5c8d6f7b9d-x2k4q.sample -o json   # a NAME from proxy-status
   strait proxy-config listeners cluster2/istio-eastwestgateway.istio-system
+  strait proxy-config endpoints sleep.sample --context cluster1   # a cluster's, through its API server
+
+Against clusters (--kubeconfig, --context): the proxy's admin port (15000) is read through the
+API server's pod proxy, which needs RBAC \"get\" on pods/proxy.
 
 Types take istioctl's names too: cluster (c), endpoint (ep), route (r), listener (l).
 
@@ -178,6 +182,11 @@ const PROXY_STATUS_EXAMPLES: &str = concat!(
   strait proxy-status                                  # every proxy, per control plane
   strait proxy-status sleep-5c8d6f7b9d-x2k4q.sample    # one, by its NAME
   strait proxy-status -o json
+  strait proxy-status --context cluster1 --context cluster2   # clusters, through their API servers
+
+Against clusters (--kubeconfig, --context): each cluster's control plane (the app=istiod pod in
+--istio-namespace) is read on its debug port (15014) through the API server's pod proxy, which
+needs RBAC \"list\" on pods and \"get\" on pods/proxy.
 
 ",
     proxy_names!(),
@@ -224,6 +233,32 @@ pub struct StateArg {
     /// State directory of the running mesh (default: $STRAIT_STATE, else <tmp>/strait-<user>).
     #[arg(long, value_name = "DIR", global = true)]
     pub state: Option<PathBuf>,
+}
+
+/// The clusters of a mesh, read through their API servers (Kubernetes mode) instead of files
+/// or a local run.
+#[derive(Debug, Default, Args)]
+pub struct ClusterArgs {
+    /// A kubeconfig file (default: $KUBECONFIG, else ~/.kube/config). Giving it, or
+    /// --context, reads the mesh from its clusters.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of the kubeconfig: one per cluster of the mesh (repeatable). The cluster is
+    /// named as the context; `NAME=CONTEXT` gives it its Istio cluster ID instead. Default:
+    /// the current context.
+    #[arg(long = "context", value_name = "[NAME=]CONTEXT")]
+    pub contexts: Vec<String>,
+    /// The Istio namespace of every cluster: where the control plane runs, and whose
+    /// `topology.istio.io/network` label gives the cluster's network.
+    #[arg(long, value_name = "NAMESPACE", default_value = "istio-system")]
+    pub istio_namespace: String,
+}
+
+impl ClusterArgs {
+    /// Whether the mesh is to be read from clusters.
+    pub fn given(&self) -> bool {
+        self.kubeconfig.is_some() || !self.contexts.is_empty()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +314,8 @@ pub struct ProxyConfigArgs {
     pub output: TableFormat,
     #[command(flatten)]
     pub state: StateArg,
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -290,6 +327,8 @@ pub struct ProxyStatusArgs {
     pub output: TableFormat,
     #[command(flatten)]
     pub state: StateArg,
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 const CONTROL_PLANE_EXAMPLES: &str = "Examples:
@@ -438,6 +477,12 @@ const ANALYZE_EXAMPLES: &str = "Examples:
   helm template istio-app ./chart | strait analyze -
   strait analyze -o sarif mesh/ > strait.sarif      # for code-scanning dashboards
   strait analyze -S 'IST0102=Namespace default' mesh/
+  strait analyze --context cluster1 --context cluster2   # the clusters themselves, via ~/.kube/config
+  strait analyze --kubeconfig prod.yaml --context east=gke_prod_east --context west=gke_prod_west
+
+Against clusters, every kind strait reads is listed in all namespaces (RBAC \"list\"; a kind
+that may not be listed is a warning and the rest is analyzed). Findings point at
+kube://<cluster>/<namespace>/<Kind>/<name>:<line>, lines as `kubectl get -o yaml` shows them.
 
 Exit codes: 0 no finding at or above --failure-threshold; 1 some finding is; 2 usage or unreadable input.";
 
@@ -496,8 +541,14 @@ pub enum DemoTopology {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Files, directories (read recursively), a mesh directory, or `-` for stdin.
-    #[arg(required_unless_present = "list_analyzers")]
+    #[arg(
+        required_unless_present_any = ["list_analyzers", "kubeconfig", "contexts"],
+        conflicts_with_all = ["kubeconfig", "contexts"]
+    )]
     pub paths: Vec<PathBuf>,
+    /// Read the mesh from its clusters' API servers instead of files.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -625,6 +676,8 @@ pub struct CheckTraceArgs {
     pub output: TableFormat,
     #[command(flatten)]
     pub state: StateArg,
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 const CHECK_LB_EXAMPLES: &str = "Examples:
@@ -653,6 +706,8 @@ pub struct CheckLbArgs {
     pub output: TableFormat,
     #[command(flatten)]
     pub state: StateArg,
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 const CHECK_GATEWAYS_EXAMPLES: &str = "Examples:
@@ -665,6 +720,7 @@ network, a network has none, or a control plane did not answer; 2 usage error or
 const CHECK_SYNC_EXAMPLES: &str = "Examples:
   strait check sync
   strait check sync -o json
+  strait check sync --context cluster1 --context cluster2   # clusters, through their API servers
 
 Exit codes: 0 in sync; 1 a problem was found (each is named with its proxy, service and
 cause), or a control plane or proxy did not answer; 2 usage error or no running mesh.";
@@ -696,6 +752,8 @@ pub struct CheckArgs {
     pub output: TableFormat,
     #[command(flatten)]
     pub state: StateArg,
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,7 +27,7 @@
 
 mod config;
 pub mod fuzzing;
-mod meta;
+pub(crate) mod meta;
 mod mutate;
 mod patch;
 mod review;

@@ -1,4 +1,5 @@
-//! `strait analyze`.
+//! `strait analyze`: files, a mesh directory, or (`--kubeconfig`, `--context`) the clusters'
+//! API servers, all read into one input and analyzed alike.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,7 +52,11 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     }
-    let mut input = strait_api::read_input(&args.paths);
+    let mut input = if args.clusters.given() {
+        super::cluster_target::read_input(&args.clusters, args.quiet)?
+    } else {
+        strait_api::read_input(&args.paths)
+    };
     let mut extra = Vec::new();
     // An input with nothing in it is an input error, so that `helm template ... | strait
     // analyze -` cannot pass CI when `helm` failed and wrote nothing. A mesh directory is never

@@ -8,6 +8,7 @@ mod analyze;
 mod app;
 mod ca;
 mod check;
+mod cluster_target;
 mod control_plane;
 mod dashboard;
 mod demo;
@@ -21,6 +22,7 @@ mod proxy;
 mod proxy_config;
 mod proxy_status;
 mod remote_secret;
+mod running;
 pub(crate) mod target;
 mod up;
 

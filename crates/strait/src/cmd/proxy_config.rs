@@ -1,26 +1,29 @@
-//! `strait proxy-config`: what one sidecar holds, read from its admin port, in istioctl's
-//! columns.
+//! `strait proxy-config`: what one proxy holds, read from its admin port, in istioctl's
+//! columns; of a local run, or (`--kubeconfig`, `--context`) of clusters, through their API
+//! servers' pod proxy. Only the reading differs ([`Running`]).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use strait_local::up::state::{self, State};
 use strait_model::compile::{HttpAction, ProxyConfig, RequestMatch, StrMatch};
 
+use super::running::Running;
 use crate::cli::{ConfigSection, ProxyConfigArgs, TableFormat};
 
 pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.state.state.clone().unwrap_or_else(state::default_dir);
-    let st = State::load(&dir)?;
-    let pod = super::target::find_proxy(&st, &args.target)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mesh = Running::open(&args.state, &args.clusters, &runtime)?;
+    let pod = super::target::find_proxy(&mesh.st, &args.target)?;
     if !pod.sidecar {
         bail!("{}: the pod has no proxy", args.target);
     }
-    let dump = fetch_dump(&pod.vantage(), pod.admin())?;
+    let at = mesh.proxy_at(pod);
+    let dump = runtime.block_on(fetch_dump(&mesh, pod))?;
     let config: ProxyConfig =
         serde_json::from_value(dump.get("config").cloned().unwrap_or_default())
-            .with_context(|| format!("{}: unexpected config dump", pod.admin()))?;
+            .with_context(|| format!("{at}: unexpected config dump"))?;
     let filter = Filter {
         fqdn: args.fqdn.as_deref(),
         port: args.port,
@@ -40,23 +43,17 @@ pub fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn fetch_dump(
-    vantage: &strait_net::netns::Vantage,
-    admin: std::net::SocketAddr,
+/// The proxy's `/config_dump`.
+pub(super) async fn fetch_dump(
+    mesh: &Running,
+    pod: &strait_local::up::state::PodState,
 ) -> anyhow::Result<serde_json::Value> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (status, body) = runtime.block_on(strait_local::fetch::get_from(
-        vantage,
-        admin,
-        "/config_dump",
-        Duration::from_secs(5),
-    ))?;
+    let at = mesh.proxy_at(pod);
+    let (status, body) = mesh.proxy_get(pod, "/config_dump").await?;
     if !status.is_success() {
-        bail!("{admin}/config_dump answered {status}");
+        bail!("{at}/config_dump answered {status}");
     }
-    serde_json::from_slice(&body).with_context(|| format!("{admin}/config_dump: not JSON"))
+    serde_json::from_slice(&body).with_context(|| format!("{at}/config_dump: not JSON"))
 }
 
 pub struct Filter<'a> {

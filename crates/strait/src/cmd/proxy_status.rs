@@ -1,40 +1,51 @@
-//! `strait proxy-status`: each sidecar's sync state, from the control planes' `/debug/syncz`.
+//! `strait proxy-status`: each proxy's sync state, from the control planes' `/debug/syncz`,
+//! of a local run or (`--kubeconfig`, `--context`) of clusters, read through their API
+//! servers. Only the reading differs ([`Running`]); the rows and the table are one code.
 
+use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use strait_local::up::state::{self, State};
 
+use super::running::Running;
 use super::target::find_proxy;
 use crate::cli::{ProxyStatusArgs, TableFormat};
 
 pub fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.state.state.clone().unwrap_or_else(state::default_dir);
-    let st = State::load(&dir)?;
-    let only = args
-        .target
-        .as_deref()
-        .map(|t| find_proxy(&st, t))
-        .transpose()?
-        .map(|p| p.key());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let mesh = Running::open(&args.state, &args.clusters, &runtime)?;
+    let (text, unreachable) =
+        runtime.block_on(report(&mesh, args.target.as_deref(), args.output))?;
+    crate::out::print(&text)?;
+    Ok(if unreachable {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The table (or JSON) of `mesh`'s proxies, `target`'s only when given, and whether a control
+/// plane did not answer (said on stderr).
+pub(crate) async fn report(
+    mesh: &Running,
+    target: Option<&str>,
+    output: TableFormat,
+) -> anyhow::Result<(String, bool)> {
+    let st = &mesh.st;
+    let only = target
+        .map(|t| find_proxy(st, t))
+        .transpose()?
+        .map(|p| p.key());
     let mut rows: Vec<Value> = Vec::new();
     let mut unreachable = false;
-    for c in &st.clusters {
-        let Some(cp) = &c.control_plane else { continue };
-        match runtime.block_on(strait_local::fetch::get_from(
-            &st.vantage_of_cluster(&c.name),
-            cp.debug,
-            "/debug/syncz",
-            Duration::from_secs(5),
-        )) {
+    for cp in mesh.control_planes() {
+        match mesh.control_plane_get(&cp.cluster, "/debug/syncz").await {
             Ok((status, body)) if status.is_success() => {
                 let v: Value = serde_json::from_slice(&body)
-                    .with_context(|| format!("{}/debug/syncz: not JSON", cp.debug))?;
+                    .with_context(|| format!("{}/debug/syncz: not JSON", cp.at))?;
                 for p in v
                     .get("proxies")
                     .and_then(Value::as_array)
@@ -42,19 +53,19 @@ pub fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
                     .flatten()
                 {
                     let mut p = p.clone();
-                    p["control_plane"] = json!(c.name);
+                    p["control_plane"] = json!(cp.cluster);
                     rows.push(p);
                 }
             }
             Ok((status, _)) => {
-                eprintln!(
+                say(&format!(
                     "{} control plane ({}): /debug/syncz answered {status}",
-                    c.name, cp.debug
-                );
+                    cp.cluster, cp.at
+                ));
                 unreachable = true;
             }
             Err(e) => {
-                eprintln!("{} control plane: {e}", c.name);
+                say(&format!("{} control plane: {e:#}", cp.cluster));
                 unreachable = true;
             }
         }
@@ -83,7 +94,7 @@ pub fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
     }
     rows.retain(|r| only.as_ref().is_none_or(|k| *k == key(r)));
     rows.sort_by_key(key);
-    let text = match args.output {
+    let text = match output {
         TableFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
         TableFormat::Table => {
             let cells: Vec<Vec<String>> = rows
@@ -124,10 +135,10 @@ pub fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    crate::out::print(&text)?;
-    Ok(if unreachable {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok((text, unreachable))
+}
+
+/// A line for people on stderr; a closed stderr is not an error.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

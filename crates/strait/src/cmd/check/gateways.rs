@@ -183,10 +183,10 @@ fn check_one(
     let mut reachable_from = BTreeMap::new();
     for other in networks.keys().filter(|n| n.as_str() != network) {
         // Dial from inside the other network, as its sidecars would.
-        let Some(from) = ctx.st.clusters.iter().find(|c| &c.network == other) else {
+        let Some(from) = ctx.mesh.st.clusters.iter().find(|c| &c.network == other) else {
             continue;
         };
-        let vantage = ctx.st.vantage_of_cluster(&from.name);
+        let vantage = ctx.mesh.st.vantage_of_cluster(&from.name);
         let ok = ip.is_some_and(|ip| {
             ctx.runtime
                 .block_on(vantage.connect(SocketAddr::new(ip, port), DIAL))
@@ -212,6 +212,7 @@ fn check_one(
 fn served(ctx: &Ctx, network: &str, cluster: &str, port: u16) -> Vec<String> {
     let mut out = Vec::new();
     for pod in ctx
+        .mesh
         .st
         .pods
         .iter()

@@ -267,7 +267,8 @@ fn predict(dump: &Value, key: &str) -> Spread {
 fn counts(ctx: &Ctx, pod: &PodState, host: &str) -> anyhow::Result<Spread> {
     let text = super::proxy_metrics(ctx, pod)?;
     let network_of = |cluster: &str| {
-        ctx.st
+        ctx.mesh
+            .st
             .clusters
             .iter()
             .find(|c| c.name == cluster)

@@ -2,6 +2,11 @@
 //! (the control planes' `/debug/networkz` and `/debug/syncz`, the proxies' `/config_dump`)
 //! and from real connections made where traffic would come from. Every subcommand prints a
 //! table or JSON (`-o json`) and exits 1 when a check fails.
+//!
+//! `check sync` reads only what the parts report, so it also runs against clusters
+//! (`--kubeconfig`, `--context`), reading them through the API servers. The others need a
+//! local run (`strait up`): they connect or send requests from inside the mesh's networks,
+//! which only a local run lets this machine stand in.
 
 mod gateways;
 pub(crate) mod lb;
@@ -17,6 +22,7 @@ use serde_json::Value;
 use strait_local::up::state::{self, PodState, State};
 use strait_net::netns::Vantage;
 
+use super::running::Running;
 use crate::cli::{CheckArgs, CheckCommand};
 
 /// How long a part of the mesh has to answer.
@@ -24,22 +30,50 @@ const ANSWER: Duration = Duration::from_secs(5);
 
 pub fn run(cmd: &CheckCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        CheckCommand::Gateways(args) => gateways::run(&Ctx::open(args)?, args),
+        CheckCommand::Gateways(args) => {
+            local_only("gateways", GATEWAYS_NEED, &args.clusters)?;
+            gateways::run(&Ctx::open_dir(&args.state)?, args)
+        }
         CheckCommand::Sync(args) => sync::run(&Ctx::open(args)?, args),
-        CheckCommand::Lb(args) => lb::run(&Ctx::open_dir(&args.state)?, args),
-        CheckCommand::Trace(args) => trace::run(&Ctx::open_dir(&args.state)?, args),
+        CheckCommand::Lb(args) => {
+            local_only("lb", LB_NEEDS, &args.clusters)?;
+            lb::run(&Ctx::open_dir(&args.state)?, args)
+        }
+        CheckCommand::Trace(args) => {
+            local_only("trace", TRACE_NEEDS, &args.clusters)?;
+            trace::run(&Ctx::open_dir(&args.state)?, args)
+        }
     }
+}
+
+const GATEWAYS_NEED: &str = "it opens a connection to each east-west gateway from every other network, and this machine is on none of a cluster's networks. Against clusters, `strait check sync --context ...` reports networks without a gateway, as their control planes see them";
+const LB_NEEDS: &str = "it sends requests from a workload through its sidecar and counts where they land, and this machine cannot send as a pod of a cluster. Against clusters, `strait proxy-config endpoints <pod>.<namespace> --context ...` shows the weights the sidecar holds";
+const TRACE_NEEDS: &str = "it follows the request from the client's network through each east-west gateway by the addresses of a local run, and places each rule by file:line in the mesh directory that run reads. Against clusters, `strait proxy-config routes|endpoints <pod>.<namespace> --context ...` shows what the client's sidecar holds, and `strait analyze --context ...` checks the rules";
+
+/// Fails, saying why, when clusters are named for a check that needs a local run.
+fn local_only(check: &str, why: &str, clusters: &crate::cli::ClusterArgs) -> anyhow::Result<()> {
+    if clusters.given() {
+        anyhow::bail!("check {check} needs a mesh running on this machine (strait up): {why}");
+    }
+    Ok(())
 }
 
 /// The running mesh, and a runtime to ask its parts with.
 pub(crate) struct Ctx {
-    st: State,
+    mesh: Running,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Ctx {
+    /// The mesh `args` name: a local run, or clusters.
     fn open(args: &CheckArgs) -> anyhow::Result<Ctx> {
-        Ctx::open_dir(&args.state)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Ctx {
+            mesh: Running::open(&args.state, &args.clusters, &runtime)?,
+            runtime,
+        })
     }
 
     fn open_dir(arg: &crate::cli::StateArg) -> anyhow::Result<Ctx> {
@@ -50,11 +84,19 @@ impl Ctx {
     /// (it runs its own runtime).
     pub(crate) fn open_path(dir: &std::path::Path) -> anyhow::Result<Ctx> {
         Ok(Ctx {
-            st: State::load(dir)?,
+            mesh: Running::local(State::load(dir)?),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?,
         })
+    }
+
+    /// `GET path` on `pod`'s proxy admin port, wherever the mesh runs, as JSON.
+    pub(crate) fn proxy_json(&self, pod: &PodState, path: &str) -> anyhow::Result<Value> {
+        let at = self.mesh.proxy_at(pod);
+        let (status, body) = self.runtime.block_on(self.mesh.proxy_get(pod, path))?;
+        anyhow::ensure!(status.is_success(), "{at}{path} answered {status}");
+        serde_json::from_slice(&body).with_context(|| format!("{at}{path}: not JSON"))
     }
 
     /// `GET path` on `addr` from `vantage`, as JSON.
@@ -76,11 +118,18 @@ impl Ctx {
     fn control_planes(&self, path: &str) -> (Vec<(String, Value)>, Vec<String>) {
         let mut answers = Vec::new();
         let mut silent = Vec::new();
-        for c in &self.st.clusters {
-            let Some(cp) = &c.control_plane else { continue };
-            match self.json(&self.st.vantage_of_cluster(&c.name), cp.debug, path) {
-                Ok(v) => answers.push((c.name.clone(), v)),
-                Err(e) => silent.push(format!("control plane of {}: {e:#}", c.name)),
+        for cp in self.mesh.control_planes() {
+            let answer = self
+                .runtime
+                .block_on(self.mesh.control_plane_get(&cp.cluster, path))
+                .and_then(|(status, body)| {
+                    anyhow::ensure!(status.is_success(), "{}{path} answered {status}", cp.at);
+                    serde_json::from_slice::<Value>(&body)
+                        .with_context(|| format!("{}{path}: not JSON", cp.at))
+                });
+            match answer {
+                Ok(v) => answers.push((cp.cluster, v)),
+                Err(e) => silent.push(format!("control plane of {}: {e:#}", cp.cluster)),
             }
         }
         (answers, silent)
@@ -90,7 +139,7 @@ impl Ctx {
 /// The workload `from` names, which must have a sidecar: requests from a workload leave
 /// through it.
 pub(crate) fn sidecar_client<'s>(ctx: &'s Ctx, from: &str) -> anyhow::Result<&'s PodState> {
-    let pod = crate::cmd::target::find_proxy(&ctx.st, from)?;
+    let pod = crate::cmd::target::find_proxy(&ctx.mesh.st, from)?;
     if !pod.sidecar || pod.gateway {
         anyhow::bail!(
             "{from}: requests from a workload leave through its sidecar; this pod has none"

@@ -56,7 +56,7 @@ pub(super) fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<ExitCode> {
         };
         problems.push(problem(name, "", cause));
     }
-    for pod in ctx.st.pods.iter().filter(|p| p.sidecar || p.gateway) {
+    for pod in ctx.mesh.st.pods.iter().filter(|p| p.sidecar || p.gateway) {
         if !proxies.contains_key(&pod.key()) {
             problems.push(problem(
                 &format!("{}.{}", pod.name, pod.namespace),
@@ -111,9 +111,9 @@ pub(super) fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut checked = 0;
-    for pod in ctx.st.pods.iter().filter(|p| p.sidecar || p.gateway) {
+    for pod in ctx.mesh.st.pods.iter().filter(|p| p.sidecar || p.gateway) {
         let name = format!("{}.{}", pod.name, pod.namespace);
-        let dump = match ctx.json(&pod.vantage(), pod.admin(), "/config_dump") {
+        let dump = match ctx.proxy_json(pod, "/config_dump") {
             Ok(d) => d,
             Err(e) => {
                 problems.push(problem(
@@ -172,7 +172,12 @@ fn raw_pod_addresses(ctx: &Ctx, proxy: &str, network: &str, dump: &Value) -> Vec
             }
             let address = e["address"].as_str().unwrap_or("");
             let declared = e["workload"]["network"].as_str().filter(|n| !n.is_empty());
-            let pod = ctx.st.pods.iter().find(|p| p.ip.to_string() == address);
+            let pod = ctx
+                .mesh
+                .st
+                .pods
+                .iter()
+                .find(|p| p.ip.to_string() == address);
             let theirs = declared.or(pod.map(|p| p.network.as_str()));
             if let Some(theirs) = theirs.filter(|n| *n != network && !network.is_empty()) {
                 out.push(problem(

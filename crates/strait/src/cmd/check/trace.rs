@@ -320,9 +320,10 @@ fn describe_route(ctx: &Ctx, client: &PodState, out: &Value) -> String {
 /// the mesh directory, in the config cluster of the client's cluster.
 fn locate_rule(ctx: &Ctx, client: &PodState, vs: &str, rule: &str) -> Option<String> {
     let (ns, vs_name) = vs.split_once('/')?;
-    let input = strait_api::read_input(std::slice::from_ref(&ctx.st.mesh));
+    let input = strait_api::read_input(std::slice::from_ref(&ctx.mesh.st.mesh));
     let (mesh, _) = strait_model::build(input, &strait_model::BuildOptions::default());
     let config = ctx
+        .mesh
         .st
         .clusters
         .iter()
@@ -393,7 +394,8 @@ fn port_of(e: &Value) -> u16 {
 
 fn pod_at<'a>(ctx: &'a Ctx, e: &Value) -> Option<&'a PodState> {
     let address = e["address"].as_str()?;
-    ctx.st
+    ctx.mesh
+        .st
         .pods
         .iter()
         .find(|p| p.ip.to_string() == address || p.app_ip.to_string() == address)
@@ -408,12 +410,14 @@ fn gateway_hop(ctx: &Ctx, cluster: &Value, e: &Value, problems: &mut Vec<Problem
     let port = port_of(e);
     let sni = cluster["sni"].as_str().unwrap_or("");
     let lb = ctx
+        .mesh
         .st
         .load_balancers
         .iter()
         .find(|l| l.address.to_string() == address);
     let gateway = lb.and_then(|l| {
-        ctx.st
+        ctx.mesh
+            .st
             .pods
             .iter()
             .find(|p| p.gateway && p.cluster == l.cluster && p.namespace == l.namespace)
