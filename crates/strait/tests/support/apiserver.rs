@@ -46,6 +46,7 @@ struct Watcher {
     collection: String,
     namespace: Option<String>,
     labels: Option<String>,
+    fields: Option<String>,
     tx: mpsc::UnboundedSender<Bytes>,
 }
 
@@ -95,6 +96,28 @@ fn selects(labels: &Option<String>, o: &Value) -> bool {
     })
 }
 
+/// `fieldSelector` terms on the fields the API server indexes for every kind:
+/// `metadata.name`, `metadata.namespace` (and a Secret's `type`), with `=`, `==` or `!=`.
+fn fields_select(sel: &Option<String>, o: &Value) -> bool {
+    let Some(sel) = sel else { return true };
+    sel.split(',').all(|term| {
+        let (path, want, equal) = if let Some((p, v)) = term.split_once("!=") {
+            (p, v, false)
+        } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            (p, v, true)
+        } else {
+            return true;
+        };
+        let have = match path {
+            "metadata.name" => o["metadata"]["name"].as_str(),
+            "metadata.namespace" => o["metadata"]["namespace"].as_str(),
+            "type" => o["type"].as_str(),
+            _ => return true,
+        };
+        (have == Some(want)) == equal
+    })
+}
+
 fn event(kind: &str, o: &Value) -> Bytes {
     let mut line = json!({"type": kind, "object": o}).to_string();
     line.push('\n');
@@ -113,6 +136,7 @@ impl State {
             if w.collection != collection
                 || (w.namespace.is_some() && w.namespace != ns)
                 || !selects(&w.labels, o)
+                || !fields_select(&w.fields, o)
             {
                 return !w.tx.is_closed();
             }
@@ -134,11 +158,7 @@ impl State {
             .entry(collection.to_string())
             .or_default()
             .insert(k, o.clone());
-        self.notify(
-            collection,
-            if existed { "MODIFIED" } else { "ADDED" },
-            &o,
-        );
+        self.notify(collection, if existed { "MODIFIED" } else { "ADDED" }, &o);
         o
     }
 
@@ -346,6 +366,7 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
                 collection: t.collection.clone(),
                 namespace: t.namespace.clone(),
                 labels: query(&uri, "labelSelector"),
+                fields: query(&uri, "fieldSelector"),
                 tx,
             });
             let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -359,6 +380,7 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
         }
         (&Method::GET, None) => {
             let labels = query(&uri, "labelSelector");
+            let fields = query(&uri, "fieldSelector");
             let items: Vec<Value> = s
                 .objects
                 .get(&t.collection)
@@ -368,7 +390,7 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
                             t.namespace.is_none()
                                 || o["metadata"]["namespace"].as_str() == t.namespace.as_deref()
                         })
-                        .filter(|o| selects(&labels, o))
+                        .filter(|o| selects(&labels, o) && fields_select(&fields, o))
                         .cloned()
                         .collect()
                 })
@@ -382,7 +404,11 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
         (&Method::GET, Some(name)) => {
             match s.objects.get(&t.collection).and_then(|m| m.get(&k(name))) {
                 Some(o) => reply(StatusCode::OK, o),
-                None => status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found")),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!("{name} not found"),
+                ),
             }
         }
         (&Method::POST, None) => {
@@ -408,11 +434,19 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
             };
             let current = s.objects.get(&t.collection).and_then(|m| m.get(&k(name)));
             let Some(current) = current else {
-                return status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found"));
+                return status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!("{name} not found"),
+                );
             };
             let want = o["metadata"]["resourceVersion"].as_str();
             if want.is_some() && want != current["metadata"]["resourceVersion"].as_str() {
-                return status(StatusCode::CONFLICT, "Conflict", "the object has been modified");
+                return status(
+                    StatusCode::CONFLICT,
+                    "Conflict",
+                    "the object has been modified",
+                );
             }
             if let Some(ns) = &t.namespace {
                 o["metadata"]["namespace"] = json!(ns);
@@ -427,7 +461,11 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
                 .and_then(|m| m.get(&k(name)))
                 .cloned();
             let (Some(mut o), Some(patch)) = (current, body) else {
-                return status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found"));
+                return status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!("{name} not found"),
+                );
             };
             merge(&mut o, &patch);
             let o = s.put(&t.collection, o);
@@ -435,7 +473,11 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
         }
         (&Method::DELETE, Some(name)) => match s.remove(&t.collection, &k(name)) {
             Some(o) => reply(StatusCode::OK, &o),
-            None => status(StatusCode::NOT_FOUND, "NotFound", &format!("{name} not found")),
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("{name} not found"),
+            ),
         },
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,

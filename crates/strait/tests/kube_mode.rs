@@ -1,0 +1,269 @@
+//! `strait control-plane --kubernetes` end to end, against Kubernetes API servers on loopback
+//! (`support::apiserver`): the control plane reads a cluster through list and watch, follows
+//! remote secrets to a second cluster and back out, takes the leader lease, writes the trust
+//! bundle into every namespace, and only then (and only while the cluster is listed whole)
+//! reports ready.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use support::apiserver::ApiServer;
+use support::net::eventually;
+use support::{STRAIT, http_get};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+fn namespace(name: &str, network: Option<&str>) -> Value {
+    let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    if let Some(n) = network {
+        ns["metadata"]["labels"] = json!({"topology.istio.io/network": n});
+    }
+    ns
+}
+
+fn service(ns: &str, name: &str, port: u16) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"selector": {"app": name}, "clusterIP": "10.96.0.10",
+                 "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]},
+    })
+}
+
+/// A running, injected pod as the API server shows it.
+fn pod(ns: &str, name: &str, app: &str, ip: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"),
+                     "labels": {"app": app, "version": "v1"}},
+        "spec": {"serviceAccountName": app, "nodeName": "node-1", "containers": [
+            {"name": app, "image": "registry.example/app:1", "ports": [{"containerPort": 5000}]},
+            {"name": "istio-proxy", "image": "ghcr.io/strait-mesh/strait:0.1.0"}]},
+        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                   "conditions": [{"type": "Ready", "status": "True"}]},
+    })
+}
+
+struct ControlPlane {
+    child: Child,
+    debug: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ControlPlane {
+    /// Starts `strait control-plane --kubernetes` for `cluster` with the kubeconfig `text`.
+    fn start(dir: &Path, text: &str, cluster: &str, ca_dir: &Path) -> ControlPlane {
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, text).expect("kubeconfig");
+        let (grpc, debug) = (free_port(), free_port());
+        let log = dir.join("control-plane.log");
+        let child = Command::new(STRAIT)
+            .args(["control-plane", "--kubernetes", "--cluster", cluster])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--ca-dir")
+            .arg(ca_dir)
+            .args(["--listen", &grpc.to_string(), "--debug", &debug.to_string()])
+            .args(["--poll-ms", "50"])
+            .env("POD_NAME", "istiod-5d4f8c7b9-x2x7q")
+            .env("POD_NAMESPACE", "istio-system")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start the control plane");
+        ControlPlane { child, debug, log }
+    }
+
+    fn get(&self, url: &str) -> (u16, String) {
+        match http_get(self.debug, url, &[]) {
+            Ok(r) => (r.status, r.body),
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn until(&self, what: &str, mut f: impl FnMut(&ControlPlane) -> bool) {
+        let mut done = false;
+        eventually(DEADLINE, what, || {
+            done = f(self);
+            done
+        });
+        assert!(done, "{what}\ncontrol plane log:\n{}", self.log());
+    }
+}
+
+fn ca(dir: &Path, cluster: &str) -> std::path::PathBuf {
+    let out = dir.join("certs");
+    let status = Command::new(STRAIT)
+        .args(["ca", "init", "--clusters", cluster, "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("strait ca init");
+    assert!(status.success());
+    out.join(cluster)
+}
+
+#[test]
+fn the_control_plane_reads_its_cluster_and_remote_secrets_through_the_api() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api1 = ApiServer::start();
+    for ns in ["istio-system", "sample", "kube-system"] {
+        api1.apply(namespace(ns, (ns == "istio-system").then_some("network1")));
+    }
+    api1.apply(service("sample", "helloworld", 5000));
+    api1.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-abcde",
+        "helloworld",
+        "10.10.0.5",
+    ));
+    api1.apply(pod("sample", "sleep-6c8f9d7b4-fghij", "sleep", "10.10.0.6"));
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let cp = ControlPlane::start(
+        tmp.path(),
+        &api1.kubeconfig("cluster1"),
+        "cluster1",
+        &ca_dir,
+    );
+
+    cp.until("/healthz answers", |cp| cp.get("/healthz").0 == 200);
+    cp.until("ready once cluster1 is listed", |cp| {
+        cp.get("/ready").0 == 200
+    });
+    let configz = "/debug/configz?proxy=cluster1/sample/sleep-6c8f9d7b4-fghij";
+    let (code, body) = cp.get(configz);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("helloworld.sample.svc.cluster.local") && body.contains("10.10.0.5"),
+        "the sleep pod's config has helloworld and its pod: {body}"
+    );
+
+    // A watch event reaches the proxies' configuration.
+    api1.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-klmno",
+        "helloworld",
+        "10.10.0.7",
+    ));
+    cp.until("a new pod becomes an endpoint", |cp| {
+        cp.get(configz).1.contains("10.10.0.7")
+    });
+    api1.delete("v1", "Pod", "sample", "helloworld-v1-7d9f8b6c5-abcde");
+    cp.until("a deleted pod stops being one", |cp| {
+        !cp.get(configz).1.contains("10.10.0.5")
+    });
+
+    // One replica leads, and the leader writes the trust bundle into every namespace.
+    cp.until("the leader lease is taken", |_| {
+        api1.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "istio-system",
+            "istio-namespace-controller-election",
+        )
+        .is_some_and(|l| l["spec"]["holderIdentity"] == "istiod-5d4f8c7b9-x2x7q")
+    });
+    let root = std::fs::read_to_string(ca_dir.join("root-cert.pem")).expect("root");
+    let has_root = |ns: &str| {
+        api1.get("v1", "ConfigMap", ns, "istio-ca-root-cert")
+            .is_some_and(|c| c["data"]["root-cert.pem"].as_str() == Some(root.as_str()))
+    };
+    cp.until("istio-ca-root-cert in sample and istio-system", |_| {
+        has_root("sample") && has_root("istio-system")
+    });
+    assert!(
+        api1.get("v1", "ConfigMap", "kube-system", "istio-ca-root-cert")
+            .is_none()
+    );
+    api1.apply(namespace("shop", None));
+    cp.until("a new namespace gets it too", |_| has_root("shop"));
+
+    // A remote secret brings cluster2 in; deleting it takes cluster2 out.
+    let api2 = ApiServer::start();
+    api2.apply(namespace("istio-system", Some("network1")));
+    api2.apply(namespace("sample", None));
+    api2.apply(service("sample", "helloworld", 5000));
+    api2.apply(pod(
+        "sample",
+        "helloworld-v2-5c4b3a2d1-pqrst",
+        "helloworld",
+        "10.20.0.9",
+    ));
+    let kubeconfig = base64::engine::general_purpose::STANDARD.encode(api2.kubeconfig("cluster2"));
+    api1.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "istio-remote-secret-cluster2", "namespace": "istio-system",
+                     "labels": {"istio/multiCluster": "true"},
+                     "annotations": {"networking.istio.io/cluster": "cluster2"}},
+        "data": {"cluster2": kubeconfig},
+    }));
+    cp.until("cluster2's pod is an endpoint", |cp| {
+        cp.get(configz).1.contains("10.20.0.9")
+    });
+    let (_, clusterz) = cp.get("/debug/clusterz");
+    assert!(
+        clusterz.contains("cluster2") && clusterz.contains("synced"),
+        "{clusterz}"
+    );
+    api1.delete(
+        "v1",
+        "Secret",
+        "istio-system",
+        "istio-remote-secret-cluster2",
+    );
+    cp.until("cluster2 is gone with its secret", |cp| {
+        !cp.get(configz).1.contains("10.20.0.9")
+            && !cp.get("/debug/clusterz").1.contains("cluster2")
+    });
+    // Only the remote kinds were asked of cluster2: its Istio configuration is not read.
+    assert!(
+        !api2
+            .seen()
+            .iter()
+            .any(|s| s.uri.contains("networking.istio.io")),
+        "cluster2 was asked for Istio configuration"
+    );
+}
+
+#[test]
+fn not_ready_until_the_cluster_is_listed_whole() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A kubeconfig that points at a port nobody listens on: nothing can be listed.
+    let api = ApiServer::start();
+    let dead = free_port();
+    let kubeconfig = api
+        .kubeconfig("cluster1")
+        .replace(&api.addr.to_string(), &dead.to_string());
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let cp = ControlPlane::start(tmp.path(), &kubeconfig, "cluster1", &ca_dir);
+    cp.until("/ready says why it is not ready", |cp| {
+        let (code, body) = cp.get("/ready");
+        code == 503 && body.contains("kube://cluster1") && body.contains("not listed whole yet")
+    });
+    assert_eq!(cp.get("/healthz").0, 200, "alive while not ready");
+}
