@@ -25,9 +25,9 @@ pub fn api_resource(kind: Kind) -> ApiResource {
     ApiResource::from_gvk(&gvk)
 }
 
-/// Every kind strait reads from the cluster a control plane runs in (its config cluster):
-/// the workloads and their Services, Istio's configuration, the Gateway API, and what the
-/// analyzers look at (webhooks, NetworkPolicies, Ingresses).
+/// Every kind `strait analyze` reads from a cluster: the workloads with their controllers and
+/// Services, Istio's configuration, the Gateway API, and what the analyzers look at
+/// (webhooks, NetworkPolicies, Ingresses).
 pub const OWN: &[Kind] = &[
     Kind::Namespace,
     Kind::Node,
@@ -48,6 +48,46 @@ pub const OWN: &[Kind] = &[
     Kind::IngressClass,
     Kind::MutatingWebhookConfiguration,
     Kind::ValidatingWebhookConfiguration,
+    Kind::Gateway,
+    Kind::VirtualService,
+    Kind::DestinationRule,
+    Kind::ServiceEntry,
+    Kind::WorkloadEntry,
+    Kind::WorkloadGroup,
+    Kind::Sidecar,
+    Kind::EnvoyFilter,
+    Kind::PeerAuthentication,
+    Kind::AuthorizationPolicy,
+    Kind::RequestAuthentication,
+    Kind::Telemetry,
+    Kind::WasmPlugin,
+    Kind::ProxyConfig,
+    Kind::KubeGateway,
+    Kind::GatewayClass,
+    Kind::HTTPRoute,
+    Kind::GRPCRoute,
+    Kind::TLSRoute,
+    Kind::TCPRoute,
+    Kind::ReferenceGrant,
+];
+
+/// What a control plane reads from its own cluster, as istiod does: where workloads are and
+/// who they run as, the Istio and Gateway API configuration, Ingresses of class `istio`, the
+/// mesh's ConfigMaps and the Secrets of its own namespace (`cacerts`, remote secrets, gateway
+/// credentials; its RBAC grants no others). Not the workload controllers (Deployments and
+/// the like): running pods say all a proxy's configuration needs, and `strait analyze`, which
+/// reads [`OWN`] with the operator's credentials, looks at templates.
+pub const CONTROL_PLANE: &[Kind] = &[
+    Kind::Namespace,
+    Kind::Node,
+    Kind::Service,
+    Kind::Pod,
+    Kind::EndpointSlice,
+    Kind::ServiceAccount,
+    Kind::Secret,
+    Kind::ConfigMap,
+    Kind::Ingress,
+    Kind::IngressClass,
     Kind::Gateway,
     Kind::VirtualService,
     Kind::DestinationRule,

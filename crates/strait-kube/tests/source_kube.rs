@@ -16,15 +16,17 @@ use strait_kube::source::{KubeSource, Options};
 use strait_model::{BuildOptions, Mesh};
 
 const SERVICES: &str = "/api/v1/services";
-const SECRETS: &str = "/api/v1/secrets";
-const REMOTE_SECRETS: &str = "/api/v1/namespaces/istio-system/secrets";
+/// The Istio namespace's Secrets (the only ones a control plane reads), and the same
+/// collection watched by label for remote secrets (the mock's key for that watch).
+const SECRETS: &str = "/api/v1/namespaces/istio-system/secrets";
+const REMOTE_SECRETS: &str = "/api/v1/namespaces/istio-system/secrets?labelSelector";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// cluster1's API server: bookinfo's reviews (Service, VirtualService, Deployment, ReplicaSet,
 /// Pod) and no Gateway API nor most Istio CRDs (their paths answer 404).
 fn cluster1() -> (Server, kube::Client) {
     let (server, client) = Server::start();
-    server.serve_builtin(objects::OWN);
+    server.serve_builtin(objects::CONTROL_PLANE);
     server.set_list("/api/v1/namespaces", json("namespaces.json"));
     server.set_list(SERVICES, json("services.json"));
     server.set_list(
@@ -112,7 +114,7 @@ async fn lists_and_watch_events_show_up_in_the_model() {
     let secrets_listed = server
         .log()
         .into_iter()
-        .find(|r| r.starts_with("/api/v1/secrets?"));
+        .find(|r| r.starts_with(SECRETS) && r.contains("fieldSelector"));
     let listed = secrets_listed.expect("secrets listed");
     assert!(
         listed.contains("fieldSelector=type%21%3Dhelm.sh%2Frelease.v1%2Ctype%21%3Dkubernetes.io%2Fservice-account-token"),
@@ -338,9 +340,8 @@ async fn an_unparseable_kubeconfig_is_reported_not_fatal() {
 }
 
 /// A live workload as a cluster holds it: a Deployment, the ReplicaSet it owns and the pod
-/// that ReplicaSet owns. The ReplicaSet is not a workload of its own; the Deployment stays one
-/// for the checks that read its template (it has no address), and the pod is the one endpoint
-/// traffic can reach.
+/// that ReplicaSet owns. The control plane reads pods, not their controllers, so the pod is
+/// the workload's one endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployments_pod_is_one_endpoint() {
     let (_server, client) = cluster1();

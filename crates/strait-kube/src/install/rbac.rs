@@ -1,9 +1,11 @@
 //! Service accounts and the least privilege each needs.
 //!
-//! Three sets of rules, each granted only where it is used:
+//! Four sets of rules, each granted only where it is used:
 //! * reading the mesh ([`reader_rules`]): what the control plane watches in every cluster it
 //!   knows, its own through its service account, the others through the reader account a
 //!   remote secret carries; plus TokenReviews, to check the tokens proxies present;
+//! * the config cluster's own reads ([`config_rules`]): Ingresses and the Gateway API, the
+//!   rest of what the control plane watches in its own cluster, bound to its account only;
 //! * writing ([`writer_rules`]): the `istio-ca-root-cert` ConfigMap in every namespace and
 //!   the injector webhook's `caBundle`; in a remote the primary does this through the
 //!   reader account, so there it is bound to that account;
@@ -88,6 +90,55 @@ pub fn reader_rules() -> Vec<Rule> {
 
 /// Writes the control plane makes cluster-wide. ConfigMaps cannot be narrowed by name:
 /// Kubernetes does not apply `resourceNames` to `create` or `list`.
+/// What only the config cluster's control plane reads besides [`reader_rules`]: the rest of
+/// [`crate::objects::CONTROL_PLANE`] (Ingresses, the Gateway API), derived from that list so
+/// what the control plane watches and what it may watch cannot drift apart. ConfigMaps and
+/// Secrets have rules of their own.
+pub fn config_rules() -> Vec<Rule> {
+    let granted = reader_rules();
+    let mut by_group: std::collections::BTreeMap<&'static str, Vec<&'static str>> =
+        std::collections::BTreeMap::new();
+    for &kind in crate::objects::CONTROL_PLANE {
+        if matches!(kind, strait_api::Kind::Secret | strait_api::Kind::ConfigMap) {
+            continue;
+        }
+        let (group, plural) = (kind.group(), plural_of(kind));
+        if granted
+            .iter()
+            .any(|r| r.group == group && r.resources.contains(&plural))
+        {
+            continue;
+        }
+        by_group.entry(group).or_default().push(plural);
+    }
+    by_group
+        .into_iter()
+        .map(|(group, mut resources)| {
+            resources.sort();
+            rule(group, &resources, READ)
+        })
+        .collect()
+}
+
+/// The API server's plural of `kind`, as a `'static` name for a rule.
+fn plural_of(kind: strait_api::Kind) -> &'static str {
+    match kind {
+        strait_api::Kind::Ingress => "ingresses",
+        strait_api::Kind::IngressClass => "ingressclasses",
+        strait_api::Kind::KubeGateway => "gateways",
+        strait_api::Kind::GatewayClass => "gatewayclasses",
+        strait_api::Kind::HTTPRoute => "httproutes",
+        strait_api::Kind::GRPCRoute => "grpcroutes",
+        strait_api::Kind::TLSRoute => "tlsroutes",
+        strait_api::Kind::TCPRoute => "tcproutes",
+        strait_api::Kind::ReferenceGrant => "referencegrants",
+        other => KINDS
+            .iter()
+            .find(|k| k.kind == other)
+            .map_or("", |k| k.plural),
+    }
+}
+
 pub fn writer_rules() -> Vec<Rule> {
     vec![
         rule(
@@ -171,6 +222,7 @@ pub fn grants(role: &Role) -> Vec<(&'static str, &'static str, Vec<&'static str>
         Role::Primary { .. } => vec![
             ("ClusterRole", "strait-reader", vec![CONTROL_PLANE, READER]),
             ("ClusterRole", "strait-control-plane", vec![CONTROL_PLANE]),
+            ("ClusterRole", "strait-config-reader", vec![CONTROL_PLANE]),
             ("Role", "strait-secrets", vec![CONTROL_PLANE]),
             ("Role", "strait-leader-election", vec![CONTROL_PLANE]),
         ],
@@ -186,6 +238,7 @@ fn rules_of(name: &str) -> Vec<Rule> {
     match name {
         "strait-reader" => reader_rules(),
         "strait-control-plane" => writer_rules(),
+        "strait-config-reader" => config_rules(),
         "strait-secrets" => secret_rules(),
         _ => lease_rules(),
     }

@@ -379,3 +379,72 @@ fn yaml_stream_has_one_document_per_object() {
     assert_eq!(text.matches("\n---\n").count() + 1, objs.len());
     assert!(text.starts_with("---\napiVersion: v1\nkind: Namespace\n"));
 }
+
+/// Every rule granted to `account` by the rendered roles and bindings: `(namespace or "" for
+/// cluster-wide, rule)`.
+fn granted_to(objs: &[Value], account: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for b in objs
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRoleBinding" || o["kind"] == "RoleBinding")
+    {
+        let bound = b["subjects"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["name"] == account));
+        if !bound {
+            continue;
+        }
+        let role_kind = b["roleRef"]["kind"].as_str().unwrap_or("");
+        let role = objs
+            .iter()
+            .find(|o| o["kind"] == role_kind && o["metadata"]["name"] == b["roleRef"]["name"])
+            .expect("bound role rendered");
+        let ns = role["metadata"]["namespace"].as_str().unwrap_or("");
+        for r in role["rules"].as_array().expect("rules") {
+            out.push((ns.to_string(), r.clone()));
+        }
+    }
+    out
+}
+
+fn may_watch(grants: &[(String, Value)], kind: strait_api::Kind, namespace: &str) -> bool {
+    let ar = crate::objects::api_resource(kind);
+    grants.iter().any(|(ns, r)| {
+        (ns.is_empty() || ns == namespace)
+            && r["apiGroups"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g == ar.group.as_str()))
+            && r["resources"]
+                .as_array()
+                .is_some_and(|res| res.iter().any(|p| p == ar.plural.as_str()))
+            && ["list", "watch"].iter().all(|v| {
+                r["verbs"]
+                    .as_array()
+                    .is_some_and(|vs| vs.iter().any(|x| x == v))
+            })
+    })
+}
+
+/// A watch the control plane's RBAC forbids never syncs, and a control plane that never syncs
+/// never becomes ready: every kind it watches must be granted, in its own cluster to its own
+/// account, in a remote to the reader account its remote secret carries.
+#[test]
+fn rbac_grants_every_watch_the_control_plane_opens() {
+    let objs = render(&primary()).expect("renders");
+    let own = granted_to(&objs, super::server::SERVICE_ACCOUNT);
+    for &kind in crate::objects::CONTROL_PLANE {
+        assert!(
+            may_watch(&own, kind, NAMESPACE),
+            "the control plane watches {kind} but may not"
+        );
+    }
+    for remote in [render(&remote("203.0.113.7")).expect("renders"), objs] {
+        let reader = granted_to(&remote, rbac::READER);
+        for &kind in crate::objects::REMOTE {
+            assert!(
+                may_watch(&reader, kind, NAMESPACE),
+                "another cluster's control plane watches {kind} through the reader account but may not"
+            );
+        }
+    }
+}

@@ -181,7 +181,7 @@ impl KubeSource {
             &shared,
             &shared.options.cluster_id,
             &client,
-            objects::OWN,
+            objects::CONTROL_PLANE,
             None,
         );
         lock(&shared.watched).insert(shared.options.cluster_id.clone(), own);

@@ -74,7 +74,17 @@ impl ClusterWatch {
             .iter()
             .map(|&kind| {
                 let ar = objects::api_resource(kind);
-                let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
+                // Secrets only where the control plane's own live (`cacerts`, remote
+                // secrets, gateway credentials): its RBAC grants no other namespace.
+                let api = if kind == Kind::Secret {
+                    Api::<DynamicObject>::namespaced_with(
+                        client.clone(),
+                        &shared.options.istio_namespace,
+                        &ar,
+                    )
+                } else {
+                    Api::<DynamicObject>::all_with(client.clone(), &ar)
+                };
                 let writer = Writer::new(ar);
                 let store = writer.as_reader();
                 let state = Arc::new(Mutex::new(KindState::default()));

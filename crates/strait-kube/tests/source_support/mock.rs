@@ -103,10 +103,16 @@ impl Server {
     }
 
     fn answer(&self, req: &Request<Body>, send: Pending) {
-        let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("");
+        // A watch by label (remote secrets) and one without on the same collection are two
+        // conversations: `<path>?labelSelector` is the first's key.
+        let path = if query.contains("labelSelector=") {
+            format!("{}?labelSelector", req.uri().path())
+        } else {
+            req.uri().path().to_string()
+        };
         let mut st = self.lock();
-        st.log.push(format!("{path}?{query}"));
+        st.log.push(format!("{}?{query}", req.uri().path()));
         st.requested.notify_waiters();
         let Some(list) = st.lists.get(&path).cloned() else {
             drop(st);
