@@ -57,7 +57,9 @@ pub enum Command {
     /// Run a control plane: config from files, pushed to proxies; workload certificates.
     #[command(name = "control-plane", after_help = CONTROL_PLANE_EXAMPLES)]
     ControlPlane(ControlPlaneArgs),
-    /// Run a proxy (a pod's sidecar, or a gateway) from a bootstrap file.
+    /// Run a proxy (a pod's sidecar, or a gateway) from a bootstrap file or, in Kubernetes,
+    /// from the pod's environment.
+    #[command(after_help = PROXY_EXAMPLES)]
     Proxy(ProxyArgs),
     /// Capture a pod's traffic for its sidecar: install Istio's iptables rules in this network
     /// namespace (what Istio's istio-init container does; needs NET_ADMIN).
@@ -79,13 +81,16 @@ pub enum Command {
 const INJECTOR_EXAMPLES: &str = "Examples:
   strait injector --config injector.json --ca-dir /etc/cacerts
   strait injector --config injector.json --ca-dir /etc/cacerts --print-ca-bundle
+  strait injector --config injector.json --ca-dir /etc/cacerts --patch-webhook istio-sidecar-injector
 
 The config is JSON: {\"image\": \"<strait image>\"} plus optional revision, default_revision,
 inject_by_default, cluster_id, network, trust_domain, discovery_address, kubernetes_version
 (1.29 and later: native sidecars) and namespaces ({\"<name>\": {<labels>}}), each with Istio's
 default. The serving certificate is issued by the CA of --ca-dir for istiod[-<revision>].<ns>.svc
 and renewed at half-life; --print-ca-bundle prints the value of the webhook's
-clientConfig.caBundle. Exit codes: 0 stopped by a signal; 2 unusable config or CA.
+clientConfig.caBundle; --patch-webhook NAME keeps it current in the named
+MutatingWebhookConfiguration through the API server (in a pod, with get and patch on it).
+Exit codes: 0 stopped by a signal; 2 unusable config, CA or in-cluster credentials.
 Log level: STRAIT_LOG (e.g. STRAIT_LOG=debug).";
 
 #[derive(Debug, Args)]
@@ -106,6 +111,14 @@ pub struct InjectorArgs {
     /// Print the MutatingWebhookConfiguration's caBundle (base64 PEM) and exit.
     #[arg(long)]
     pub print_ca_bundle: bool,
+    /// Keep the caBundle of this MutatingWebhookConfiguration equal to the CA's roots,
+    /// through the Kubernetes API (the pod's service account): patched at start,
+    /// when the roots change, and whenever a check finds it different (repeatable).
+    #[arg(long = "patch-webhook", value_name = "NAME")]
+    pub patch_webhooks: Vec<String>,
+    /// How often the patched configurations are checked, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub patch_interval: u64,
 }
 
 const INIT_EXAMPLES: &str = "Examples:
@@ -452,11 +465,35 @@ pub struct InitArgs {
     pub clean: bool,
 }
 
+const PROXY_EXAMPLES: &str = "Examples:
+  strait proxy --bootstrap pods/cluster1/sample/sleep-1.json   # local mode, a file from strait up
+  strait proxy --bootstrap-env                                  # an injected sidecar (Kubernetes)
+  strait proxy --kubernetes --gateway                           # a gateway Deployment (Kubernetes)
+
+--bootstrap-env (alias --kubernetes) reads the pod's environment: POD_NAME, POD_NAMESPACE,
+INSTANCE_IP and SERVICE_ACCOUNT from the downward API; ISTIO_META_CLUSTER_ID, TRUST_DOMAIN,
+CA_ADDR (the control plane, host:port; its host is the name its certificate must carry),
+STRAIT_ROOT_CERT (the trust bundle), STRAIT_TOKEN_FILE (the bootstrap token, re-read for each
+request) and STRAIT_ROLE (sidecar or gateway; --gateway sets it) from the injector or strait
+install; ISTIO_META_INTERCEPTION_MODE=NONE turns traffic capture off (default REDIRECT for a
+sidecar). Exit codes: 0 stopped; 2 an unusable bootstrap or environment (the message names
+the file or variable), or a port already in use.
+Log level: STRAIT_LOG (e.g. STRAIT_LOG=debug).";
+
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["bootstrap", "bootstrap_env"])))]
 pub struct ProxyArgs {
     /// The bootstrap file: who the proxy is, its addresses, control plane and credential.
     #[arg(long, value_name = "FILE")]
-    pub bootstrap: PathBuf,
+    pub bootstrap: Option<PathBuf>,
+    /// Build the bootstrap from the environment the injector (or `strait install`) puts in
+    /// the pod spec (Kubernetes mode).
+    #[arg(long, visible_alias = "kubernetes")]
+    pub bootstrap_env: bool,
+    /// Run as a gateway (its own pod is the proxy: no outbound listener, no capture); with
+    /// --bootstrap-env, in place of STRAIT_ROLE=gateway.
+    #[arg(long, requires = "bootstrap_env")]
+    pub gateway: bool,
     /// Stop when stdin closes (set by a supervisor such as `strait up`).
     #[arg(long, hide = true)]
     pub lifeline: bool,

@@ -9,6 +9,7 @@ pub const INSTALL_EXAMPLES: &str = "Examples:
   strait install --dry-run --mesh examples/primary-remote --cluster cluster2 --primary-address 203.0.113.7
   strait install --dry-run --cluster east --network net-east --role primary --expose-istiod
   strait install --dry-run --cluster west --network net-west --role remote --primary-address gw.example.com
+  strait install --helm-chart charts/strait --cluster cluster1 --network network1   # the Helm chart
 
 Renders, for one cluster: the istio-system namespace (labelled with the network), the CRDs of
 every Istio kind strait reads (generated from strait's own types), service accounts and RBAC,
@@ -77,6 +78,10 @@ pub struct InstallArgs {
     pub image: Option<String>,
     #[arg(short, long, value_enum, default_value_t = ManifestFormat::Yaml)]
     pub output: ManifestFormat,
+    /// Write the Helm chart of these manifests to DIR instead (templates from the same
+    /// renderer, values.yaml defaults from these options); its generated files are replaced.
+    #[arg(long, value_name = "DIR")]
+    pub helm_chart: Option<PathBuf>,
 }
 
 pub const REMOTE_SECRET_EXAMPLES: &str = "Examples:

@@ -24,6 +24,8 @@
 //! - [`review`]: one AdmissionReview in, one out; [`mutate`] and [`decision`] below it.
 //! - [`ServingCert`], [`ca_bundle`], [`dns_names`]: TLS, signed by the mesh's CA.
 //! - [`serve`]: the HTTPS server with its [`Limits`].
+//! - [`webhook_patch`]: keeps the MutatingWebhookConfiguration's `caBundle` equal to the
+//!   roots the serving certificate chains to, through the Kubernetes API.
 
 mod config;
 pub mod fuzzing;
@@ -34,6 +36,7 @@ mod review;
 mod server;
 mod sidecar;
 mod tls;
+pub mod webhook_patch;
 
 pub use config::{Config, ConfigError};
 pub use mutate::{Decision, Outcome, decision, mutate};

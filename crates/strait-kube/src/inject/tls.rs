@@ -5,9 +5,8 @@
 //! way istiod's is. It is re-issued at half-life and swapped in without a restart; a renewal
 //! also re-reads the CA directory, so a rotated `cacerts` (new intermediate, same root) is
 //! picked up. The API server must trust the mesh's roots: [`ca_bundle`] gives the value of
-//! `webhooks[].clientConfig.caBundle`. Writing it into the MutatingWebhookConfiguration needs
-//! the Kubernetes API client, which `strait install` renders once and the control plane's
-//! Kubernetes source keeps current; this module only computes it.
+//! `webhooks[].clientConfig.caBundle`, which `strait install` renders empty and
+//! [`super::webhook_patch`] writes into the MutatingWebhookConfiguration and keeps current.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -12,6 +12,7 @@ use super::pods::{self, env};
 use super::ports::{CROSS_NETWORK, PROXY_STATS, STATUS, WEBHOOK, XDS_TLS};
 use super::rbac::{EAST_WEST, INGRESS};
 use super::{NAMESPACE, Options, Role, meta};
+use crate::inject::BootstrapEnv;
 
 const COMPONENT: &str = "gateway";
 
@@ -98,11 +99,22 @@ fn deployment(
 ) -> Value {
     let mut envs = pods::downward_env();
     envs.extend([
-        env("ISTIO_META_CLUSTER_ID", &opts.cluster),
+        env(BootstrapEnv::CLUSTER_ID, &opts.cluster),
         env("ISTIO_META_NETWORK", &opts.network),
         env("ISTIO_META_MESH_ID", &opts.mesh_id),
-        env("TRUST_DOMAIN", &opts.trust_domain),
-        env("DISCOVERY_ADDRESS", "istiod.istio-system.svc:15012"),
+        env(BootstrapEnv::TRUST_DOMAIN, &opts.trust_domain),
+        // The bootstrap `strait proxy --kubernetes` reads, as the injector gives it to
+        // sidecars: the control plane (host:port, its host the name on its certificate) and
+        // the two files of `proxy_credential_volumes`.
+        env(BootstrapEnv::CONTROL_PLANE, "istiod.istio-system.svc:15012"),
+        env(
+            BootstrapEnv::ROOT_CERT,
+            "/var/run/secrets/istio/root-cert.pem",
+        ),
+        env(
+            BootstrapEnv::TOKEN_FILE,
+            "/var/run/secrets/tokens/istio-token",
+        ),
     ]);
     envs.extend(extra_env);
     let (mut volumes, mut mounts) = pods::proxy_credential_volumes();

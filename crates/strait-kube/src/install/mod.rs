@@ -13,9 +13,12 @@
 //!   the control plane through the east-west gateway;
 //! * a remote: a Service `istiod` whose endpoint is the primary's east-west gateway, so proxies
 //!   and the API server reach the primary's control plane under the name they expect.
+//!
+//! [`helm::chart`] makes the Helm chart of the same objects from this renderer.
 
 pub mod crd;
 mod gateways;
+pub mod helm;
 mod pods;
 mod rbac;
 pub mod schema;

@@ -118,6 +118,10 @@ fn deployment(opts: &Options, serves_remotes: bool) -> Value {
             "/etc/cacerts",
             "--listen",
             format!("0.0.0.0:{WEBHOOK}"),
+            // The install renders the webhook's caBundle empty; the injector writes the roots
+            // it serves from, and writes them again whenever an apply resets them.
+            "--patch-webhook",
+            super::webhook::NAME,
         ],
         "ports": [{"name": "https-webhook", "containerPort": WEBHOOK, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": WEBHOOK}, "periodSeconds": 3},

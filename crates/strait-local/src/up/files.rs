@@ -248,10 +248,11 @@ pub fn write_bootstraps(
             trust_domain: cluster.trust_domain.clone(),
             pod_ip: p.ip,
             app_ip: p.app_ip,
-            control_plane: discovery,
+            control_plane: discovery.into(),
             control_plane_name: "istiod.istio-system.svc".into(),
             root_cert: root_cert_path(dir, &cluster.control_plane_of),
             token,
+            token_file: None,
             cert_ttl_seconds,
             ports: Ports::default(),
             role: if p.gateway {

@@ -1,11 +1,16 @@
 //! `strait injector`: the sidecar injector webhook, on its own so that it can run beside the
 //! control plane (a second container of the istiod pod) with its own port and certificate.
+//! With `--patch-webhook NAME` it also keeps that MutatingWebhookConfiguration's `caBundle`
+//! equal to the roots its certificate chains to (`inject::webhook_patch`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use strait_kube::inject::{Config, Limits, ServingCert, ca_bundle, dns_names, serve};
+use strait_kube::inject::{
+    Config, Limits, ServingCert, ca_bundle, dns_names, serve, webhook_patch,
+};
 
 use crate::cli::InjectorArgs;
 
@@ -43,6 +48,22 @@ pub fn run(args: &InjectorArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(listen = %args.listen, ?names, revision = %config.revision, "injector serving /inject");
+        if !args.patch_webhooks.is_empty() {
+            let client = match strait_kube::client::in_cluster() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: --patch-webhook: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let bundle = serving.clone();
+            tokio::spawn(webhook_patch::keep_current(
+                client,
+                args.patch_webhooks.clone(),
+                move || bundle.ca_bundle(),
+                Duration::from_secs(args.patch_interval),
+            ));
+        }
         tokio::spawn(serving.renew_forever());
         // Kubernetes stops a pod with SIGTERM; Ctrl-C for a terminal.
         let stop = async {
@@ -59,7 +80,6 @@ pub fn run(args: &InjectorArgs) -> anyhow::Result<ExitCode> {
             }
         };
         serve(listener, tls, Arc::new(config), Limits::default(), stop).await;
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use strait_api::{Role as DeclRole, Severity};
 use strait_kube::install::{self, InstallError, Options, Role};
 
@@ -14,6 +14,19 @@ const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
 
 pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     let opts = options(args)?;
+    if let Some(dir) = &args.helm_chart {
+        let files = match install::helm::chart(&opts) {
+            Ok(f) => f,
+            Err(e) => bail!("{}: {e}", flag_of(&e, args.mesh.is_some())),
+        };
+        write_chart(dir, &files)?;
+        eprintln!(
+            "wrote the Helm chart to {} ({} files)",
+            dir.display(),
+            files.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if !args.dry_run {
         eprintln!(
             "strait install does not apply anything: applying needs a cluster, and strait does \
@@ -37,6 +50,31 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     };
     crate::out::print(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the chart's files under `dir`, and removes generated templates it no longer has (a
+/// hand-written README beside them stays).
+fn write_chart(dir: &Path, files: &[install::helm::ChartFile]) -> anyhow::Result<()> {
+    let templates = dir.join("templates");
+    if let Ok(entries) = std::fs::read_dir(&templates) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = format!("templates/{name}");
+            if !files.iter().any(|f| f.path == path) {
+                std::fs::remove_file(e.path())
+                    .with_context(|| format!("removing {}", e.path().display()))?;
+            }
+        }
+    }
+    for f in files {
+        let path = dir.join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, &f.text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The flag (or file) an invalid option came from.

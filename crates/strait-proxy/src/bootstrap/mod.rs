@@ -1,11 +1,25 @@
 //! What a proxy is told at start: who it is, where its application and control plane are, and
-//! how to prove itself. Written by `strait up` (or an injector) as JSON.
+//! how to prove itself.
+//!
+//! Two forms build the same [`Bootstrap`]: a JSON file that `strait up` writes per pod
+//! (`strait proxy --bootstrap FILE`, [`Bootstrap::load`]), and in Kubernetes the pod's
+//! environment, which the injector and `strait install` write ([`env::from_env`]). They differ
+//! in two fields: the control plane ([`ControlPlaneAddr`]) is a socket address in local mode
+//! and a DNS name in Kubernetes, and the bootstrap credential is an inline `token` in local
+//! mode and a `token_file` in Kubernetes, a projected service-account token that the kubelet
+//! rotates and that is therefore read again for every request ([`Bootstrap::bearer`]).
 
-use std::net::{IpAddr, SocketAddr};
+mod addr;
+pub mod env;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use strait_config::ProxyRole;
+/// The role a bootstrap gives (re-exported: callers choosing `--gateway` need it).
+pub use strait_config::ProxyRole;
 use strait_net::Reach;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,15 +35,23 @@ pub struct Bootstrap {
     pub pod_ip: IpAddr,
     /// Where the application listens (the pod's private address).
     pub app_ip: IpAddr,
-    /// The control plane's discovery and certificate address (15012).
-    pub control_plane: SocketAddr,
+    /// The control plane's discovery and certificate address (15012): `ip:port`, or
+    /// `host:port` resolved at each connection.
+    pub control_plane: ControlPlaneAddr,
     /// The name the control plane's certificate carries.
     #[serde(default = "default_cp_name")]
     pub control_plane_name: String,
     /// The mesh's trust bundle (PEM, one or several roots).
     pub root_cert: PathBuf,
-    /// The bootstrap credential for the first certificate request.
+    /// The bootstrap credential for certificate requests, inline. Empty when `token_file`
+    /// gives it.
+    #[serde(default)]
     pub token: String,
+    /// The bootstrap credential as a file, read for every request (a projected
+    /// service-account token, which the kubelet replaces before it expires). Takes the place
+    /// of `token`; a bootstrap gives one or the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
     /// Requested workload certificate lifetime; 0 means the CA's default (24 h).
     #[serde(default)]
     pub cert_ttl_seconds: u64,
@@ -89,6 +111,9 @@ fn default_cp_name() -> String {
     "istiod.istio-system.svc".into()
 }
 
+pub use addr::{AddrError, ControlPlaneAddr};
+pub use env::EnvError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error("cannot read bootstrap {path}: {source}")]
@@ -101,6 +126,24 @@ pub enum BootstrapError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error(
+        "bootstrap {path}: no credential: give \"token\" (the bootstrap token) or \"token_file\" (a file holding it), not {given}"
+    )]
+    Credential { path: PathBuf, given: &'static str },
+}
+
+/// Why no bootstrap credential could be read for a request.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("bootstrap token file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bootstrap token file {path} is empty")]
+    Empty { path: PathBuf },
+    #[error("the bootstrap has no token")]
+    None,
 }
 
 impl Bootstrap {
@@ -109,10 +152,46 @@ impl Bootstrap {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|source| BootstrapError::Parse {
+        let bs: Bootstrap =
+            serde_json::from_str(&text).map_err(|source| BootstrapError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let given = match (bs.token.is_empty(), bs.token_file.is_some()) {
+            (false, false) | (true, true) => return Ok(bs),
+            (true, false) => "neither",
+            (false, true) => "both",
+        };
+        Err(BootstrapError::Credential {
             path: path.to_path_buf(),
-            source,
+            given,
         })
+    }
+
+    /// Builds the bootstrap from this process's environment (Kubernetes mode; see [`env`]).
+    pub fn from_process_env(role: Option<ProxyRole>) -> Result<Bootstrap, EnvError> {
+        env::from_env(|name| std::env::var(name).ok(), role)
+    }
+
+    /// The bootstrap credential for one request: the inline token, or the token file read now
+    /// (surrounding whitespace trimmed), so a rotated token is used as soon as it is written.
+    pub fn bearer(&self) -> Result<String, TokenError> {
+        let Some(path) = &self.token_file else {
+            return if self.token.is_empty() {
+                Err(TokenError::None)
+            } else {
+                Ok(self.token.clone())
+            };
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(TokenError::Empty { path: path.clone() });
+        }
+        Ok(token.to_string())
     }
 
     /// Istio's node ID: `sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`
