@@ -72,9 +72,21 @@ impl Drop for ControlPlane {
 impl ControlPlane {
     /// Starts `strait control-plane --kubernetes` for `cluster` with the kubeconfig `text`.
     fn start(dir: &Path, text: &str, cluster: &str, ca_dir: &Path) -> ControlPlane {
+        Self::start_on(dir, text, cluster, ca_dir, free_port())
+    }
+
+    /// Like [`ControlPlane::start`], serving proxies on `grpc`, with `localhost` in its
+    /// serving certificate.
+    fn start_on(
+        dir: &Path,
+        text: &str,
+        cluster: &str,
+        ca_dir: &Path,
+        grpc: SocketAddr,
+    ) -> ControlPlane {
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, text).expect("kubeconfig");
-        let (grpc, debug) = (free_port(), free_port());
+        let debug = free_port();
         let log = dir.join("control-plane.log");
         let child = Command::new(STRAIT)
             .args(["control-plane", "--kubernetes", "--cluster", cluster])
@@ -83,7 +95,7 @@ impl ControlPlane {
             .arg("--ca-dir")
             .arg(ca_dir)
             .args(["--listen", &grpc.to_string(), "--debug", &debug.to_string()])
-            .args(["--poll-ms", "50"])
+            .args(["--poll-ms", "50", "--name", "localhost"])
             .env("POD_NAME", "istiod-5d4f8c7b9-x2x7q")
             .env("POD_NAMESPACE", "istio-system")
             .env("RUST_LOG", "info")
@@ -113,6 +125,20 @@ impl ControlPlane {
             done
         });
         assert!(done, "{what}\ncontrol plane log:\n{}", self.log());
+    }
+}
+
+/// Whether `f` holds within `timeout` (the caller asserts, with the processes' logs).
+fn holds_within(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -266,4 +292,163 @@ fn not_ready_until_the_cluster_is_listed_whole() {
         code == 503 && body.contains("kube://cluster1") && body.contains("not listed whole yet")
     });
     assert_eq!(cp.get("/healthz").0, 200, "alive while not ready");
+}
+
+/// The whole Kubernetes-mode path of a sidecar: started from its pod's environment, it proves
+/// itself with its projected service-account token, the control plane has the cluster's
+/// TokenReview API vouch for it, and signs for the identity the review proves.
+#[test]
+fn a_sidecar_is_vouched_for_by_token_review() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start();
+    api.apply(namespace("istio-system", Some("network1")));
+    api.apply(namespace("sample", None));
+    api.apply(service("sample", "helloworld", 5000));
+    api.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-abcde",
+        "helloworld",
+        "10.10.0.5",
+    ));
+    api.apply(pod(
+        "sample",
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.172.0.2",
+    ));
+    api.grant_token("projected-sleep-token", "sample", "sleep");
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let grpc = free_port();
+    let cp = ControlPlane::start_on(
+        tmp.path(),
+        &api.kubeconfig("cluster1"),
+        "cluster1",
+        &ca_dir,
+        grpc,
+    );
+    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+
+    let token = tmp.path().join("istio-token");
+    std::fs::write(&token, "projected-sleep-token").expect("token");
+    let log = tmp.path().join("sidecar.log");
+    let mut sidecar = Command::new(STRAIT)
+        .args(["proxy", "--bootstrap-env"])
+        .env_clear()
+        .env("STRAIT_LOG", "info")
+        .env("POD_NAME", "sleep-6c8f9d7b4-fghij")
+        .env("POD_NAMESPACE", "sample")
+        .env("INSTANCE_IP", "127.172.0.2")
+        .env("SERVICE_ACCOUNT", "sleep")
+        .env("ISTIO_META_CLUSTER_ID", "cluster1")
+        .env("ISTIO_META_NETWORK", "network1")
+        .env("TRUST_DOMAIN", "cluster.local")
+        .env("CA_ADDR", format!("localhost:{}", grpc.port()))
+        .env("STRAIT_ROOT_CERT", ca_dir.join("root-cert.pem"))
+        .env("STRAIT_TOKEN_FILE", &token)
+        // No iptables on loopback: the same bootstrap, listening on the pod's address only.
+        .env("STRAIT_ROLE", "sidecar")
+        .env("ISTIO_META_INTERCEPTION_MODE", "NONE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start the sidecar");
+    let admin: SocketAddr = "127.172.0.2:15000".parse().expect("addr");
+    let mut dump = Value::Null;
+    holds_within(DEADLINE, || {
+        dump = support::operator_get(admin, "/config_dump")
+            .ok()
+            .and_then(|r| serde_json::from_str(&r.body).ok())
+            .unwrap_or(Value::Null);
+        dump["ready"] == true
+    });
+    let _ = sidecar.kill();
+    let _ = sidecar.wait();
+    let logs = format!(
+        "--- control plane\n{}\n--- sidecar\n{}",
+        cp.log(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(dump["ready"], true, "{logs}");
+    assert_eq!(
+        dump["certificate"]["identity"], "spiffe://cluster.local/ns/sample/sa/sleep",
+        "{logs}"
+    );
+    assert!(
+        dump["config"].to_string().contains("10.10.0.5"),
+        "the sidecar holds helloworld's pod: {logs}"
+    );
+    let reviewed = api.seen().into_iter().any(|s| {
+        s.method == "POST"
+            && s.uri.contains("/tokenreviews")
+            && s.body.as_ref().is_some_and(|b| {
+                b["spec"]["token"] == "projected-sleep-token"
+                    && b["spec"]["audiences"] == json!(["istio-ca"])
+            })
+    });
+    assert!(reviewed, "the token was reviewed by the API server: {logs}");
+}
+
+/// A token the cluster does not vouch for gets no certificate.
+#[test]
+fn a_token_the_cluster_rejects_gets_no_certificate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start();
+    api.apply(namespace("istio-system", Some("network1")));
+    api.apply(namespace("sample", None));
+    api.apply(pod(
+        "sample",
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.173.0.2",
+    ));
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let grpc = free_port();
+    let cp = ControlPlane::start_on(
+        tmp.path(),
+        &api.kubeconfig("cluster1"),
+        "cluster1",
+        &ca_dir,
+        grpc,
+    );
+    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let token = tmp.path().join("istio-token");
+    std::fs::write(&token, "a-token-nobody-issued").expect("token");
+    let log = tmp.path().join("sidecar.log");
+    let mut sidecar = Command::new(STRAIT)
+        .args(["proxy", "--bootstrap-env"])
+        .env_clear()
+        .env("POD_NAME", "sleep-6c8f9d7b4-fghij")
+        .env("POD_NAMESPACE", "sample")
+        .env("INSTANCE_IP", "127.173.0.2")
+        .env("SERVICE_ACCOUNT", "sleep")
+        .env("ISTIO_META_CLUSTER_ID", "cluster1")
+        .env("TRUST_DOMAIN", "cluster.local")
+        .env("CA_ADDR", format!("localhost:{}", grpc.port()))
+        .env("STRAIT_ROOT_CERT", ca_dir.join("root-cert.pem"))
+        .env("STRAIT_TOKEN_FILE", &token)
+        .env("STRAIT_ROLE", "sidecar")
+        .env("ISTIO_META_INTERCEPTION_MODE", "NONE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start the sidecar");
+    let reviewed = || api.seen().iter().any(|s| s.uri.contains("/tokenreviews"));
+    holds_within(DEADLINE, reviewed);
+    let admin: SocketAddr = "127.173.0.2:15000".parse().expect("addr");
+    let dump: Value = support::operator_get(admin, "/config_dump")
+        .ok()
+        .and_then(|r| serde_json::from_str(&r.body).ok())
+        .unwrap_or(Value::Null);
+    let _ = sidecar.kill();
+    let _ = sidecar.wait();
+    assert!(
+        reviewed(),
+        "--- control plane\n{}\n--- sidecar\n{}",
+        cp.log(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_ne!(dump["ready"], true, "{dump}");
+    assert!(dump["certificate"].is_null(), "{dump}");
 }
