@@ -116,6 +116,11 @@ pub struct InjectorArgs {
     /// when the roots change, and whenever a check finds it different (repeatable).
     #[arg(long = "patch-webhook", value_name = "NAME")]
     pub patch_webhooks: Vec<String>,
+    /// Watch the cluster's namespaces through the Kubernetes API (the pod's service account),
+    /// so revisions and `istio-injection` labels are read as the API server has them now,
+    /// as `strait analyze` reads them.
+    #[arg(long)]
+    pub watch_namespaces: bool,
     /// How often the patched configurations are checked, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub patch_interval: u64,

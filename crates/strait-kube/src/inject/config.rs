@@ -44,13 +44,19 @@ pub struct Config {
     /// container, which works everywhere.
     #[serde(default = "default_kubernetes_version")]
     pub kubernetes_version: String,
-    /// Labels of the cluster's namespaces, by name. The API server sends the pod, not its
-    /// namespace: until the injector watches namespaces itself, the selection it makes inside
-    /// the webhook (revisions, `istio-injection`) reads these. For a namespace not listed the
-    /// injector trusts the webhook's namespaceSelector, which chose it before the call (Istio's
-    /// behaviour), and only the pod's labels can still decline. Default empty.
+    /// Labels of the cluster's namespaces, by name, for an injector that does not watch them
+    /// (the API server sends the pod, not its namespace). Labels a watch keeps in [`live`]
+    /// win. For a namespace known to neither the injector trusts the webhook's
+    /// namespaceSelector, which chose it before the call (Istio's behaviour), and only the
+    /// pod's labels can still decline. Default empty.
+    ///
+    /// [`live`]: Config::live
     #[serde(default)]
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// The cluster's namespace labels as a watch keeps them (`strait injector` runs one when
+    /// it can reach the API server); not part of the file.
+    #[serde(skip)]
+    pub live: super::namespaces::LiveNamespaces,
 }
 
 fn default_revision() -> String {
@@ -107,6 +113,7 @@ impl Config {
             discovery_address: default_discovery(),
             kubernetes_version: default_kubernetes_version(),
             namespaces: BTreeMap::new(),
+            live: super::namespaces::LiveNamespaces::default(),
         }
     }
 

@@ -20,7 +20,8 @@
 //! sent twice changes nothing.
 //!
 //! - [`Config`]: what the injector injects (image, revision, cluster, network, Kubernetes
-//!   version for native sidecars, namespace labels).
+//!   version for native sidecars), and [`namespaces`]: the namespace labels it selects by,
+//!   watched.
 //! - [`review`]: one AdmissionReview in, one out; [`mutate`] and [`decision`] below it.
 //! - [`ServingCert`], [`ca_bundle`], [`dns_names`]: TLS, signed by the mesh's CA.
 //! - [`serve`]: the HTTPS server with its [`Limits`].
@@ -31,6 +32,7 @@ mod config;
 pub mod fuzzing;
 pub(crate) mod meta;
 mod mutate;
+pub mod namespaces;
 mod patch;
 mod review;
 mod server;

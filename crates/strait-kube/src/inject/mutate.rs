@@ -51,7 +51,12 @@ pub fn decision(pod: &Pod, namespace: &str, config: &Config) -> Decision {
     // A namespace the config does not list: the API server's namespaceSelector already chose
     // it (that is why the webhook is called), so only the pod's own labels can still say no,
     // as in Istio's webhook. Kubernetes' own namespaces are never injected.
-    let ns = match config.namespaces.get(namespace) {
+    let live = config.live.snapshot();
+    let labels = live
+        .as_ref()
+        .and_then(|l| l.get(namespace))
+        .or_else(|| config.namespaces.get(namespace));
+    let ns = match labels {
         Some(labels) => Some(Namespace {
             name: namespace,
             labels,

@@ -175,6 +175,10 @@ async fn handle(
     let config: &Config = if cluster.is_some() || network.is_some() {
         let mut c = Config::clone(config);
         if let Some(cluster) = cluster {
+            if cluster != c.cluster_id {
+                // Another cluster's pod: this cluster's namespaces say nothing about it.
+                c.live = Default::default();
+            }
             c.cluster_id = cluster;
         }
         if let Some(network) = network {

@@ -122,6 +122,9 @@ fn deployment(opts: &Options, serves_remotes: bool) -> Value {
             // it serves from, and writes them again whenever an apply resets them.
             "--patch-webhook",
             super::webhook::NAME,
+            // Revisions and injection labels as the API server has them now, so the webhook
+            // decides as `strait analyze` predicts.
+            "--watch-namespaces",
         ],
         "ports": [{"name": "https-webhook", "containerPort": WEBHOOK, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": WEBHOOK}, "periodSeconds": 3},

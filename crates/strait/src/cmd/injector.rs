@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use strait_kube::inject::{
-    Config, Limits, ServingCert, ca_bundle, dns_names, serve, webhook_patch,
+    Config, Limits, ServingCert, ca_bundle, dns_names, namespaces, serve, webhook_patch,
 };
 
 use crate::cli::InjectorArgs;
@@ -48,21 +48,30 @@ pub fn run(args: &InjectorArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(listen = %args.listen, ?names, revision = %config.revision, "injector serving /inject");
-        if !args.patch_webhooks.is_empty() {
-            let client = match strait_kube::client::in_cluster() {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: --patch-webhook: {e}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
+        let needs_api = !args.patch_webhooks.is_empty() || args.watch_namespaces;
+        let client = match needs_api.then(strait_kube::client::in_cluster) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                eprintln!("error: --patch-webhook/--watch-namespaces: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        if let Some(client) = &client
+            && !args.patch_webhooks.is_empty()
+        {
             let bundle = serving.clone();
             tokio::spawn(webhook_patch::keep_current(
-                client,
+                client.clone(),
                 args.patch_webhooks.clone(),
                 move || bundle.ca_bundle(),
                 Duration::from_secs(args.patch_interval),
             ));
+        }
+        if let Some(client) = client
+            && args.watch_namespaces
+        {
+            tokio::spawn(namespaces::watch(client, config.live.clone()));
         }
         tokio::spawn(serving.renew_forever());
         // Kubernetes stops a pod with SIGTERM; Ctrl-C for a terminal.
