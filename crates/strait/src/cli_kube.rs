@@ -40,9 +40,15 @@ pub enum ManifestFormat {
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// Print the manifests instead of applying them (required: applying is kubectl's job).
+    /// Print the manifests instead of applying them.
     #[arg(long)]
     pub dry_run: bool,
+    /// Apply through this kubeconfig (default: KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "helm_chart"])]
+    pub kubeconfig: Option<PathBuf>,
+    /// Apply to this context of the kubeconfig (default: its current context).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["dry_run", "helm_chart"])]
+    pub context: Option<String>,
     /// A mesh directory: the cluster's network, role, mesh ID and trust domain come from its
     /// mesh.yaml.
     #[arg(long, value_name = "DIR")]

@@ -50,23 +50,6 @@ fn rendered_manifests_pass_kubernetes_validate() {
 }
 
 #[test]
-fn without_dry_run_nothing_is_applied() {
-    let out = strait(&[
-        "install",
-        "--mesh",
-        "examples/multicluster",
-        "--cluster",
-        "cluster1",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty(), "nothing rendered");
-    let err = text(&out.stderr);
-    assert!(err.contains("does not apply anything"), "{err}");
-    assert!(err.contains("--dry-run"), "{err}");
-    assert!(err.contains("kubectl --context=cluster1 apply"), "{err}");
-}
-
-#[test]
 fn bad_flags_are_named() {
     let cases: &[(&[&str], &str)] = &[
         (

@@ -452,3 +452,69 @@ fn a_token_the_cluster_rejects_gets_no_certificate() {
     assert_ne!(dump["ready"], true, "{dump}");
     assert!(dump["certificate"].is_null(), "{dump}");
 }
+
+/// `strait install` without `--dry-run` applies the render (server-side apply, CRDs waited on
+/// until served), and applying it again changes nothing.
+#[test]
+fn install_applies_the_render_and_again_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start();
+    let kubeconfig = tmp.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig("cluster1")).expect("kubeconfig");
+    let flags = ["--cluster", "cluster1", "--network", "network1"];
+    let rendered = Command::new(STRAIT)
+        .args(["install", "--dry-run", "-o", "json"])
+        .args(flags)
+        .output()
+        .expect("render");
+    let list: Value = serde_json::from_slice(&rendered.stdout).expect("a List");
+    let items = list["items"].as_array().expect("items");
+    let apply = || {
+        Command::new(STRAIT)
+            .arg("install")
+            .args(flags)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--context", "cluster1"])
+            .output()
+            .expect("apply")
+    };
+    let out = apply();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert_eq!(api.count(), items.len(), "{err}");
+    for o in items {
+        let api_version = o["apiVersion"].as_str().expect("apiVersion");
+        let kind = o["kind"].as_str().expect("kind");
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = o["metadata"]["name"].as_str().expect("name");
+        let held = api
+            .get(api_version, kind, ns, name)
+            .unwrap_or_else(|| panic!("{kind} {ns}/{name} not applied\n{err}"));
+        assert_eq!(held["spec"], o["spec"], "{kind} {ns}/{name}");
+    }
+    // The CRDs were applied, and waited on, before the first Istio resource.
+    let seen = api.seen();
+    let last_crd = seen
+        .iter()
+        .rposition(|s| s.uri.contains("customresourcedefinitions"))
+        .expect("CRDs applied");
+    let first_istio = seen
+        .iter()
+        .position(|s| s.method == "PATCH" && s.uri.starts_with("/apis/networking.istio.io/"))
+        .expect("an Istio resource applied");
+    assert!(last_crd < first_istio);
+    assert!(
+        seen.iter()
+            .filter(|s| s.method == "PATCH")
+            .all(|s| s.uri.contains("fieldManager=strait-install") && s.uri.contains("force=true")),
+        "server-side apply by strait-install"
+    );
+    let again = apply();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(api.count(), items.len(), "applying again adds nothing");
+}

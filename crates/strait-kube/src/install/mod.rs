@@ -16,6 +16,7 @@
 //!
 //! [`helm::chart`] makes the Helm chart of the same objects from this renderer.
 
+pub mod apply;
 pub mod crd;
 mod gateways;
 pub mod helm;

@@ -21,8 +21,13 @@ pub(crate) struct Named {
 
 /// The kubeconfig file to read: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`.
 pub(crate) fn kubeconfig_path(args: &ClusterArgs) -> anyhow::Result<PathBuf> {
-    if let Some(p) = &args.kubeconfig {
-        return Ok(p.clone());
+    kubeconfig_file(args.kubeconfig.as_deref())
+}
+
+/// `explicit` (a `--kubeconfig` flag), else `$KUBECONFIG`, else `~/.kube/config`.
+pub(crate) fn kubeconfig_file(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
     }
     if let Some(v) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
         let paths: Vec<PathBuf> = std::env::split_paths(&v)

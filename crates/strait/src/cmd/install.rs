@@ -27,20 +27,13 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.dry_run {
-        eprintln!(
-            "strait install does not apply anything: applying needs a cluster, and strait does \
-             not talk to clusters itself yet.\nRender the manifests and apply them with kubectl:\n  \
-             strait install --dry-run {} | kubectl --context={} apply -f -",
-            rerun_flags(args),
-            opts.cluster
-        );
-        return Ok(ExitCode::from(2));
-    }
     let objects = match install::render(&opts) {
         Ok(o) => o,
         Err(e) => bail!("{}: {e}", flag_of(&e, args.mesh.is_some())),
     };
+    if !args.dry_run {
+        return apply_to_cluster(args, &opts, &objects);
+    }
     let text = match args.output {
         ManifestFormat::Yaml => install::yaml::to_stream(&objects),
         ManifestFormat::Json => {
@@ -50,6 +43,33 @@ pub fn run(args: &InstallArgs) -> anyhow::Result<ExitCode> {
     };
     crate::out::print(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Applies the render to the cluster of `--context` (server-side apply; see
+/// `strait_kube::install::apply`), one line per object on stderr.
+fn apply_to_cluster(
+    args: &InstallArgs,
+    opts: &Options,
+    objects: &[serde_json::Value],
+) -> anyhow::Result<ExitCode> {
+    let kubeconfig = crate::cmd::cluster_target::kubeconfig_file(args.kubeconfig.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let client =
+            strait_kube::client::from_kubeconfig_file(&kubeconfig, args.context.as_deref()).await?;
+        let n = install::apply::apply(&client, objects, |o| eprintln!("applied {o}")).await?;
+        eprintln!(
+            "{n} objects applied to cluster {} ({}); the control plane starts once its cacerts \
+             Secret is in {}",
+            opts.cluster,
+            args.context.as_deref().unwrap_or("current context"),
+            install::NAMESPACE
+        );
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Writes the chart's files under `dir`, and removes generated templates it no longer has (a
@@ -92,35 +112,6 @@ fn flag_of(e: &InstallError, from_mesh: bool) -> &'static str {
         InstallError::NoPrimaryAddress | InstallError::PrimaryAddress(_) => "--primary-address",
         InstallError::Image(_) => "--image",
     }
-}
-
-/// The flags to give again with `--dry-run`, for the guidance message.
-fn rerun_flags(args: &InstallArgs) -> String {
-    let mut f = Vec::new();
-    if let Some(m) = &args.mesh {
-        f.push(format!("--mesh {}", m.display()));
-    }
-    f.push(format!("--cluster {}", args.cluster));
-    if let Some(n) = &args.network {
-        f.push(format!("--network {n}"));
-    }
-    if let Some(r) = args.role {
-        f.push(format!(
-            "--role {}",
-            if r == ClusterRole::Remote {
-                "remote"
-            } else {
-                "primary"
-            }
-        ));
-    }
-    if let Some(a) = &args.primary_address {
-        f.push(format!("--primary-address {a}"));
-    }
-    if args.expose_istiod {
-        f.push("--expose-istiod".into());
-    }
-    f.join(" ")
 }
 
 fn options(args: &InstallArgs) -> anyhow::Result<Options> {

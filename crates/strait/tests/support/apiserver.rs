@@ -71,7 +71,10 @@ fn plural(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
     if lower == "endpoints" {
         lower
-    } else if let Some(stem) = lower.strip_suffix('y') {
+    } else if let Some(stem) = lower
+        .strip_suffix('y')
+        .filter(|stem| !stem.ends_with(['a', 'e', 'i', 'o', 'u']))
+    {
         format!("{stem}ies")
     } else if lower.ends_with('s') {
         format!("{lower}es")
@@ -146,6 +149,10 @@ impl State {
 
     fn put(&mut self, collection: &str, mut o: Value) -> Value {
         let k = key(&o);
+        if o["kind"] == "CustomResourceDefinition" {
+            // What the API server's CRD controller reports once the kind is served.
+            o["status"] = json!({"conditions": [{"type": "Established", "status": "True"}]});
+        }
         let existed = self
             .objects
             .get(collection)
@@ -320,6 +327,12 @@ impl ApiServer {
         );
     }
 
+    /// How many objects the server holds.
+    pub fn count(&self) -> usize {
+        let st = self.state.lock().expect("state");
+        st.objects.values().map(BTreeMap::len).sum()
+    }
+
     /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().expect("state").seen.clone()
@@ -460,6 +473,16 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
                 .get(&t.collection)
                 .and_then(|m| m.get(&k(name)))
                 .cloned();
+            // A server-side apply creates what does not exist yet.
+            let apply = parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("apply-patch"));
+            let current = match current {
+                None if apply => Some(json!({"metadata": {}})),
+                other => other,
+            };
             let (Some(mut o), Some(patch)) = (current, body) else {
                 return status(
                     StatusCode::NOT_FOUND,
@@ -468,6 +491,9 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
                 );
             };
             merge(&mut o, &patch);
+            if let Some(ns) = &t.namespace {
+                o["metadata"]["namespace"] = json!(ns);
+            }
             let o = s.put(&t.collection, o);
             reply(StatusCode::OK, &o)
         }
