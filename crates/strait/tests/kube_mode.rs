@@ -72,7 +72,7 @@ impl Drop for ControlPlane {
 impl ControlPlane {
     /// Starts `strait control-plane --kubernetes` for `cluster` with the kubeconfig `text`.
     fn start(dir: &Path, text: &str, cluster: &str, ca_dir: &Path) -> ControlPlane {
-        Self::start_on(dir, text, cluster, ca_dir, free_port())
+        Self::start_on(dir, text, cluster, ca_dir, free_port(), &[])
     }
 
     /// Like [`ControlPlane::start`], serving proxies on `grpc`, with `localhost` in its
@@ -83,6 +83,7 @@ impl ControlPlane {
         cluster: &str,
         ca_dir: &Path,
         grpc: SocketAddr,
+        env: &[(&str, &str)],
     ) -> ControlPlane {
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, text).expect("kubeconfig");
@@ -99,6 +100,7 @@ impl ControlPlane {
             .env("POD_NAME", "istiod-5d4f8c7b9-x2x7q")
             .env("POD_NAMESPACE", "istio-system")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
@@ -325,6 +327,7 @@ fn a_sidecar_is_vouched_for_by_token_review() {
         "cluster1",
         &ca_dir,
         grpc,
+        &[],
     );
     cp.until("ready", |cp| cp.get("/ready").0 == 200);
 
@@ -410,6 +413,7 @@ fn a_token_the_cluster_rejects_gets_no_certificate() {
         "cluster1",
         &ca_dir,
         grpc,
+        &[],
     );
     cp.until("ready", |cp| cp.get("/ready").0 == 200);
     let token = tmp.path().join("istio-token");
@@ -517,4 +521,72 @@ fn install_applies_the_render_and_again_changes_nothing() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(api.count(), items.len(), "applying again adds nothing");
+}
+
+/// A primary serving a remote (`EXTERNAL_ISTIOD`): the remote declares it in its Istio
+/// namespace, and the primary's leader gives the remote's namespaces the trust bundle and the
+/// remote's injector webhook the CA to trust, through the remote secret's client.
+#[test]
+fn a_primary_supplies_its_remote() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api1 = ApiServer::start();
+    api1.apply(namespace("istio-system", Some("network1")));
+    let api2 = ApiServer::start();
+    let mut ns = namespace("istio-system", Some("network2"));
+    ns["metadata"]["annotations"] = json!({"topology.istio.io/controlPlaneClusters": "cluster1"});
+    api2.apply(ns);
+    api2.apply(namespace("sample", None));
+    api2.apply(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "istio-sidecar-injector"},
+        "webhooks": [{"name": "rev.namespace.sidecar-injector.istio.io",
+                      "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                      "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system",
+                                                   "path": "/inject/cluster/cluster2/net/network2"}}}],
+    }));
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let cp = ControlPlane::start_on(
+        tmp.path(),
+        &api1.kubeconfig("cluster1"),
+        "cluster1",
+        &ca_dir,
+        free_port(),
+        &[("EXTERNAL_ISTIOD", "true")],
+    );
+    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let kubeconfig = base64::engine::general_purpose::STANDARD.encode(api2.kubeconfig("cluster2"));
+    api1.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "istio-remote-secret-cluster2", "namespace": "istio-system",
+                     "labels": {"istio/multiCluster": "true"}},
+        "data": {"cluster2": kubeconfig},
+    }));
+    let root = std::fs::read_to_string(ca_dir.join("root-cert.pem")).expect("root");
+    let bundle = base64::engine::general_purpose::STANDARD.encode(&root);
+    cp.until("the remote's namespaces get the trust bundle", |_| {
+        api2.get("v1", "ConfigMap", "sample", "istio-ca-root-cert")
+            .is_some_and(|c| c["data"]["root-cert.pem"].as_str() == Some(root.as_str()))
+    });
+    cp.until("the remote's webhook trusts the primary's CA", |_| {
+        api2.get(
+            "admissionregistration.k8s.io/v1",
+            "MutatingWebhookConfiguration",
+            "",
+            "istio-sidecar-injector",
+        )
+        .is_some_and(|w| w["webhooks"][0]["clientConfig"]["caBundle"].as_str() == Some(&bundle))
+    });
+    let webhook = api2
+        .get(
+            "admissionregistration.k8s.io/v1",
+            "MutatingWebhookConfiguration",
+            "",
+            "istio-sidecar-injector",
+        )
+        .expect("webhook");
+    assert_eq!(
+        webhook["webhooks"][0]["clientConfig"]["service"]["path"],
+        "/inject/cluster/cluster2/net/network2",
+        "only the caBundle is patched: {webhook}"
+    );
 }

@@ -5,7 +5,9 @@
 //! - [`lease`]: leader election on a Lease in the Istio namespace, so that of several
 //!   replicas only one writes shared objects;
 //! - [`root_cert`]: while leading, the `istio-ca-root-cert` ConfigMap with the mesh's trust
-//!   bundle in every namespace of every cluster it serves (istiod's namespace controller).
+//!   bundle in every namespace of every cluster it serves (istiod's namespace controller);
+//! - [`remote_webhooks`]: while leading, the `caBundle` of each served remote's injector
+//!   webhook, which calls this control plane's injector.
 //!
 //! A control plane in a pod puts them together around `strait_control::run`:
 //!
@@ -21,6 +23,7 @@
 //! ```
 
 pub mod lease;
+pub mod remote_webhooks;
 pub mod root_cert;
 pub mod token_review;
 

@@ -305,6 +305,7 @@ impl RootCertWriter {
             let wait = if leading { self.resync } else { Duration::MAX };
             tokio::select! {
                 () = wake.notified() => {}
+                () = membership_changes(|| self.clusters(), &clusters) => {}
                 () = sleep_or_forever(wait) => {}
                 r = leader.changed(), if leader_open => leader_open = r.is_ok(),
                 r = bundle.changed(), if bundle_open => bundle_open = r.is_ok(),
@@ -337,6 +338,20 @@ impl RootCertWriter {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "root certificates"),
+        }
+    }
+}
+
+/// How often a changing set of clusters (remote secrets come and go) is looked at.
+pub(crate) const MEMBERSHIP: Duration = Duration::from_secs(1);
+
+/// Resolves once `now()` differs from `known`, looked at every [`MEMBERSHIP`]: a cluster that
+/// joins is served at once, not at the next resync.
+pub(crate) async fn membership_changes(now: impl Fn() -> Vec<String>, known: &[String]) {
+    loop {
+        tokio::time::sleep(MEMBERSHIP).await;
+        if now() != known {
+            return;
         }
     }
 }

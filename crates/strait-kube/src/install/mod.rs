@@ -27,7 +27,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 pub mod validate;
-mod webhook;
+pub(crate) mod webhook;
 pub mod yaml;
 
 use serde_json::{Map, Value, json};

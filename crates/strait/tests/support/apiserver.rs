@@ -233,14 +233,26 @@ fn query(uri: &hyper::Uri, key: &str) -> Option<String> {
     })
 }
 
-fn merge(base: &mut Value, patch: &Value) {
+/// A merge patch; `strategic` merges lists of named objects by `name`, as a strategic merge
+/// patch does for the lists this server is patched on (webhooks, containers).
+fn merge(base: &mut Value, patch: &Value, strategic: bool) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
                 if v.is_null() {
                     b.remove(k);
                 } else {
-                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                    merge(b.entry(k.clone()).or_insert(Value::Null), v, strategic);
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(p))
+            if strategic && p.iter().all(|e| e["name"].is_string()) =>
+        {
+            for e in p {
+                match b.iter_mut().find(|x| x["name"] == e["name"]) {
+                    Some(x) => merge(x, e, strategic),
+                    None => b.push(e.clone()),
                 }
             }
         }
@@ -474,11 +486,13 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
                 .and_then(|m| m.get(&k(name)))
                 .cloned();
             // A server-side apply creates what does not exist yet.
-            let apply = parts
+            let content_type = parts
                 .headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("apply-patch"));
+                .unwrap_or("");
+            let apply = content_type.contains("apply-patch");
+            let strategic = content_type.contains("strategic-merge-patch");
             let current = match current {
                 None if apply => Some(json!({"metadata": {}})),
                 other => other,
@@ -490,7 +504,7 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
                     &format!("{name} not found"),
                 );
             };
-            merge(&mut o, &patch);
+            merge(&mut o, &patch, strategic);
             if let Some(ns) = &t.namespace {
                 o["metadata"]["namespace"] = json!(ns);
             }

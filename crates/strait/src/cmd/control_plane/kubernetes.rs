@@ -14,7 +14,7 @@
 //! at a time (the Lease holder) writes the trust bundle into every namespace of the clusters
 //! this control plane serves: its own, and, when it serves remotes (`EXTERNAL_ISTIOD`), each
 //! remote whose Istio namespace names it in `topology.istio.io/controlPlaneClusters`, as
-//! istiod does.
+//! istiod does; it also keeps those remotes' injector webhooks trusting this CA.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use strait_control::source::Source;
 use strait_control::{OnRoots, Options, Tokens};
 use strait_kube::client::{self, Clusters};
 use strait_kube::control::lease::{self, ElectionConfig, Elector};
+use strait_kube::control::remote_webhooks;
 use strait_kube::control::root_cert::RootCertWriter;
 use strait_kube::control::token_review::TokenReview;
 use strait_kube::source::{self, KubeSource};
@@ -90,6 +91,22 @@ pub fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
             let (kube, cluster) = (kube.clone(), cluster.clone());
             move || served_clusters(&kube, &cluster, serves_remotes)
         };
+        let remotes = {
+            let (kube, cluster) = (kube.clone(), cluster.clone());
+            move || {
+                let mut all = served_clusters(&kube, &cluster, serves_remotes);
+                all.retain(|c| *c != cluster);
+                all
+            }
+        };
+        let s = stop.clone();
+        tokio::spawn(remote_webhooks::run(
+            clients.clone(),
+            remotes,
+            leadership.clone(),
+            bundle_rx.clone(),
+            async move { s.wait().await },
+        ));
         let s = stop.clone();
         tokio::spawn(RootCertWriter::dynamic(clients.clone(), served).run(
             leadership,
