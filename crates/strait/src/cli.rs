@@ -693,6 +693,7 @@ const CHECK_TRACE_EXAMPLES: &str = "Examples:
   strait check trace --from cluster1/sample/sleep http://helloworld.sample:5000/hello
   strait check trace --from sleep.sample http://reviews:9080/ -H end-user:jason --send
   strait check trace --from cluster1/sample/sleep http://helloworld.sample:5000/hello -o json
+  strait check trace --context cluster1 --context cluster2 --from sleep-xxxx.sample http://helloworld.sample:5000/hello
 
 Exit codes: 0 the request has a way to a pod that accepts it; 1 it has none (no service, no
 rule, no endpoint, a gateway that refuses it, an identity the client rejects, a policy that

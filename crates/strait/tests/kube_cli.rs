@@ -302,13 +302,6 @@ async fn checks_that_send_traffic_say_they_need_a_local_run() {
     let config = config.display().to_string();
     for check in [
         vec!["check", "lb", "helloworld.sample", "--from", "sleep.sample"],
-        vec![
-            "check",
-            "trace",
-            "--from",
-            "sleep.sample",
-            "http://helloworld.sample:5000/",
-        ],
         vec!["check", "gateways"],
     ] {
         let mut args: Vec<String> = check.iter().map(|s| s.to_string()).collect();

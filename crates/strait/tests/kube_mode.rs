@@ -130,6 +130,71 @@ impl ControlPlane {
     }
 }
 
+/// An injected sidecar as its pod would run it: `strait proxy --bootstrap-env` with the
+/// environment the injector writes, its projected token in a file, listening on the pod's
+/// address (no iptables on loopback). Stopped when dropped.
+struct Sidecar {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Sidecar {
+    fn start(
+        dir: &Path,
+        pod: &str,
+        sa: &str,
+        ip: &str,
+        token: &str,
+        grpc: SocketAddr,
+        ca_dir: &Path,
+    ) -> Sidecar {
+        let token_file = dir.join(format!("{pod}.token"));
+        std::fs::write(&token_file, token).expect("token");
+        let log = dir.join(format!("{pod}.log"));
+        let child = Command::new(STRAIT)
+            .args(["proxy", "--bootstrap-env"])
+            .env_clear()
+            .env("STRAIT_LOG", "info")
+            .env("POD_NAME", pod)
+            .env("POD_NAMESPACE", "sample")
+            .env("INSTANCE_IP", ip)
+            .env("SERVICE_ACCOUNT", sa)
+            .env("ISTIO_META_CLUSTER_ID", "cluster1")
+            .env("ISTIO_META_NETWORK", "network1")
+            .env("TRUST_DOMAIN", "cluster.local")
+            .env("CA_ADDR", format!("localhost:{}", grpc.port()))
+            .env("STRAIT_ROOT_CERT", ca_dir.join("root-cert.pem"))
+            .env("STRAIT_TOKEN_FILE", &token_file)
+            .env("STRAIT_ROLE", "sidecar")
+            .env("ISTIO_META_INTERCEPTION_MODE", "NONE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start the sidecar");
+        Sidecar { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config_dump(ip: &str) -> Value {
+    let admin: SocketAddr = format!("{ip}:15000").parse().expect("addr");
+    support::operator_get(admin, "/config_dump")
+        .ok()
+        .and_then(|r| serde_json::from_str(&r.body).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// Whether `f` holds within `timeout` (the caller asserts, with the processes' logs).
 fn holds_within(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;
@@ -331,47 +396,26 @@ fn a_sidecar_is_vouched_for_by_token_review() {
     );
     cp.until("ready", |cp| cp.get("/ready").0 == 200);
 
-    let token = tmp.path().join("istio-token");
-    std::fs::write(&token, "projected-sleep-token").expect("token");
-    let log = tmp.path().join("sidecar.log");
-    let mut sidecar = Command::new(STRAIT)
-        .args(["proxy", "--bootstrap-env"])
-        .env_clear()
-        .env("STRAIT_LOG", "info")
-        .env("POD_NAME", "sleep-6c8f9d7b4-fghij")
-        .env("POD_NAMESPACE", "sample")
-        .env("INSTANCE_IP", "127.172.0.2")
-        .env("SERVICE_ACCOUNT", "sleep")
-        .env("ISTIO_META_CLUSTER_ID", "cluster1")
-        .env("ISTIO_META_NETWORK", "network1")
-        .env("TRUST_DOMAIN", "cluster.local")
-        .env("CA_ADDR", format!("localhost:{}", grpc.port()))
-        .env("STRAIT_ROOT_CERT", ca_dir.join("root-cert.pem"))
-        .env("STRAIT_TOKEN_FILE", &token)
-        // No iptables on loopback: the same bootstrap, listening on the pod's address only.
-        .env("STRAIT_ROLE", "sidecar")
-        .env("ISTIO_META_INTERCEPTION_MODE", "NONE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("start the sidecar");
-    let admin: SocketAddr = "127.172.0.2:15000".parse().expect("addr");
+    let sidecar = Sidecar::start(
+        tmp.path(),
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.172.0.2",
+        "projected-sleep-token",
+        grpc,
+        &ca_dir,
+    );
     let mut dump = Value::Null;
     holds_within(DEADLINE, || {
-        dump = support::operator_get(admin, "/config_dump")
-            .ok()
-            .and_then(|r| serde_json::from_str(&r.body).ok())
-            .unwrap_or(Value::Null);
+        dump = config_dump("127.172.0.2");
         dump["ready"] == true
     });
-    let _ = sidecar.kill();
-    let _ = sidecar.wait();
     let logs = format!(
         "--- control plane\n{}\n--- sidecar\n{}",
         cp.log(),
-        std::fs::read_to_string(&log).unwrap_or_default()
+        sidecar.log()
     );
+    drop(sidecar);
     assert_eq!(dump["ready"], true, "{logs}");
     assert_eq!(
         dump["certificate"]["identity"], "spiffe://cluster.local/ns/sample/sa/sleep",
@@ -416,42 +460,24 @@ fn a_token_the_cluster_rejects_gets_no_certificate() {
         &[],
     );
     cp.until("ready", |cp| cp.get("/ready").0 == 200);
-    let token = tmp.path().join("istio-token");
-    std::fs::write(&token, "a-token-nobody-issued").expect("token");
-    let log = tmp.path().join("sidecar.log");
-    let mut sidecar = Command::new(STRAIT)
-        .args(["proxy", "--bootstrap-env"])
-        .env_clear()
-        .env("POD_NAME", "sleep-6c8f9d7b4-fghij")
-        .env("POD_NAMESPACE", "sample")
-        .env("INSTANCE_IP", "127.173.0.2")
-        .env("SERVICE_ACCOUNT", "sleep")
-        .env("ISTIO_META_CLUSTER_ID", "cluster1")
-        .env("TRUST_DOMAIN", "cluster.local")
-        .env("CA_ADDR", format!("localhost:{}", grpc.port()))
-        .env("STRAIT_ROOT_CERT", ca_dir.join("root-cert.pem"))
-        .env("STRAIT_TOKEN_FILE", &token)
-        .env("STRAIT_ROLE", "sidecar")
-        .env("ISTIO_META_INTERCEPTION_MODE", "NONE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("start the sidecar");
+    let sidecar = Sidecar::start(
+        tmp.path(),
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.173.0.2",
+        "a-token-nobody-issued",
+        grpc,
+        &ca_dir,
+    );
     let reviewed = || api.seen().iter().any(|s| s.uri.contains("/tokenreviews"));
     holds_within(DEADLINE, reviewed);
-    let admin: SocketAddr = "127.173.0.2:15000".parse().expect("addr");
-    let dump: Value = support::operator_get(admin, "/config_dump")
-        .ok()
-        .and_then(|r| serde_json::from_str(&r.body).ok())
-        .unwrap_or(Value::Null);
-    let _ = sidecar.kill();
-    let _ = sidecar.wait();
+    let dump = config_dump("127.173.0.2");
+    let log = sidecar.log();
+    drop(sidecar);
     assert!(
         reviewed(),
-        "--- control plane\n{}\n--- sidecar\n{}",
+        "--- control plane\n{}\n--- sidecar\n{log}",
         cp.log(),
-        std::fs::read_to_string(&log).unwrap_or_default()
     );
     assert_ne!(dump["ready"], true, "{dump}");
     assert!(dump["certificate"].is_null(), "{dump}");
@@ -589,4 +615,127 @@ fn a_primary_supplies_its_remote() {
         "/inject/cluster/cluster2/net/network2",
         "only the caBundle is patched: {webhook}"
     );
+}
+
+/// `check trace` and `proxy-config` against a cluster, through the API server's pod proxy to
+/// real sidecars: the trace names the VirtualService rule at its `kube://` position and the
+/// endpoint the client's sidecar would pick; proxy-config shows the same endpoint.
+#[test]
+fn check_trace_and_proxy_config_reach_sidecars_through_the_api_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start();
+    api.apply(namespace("istio-system", Some("network1")));
+    api.apply(namespace("sample", None));
+    api.apply(service("sample", "helloworld", 5000));
+    api.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-abcde",
+        "helloworld",
+        "127.174.0.3",
+    ));
+    api.apply(pod(
+        "sample",
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.174.0.2",
+    ));
+    api.apply(json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "helloworld", "namespace": "sample"},
+        "spec": {"hosts": ["helloworld"], "http": [
+            {"name": "hello", "match": [{"uri": {"prefix": "/hello"}}],
+             "route": [{"destination": {"host": "helloworld"}}]}]},
+    }));
+    api.grant_token("sleep-token", "sample", "sleep");
+    api.grant_token("helloworld-token", "sample", "helloworld");
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let grpc = free_port();
+    let cp = ControlPlane::start_on(
+        tmp.path(),
+        &api.kubeconfig("cluster1"),
+        "cluster1",
+        &ca_dir,
+        grpc,
+        &[],
+    );
+    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let sleep = Sidecar::start(
+        tmp.path(),
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.174.0.2",
+        "sleep-token",
+        grpc,
+        &ca_dir,
+    );
+    let hello = Sidecar::start(
+        tmp.path(),
+        "helloworld-v1-7d9f8b6c5-abcde",
+        "helloworld",
+        "127.174.0.3",
+        "helloworld-token",
+        grpc,
+        &ca_dir,
+    );
+    let ready = holds_within(DEADLINE, || {
+        config_dump("127.174.0.2")["ready"] == true && config_dump("127.174.0.3")["ready"] == true
+    });
+    assert!(ready, "{}\n{}\n{}", cp.log(), sleep.log(), hello.log());
+    let kubeconfig = tmp.path().join("kubeconfig");
+
+    let trace = Command::new(STRAIT)
+        .args([
+            "check",
+            "trace",
+            "--from",
+            "sleep-6c8f9d7b4-fghij.sample",
+            "http://helloworld.sample:5000/hello",
+            "-o",
+            "json",
+        ])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--context", "cluster1"])
+        .output()
+        .expect("check trace");
+    let stdout = String::from_utf8_lossy(&trace.stdout);
+    let stderr = String::from_utf8_lossy(&trace.stderr);
+    assert!(trace.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("kube://cluster1/sample/VirtualService/helloworld:"),
+        "the rule's position: {stdout}"
+    );
+    assert!(stdout.contains("127.174.0.3"), "the endpoint: {stdout}");
+
+    let send = Command::new(STRAIT)
+        .args([
+            "check",
+            "trace",
+            "--send",
+            "--from",
+            "sleep-6c8f9d7b4-fghij.sample",
+            "http://helloworld.sample:5000/hello",
+        ])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--context", "cluster1"])
+        .output()
+        .expect("check trace --send");
+    assert!(!send.status.success());
+    assert!(String::from_utf8_lossy(&send.stderr).contains("strait up"));
+
+    let endpoints = Command::new(STRAIT)
+        .args(["proxy-config", "endpoints", "sleep-6c8f9d7b4-fghij.sample"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--context", "cluster1"])
+        .output()
+        .expect("proxy-config");
+    let out = String::from_utf8_lossy(&endpoints.stdout);
+    assert!(
+        endpoints.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&endpoints.stderr)
+    );
+    assert!(out.contains("127.174.0.3:5000"), "{out}");
 }

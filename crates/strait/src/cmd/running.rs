@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use strait_api::Kind;
 use strait_kube::read::{self, ClusterClient, Listed, pod_proxy, proxies};
-use strait_local::up::state::{self, ClusterState, PodState, State};
+use strait_local::up::state::{self, ClusterState, LbState, PodState, State};
 
 use crate::cli::{ClusterArgs, StateArg};
 
@@ -110,6 +110,17 @@ impl Running {
             });
             st.pods
                 .extend(l.proxies.into_iter().map(|p| pod_state(p, &network)));
+            for (namespace, name, addresses, ports) in l.load_balancers {
+                st.load_balancers
+                    .extend(addresses.into_iter().map(|address| LbState {
+                        cluster: l.decl.name.clone(),
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        network: network.clone(),
+                        address,
+                        ports: ports.clone(),
+                    }));
+            }
             if let Some(pod) = l.control_plane {
                 control_planes.insert(l.decl.name, pod);
             }
@@ -224,6 +235,38 @@ impl Running {
         }
     }
 
+    /// The configuration a cluster's proxies are compiled from, to place rules by file:line:
+    /// a local run's mesh directory; for clusters, the Istio routing resources of `cluster`'s
+    /// config cluster, read from its API server (positions are `kube://` documents). `None`
+    /// when it cannot be read (the caller says the position is unknown).
+    pub(crate) async fn routing_input(&self, cluster: &str) -> Option<strait_api::Input> {
+        match &self.parts {
+            Parts::Local => Some(strait_api::read_input(std::slice::from_ref(&self.st.mesh))),
+            Parts::Clusters {
+                clients,
+                istio_namespace,
+                ..
+            } => {
+                const ROUTING: &[Kind] = &[Kind::VirtualService, Kind::Namespace];
+                let c = client(clients, cluster).ok()?;
+                let opts = read::ReadOptions {
+                    istio_namespace: istio_namespace.clone(),
+                    kinds: ROUTING,
+                    ..read::ReadOptions::default()
+                };
+                read::read(std::slice::from_ref(c), &opts)
+                    .await
+                    .ok()
+                    .map(|r| r.input)
+            }
+        }
+    }
+
+    /// Whether the mesh runs on this machine (requests can be sent from inside it).
+    pub(crate) fn is_local(&self) -> bool {
+        matches!(self.parts, Parts::Local)
+    }
+
     /// Where `pod`'s admin port answers, for messages.
     pub(crate) fn proxy_at(&self, pod: &PodState) -> String {
         match &self.parts {
@@ -250,6 +293,9 @@ struct Looked {
     decl: strait_api::layout::ClusterDecl,
     proxies: Vec<proxies::ProxyPod>,
     control_plane: Option<String>,
+    /// LoadBalancer Services with their public addresses (hostnames resolved, as the
+    /// control plane resolves a gateway's).
+    load_balancers: Vec<(String, String, Vec<IpAddr>, Vec<u16>)>,
 }
 
 async fn look(c: &ClusterClient, istio_namespace: &str) -> anyhow::Result<Looked> {
@@ -274,11 +320,65 @@ async fn look(c: &ClusterClient, istio_namespace: &str) -> anyhow::Result<Looked
         }
     };
     let control_plane = pod_proxy::control_plane(c, istio_namespace).await?;
+    let load_balancers = match read::list(c, Kind::Service, PAGE).await? {
+        Listed::Items(services) => public_addresses(&services).await,
+        Listed::Skipped(note) => {
+            warn(&note.to_string());
+            Vec::new()
+        }
+    };
     Ok(Looked {
         decl: strait_kube::objects::declare(&c.name, namespace.as_ref(), None),
         proxies,
         control_plane,
+        load_balancers,
     })
+}
+
+/// Each LoadBalancer Service's `(namespace, name, addresses, ports)`: the addresses its
+/// status reports, a hostname (EKS's load balancers) resolved by DNS.
+async fn public_addresses(
+    services: &[serde_json::Value],
+) -> Vec<(String, String, Vec<IpAddr>, Vec<u16>)> {
+    let mut out = Vec::new();
+    for svc in services
+        .iter()
+        .filter(|s| s["spec"]["type"] == "LoadBalancer")
+    {
+        let mut addresses = Vec::new();
+        for ingress in svc["status"]["loadBalancer"]["ingress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(ip) = ingress["ip"].as_str().and_then(|ip| ip.parse().ok()) {
+                addresses.push(ip);
+            } else if let Some(host) = ingress["hostname"].as_str()
+                && let Ok(found) = tokio::net::lookup_host((host, 0)).await
+            {
+                addresses.extend(found.map(|a| a.ip()));
+            }
+        }
+        let ports = svc["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["port"].as_u64().and_then(|p| u16::try_from(p).ok()))
+            .collect();
+        out.push((
+            svc["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            svc["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            addresses,
+            ports,
+        ));
+    }
+    out
 }
 
 fn warn(line: &str) {

@@ -351,6 +351,58 @@ impl ApiServer {
     }
 }
 
+/// The pod proxy subresource (`/api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy/<path>`), as
+/// the API server serves it: the request goes on to the pod's address and port, and the pod's
+/// answer comes back. `None` for any other path.
+async fn pod_proxy(st: &Arc<Mutex<State>>, uri: &hyper::Uri) -> Option<Response<Body>> {
+    let parts: Vec<&str> = uri.path().trim_start_matches('/').splitn(7, '/').collect();
+    let ["api", "v1", "namespaces", ns, "pods", target, rest] = parts.as_slice() else {
+        return None;
+    };
+    let (pod, rest) = (target.to_string(), rest.strip_prefix("proxy")?.to_string());
+    let (pod, port) = pod.split_once(':').map_or((pod.clone(), 80), |(p, port)| {
+        (p.to_string(), port.parse().unwrap_or(80))
+    });
+    let ip = {
+        let s = st.lock().expect("state");
+        s.objects
+            .get("/api/v1/pods")
+            .and_then(|m| m.get(&format!("{ns}/{pod}")))
+            .and_then(|p| p["status"]["podIP"].as_str())
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+    };
+    let Some(ip) = ip else {
+        return Some(status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("pods \"{pod}\" not found"),
+        ));
+    };
+    let path = match uri.query() {
+        Some(q) => format!("{}?{q}", if rest.is_empty() { "/" } else { &rest }),
+        None => {
+            if rest.is_empty() {
+                "/".to_string()
+            } else {
+                rest
+            }
+        }
+    };
+    let addr = SocketAddr::new(ip, port);
+    let answer = tokio::task::spawn_blocking(move || super::operator_get(addr, &path)).await;
+    Some(match answer {
+        Ok(Ok(r)) => Response::builder()
+            .status(r.status)
+            .body(Full::new(Bytes::from(r.body)).boxed())
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())),
+        _ => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            &format!("error trying to reach service: dial tcp {addr}: connect: connection refused"),
+        ),
+    })
+}
+
 async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let bytes = body
@@ -360,6 +412,9 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body
         .unwrap_or_default();
     let body: Option<Value> = serde_json::from_slice(&bytes).ok();
     let uri = parts.uri.clone();
+    if let Some(answer) = pod_proxy(st, &uri).await {
+        return answer;
+    }
     let mut s = st.lock().expect("state");
     s.seen.push(Seen {
         method: parts.method.to_string(),

@@ -3,10 +3,11 @@
 //! and from real connections made where traffic would come from. Every subcommand prints a
 //! table or JSON (`-o json`) and exits 1 when a check fails.
 //!
-//! `check sync` reads only what the parts report, so it also runs against clusters
-//! (`--kubeconfig`, `--context`), reading them through the API servers. The others need a
-//! local run (`strait up`): they connect or send requests from inside the mesh's networks,
-//! which only a local run lets this machine stand in.
+//! `check sync` and `check trace` (without `--send`) read only what the parts report, so they
+//! also run against clusters (`--kubeconfig`, `--context`), reading them through the API
+//! servers. `check gateways`, `check lb` and `check trace --send` need a local run
+//! (`strait up`): they connect or send requests from inside the mesh's networks, which only a
+//! local run lets this machine stand in.
 
 mod gateways;
 pub(crate) mod lb;
@@ -40,15 +41,13 @@ pub fn run(cmd: &CheckCommand) -> anyhow::Result<ExitCode> {
             lb::run(&Ctx::open_dir(&args.state)?, args)
         }
         CheckCommand::Trace(args) => {
-            local_only("trace", TRACE_NEEDS, &args.clusters)?;
-            trace::run(&Ctx::open_dir(&args.state)?, args)
+            trace::run(&Ctx::open_from(&args.state, &args.clusters)?, args)
         }
     }
 }
 
 const GATEWAYS_NEED: &str = "it opens a connection to each east-west gateway from every other network, and this machine is on none of a cluster's networks. Against clusters, `strait check sync --context ...` reports networks without a gateway, as their control planes see them";
 const LB_NEEDS: &str = "it sends requests from a workload through its sidecar and counts where they land, and this machine cannot send as a pod of a cluster. Against clusters, `strait proxy-config endpoints <pod>.<namespace> --context ...` shows the weights the sidecar holds";
-const TRACE_NEEDS: &str = "it follows the request from the client's network through each east-west gateway by the addresses of a local run, and places each rule by file:line in the mesh directory that run reads. Against clusters, `strait proxy-config routes|endpoints <pod>.<namespace> --context ...` shows what the client's sidecar holds, and `strait analyze --context ...` checks the rules";
 
 /// Fails, saying why, when clusters are named for a check that needs a local run.
 fn local_only(check: &str, why: &str, clusters: &crate::cli::ClusterArgs) -> anyhow::Result<()> {
@@ -67,11 +66,19 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// The mesh `args` name: a local run, or clusters.
     fn open(args: &CheckArgs) -> anyhow::Result<Ctx> {
+        Ctx::open_from(&args.state, &args.clusters)
+    }
+
+    /// The mesh the command line names: clusters (`--kubeconfig`, `--context`) or a local run.
+    fn open_from(
+        state: &crate::cli::StateArg,
+        clusters: &crate::cli::ClusterArgs,
+    ) -> anyhow::Result<Ctx> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         Ok(Ctx {
-            mesh: Running::open(&args.state, &args.clusters, &runtime)?,
+            mesh: Running::open(state, clusters, &runtime)?,
             runtime,
         })
     }

@@ -48,9 +48,14 @@ pub(crate) struct Request<'a> {
 
 /// The trace of `req`, hop by hop: for the terminal (`text`), as data, and what would stop it.
 pub(crate) fn report(ctx: &Ctx, req: &Request<'_>) -> anyhow::Result<Report> {
+    if req.send && !ctx.mesh.is_local() {
+        bail!(
+            "check trace --send sends the request from the client's network, which only a mesh running on this machine (strait up) lets it do; without --send the trace reads the proxies' own configuration, also through the API server"
+        );
+    }
     let client = super::sidecar_client(ctx, req.from)?;
     let (authority, path) = split_url(req.url)?;
-    let dump = ctx.json(&client.vantage(), client.admin(), "/config_dump")?;
+    let dump = ctx.proxy_json(client, "/config_dump")?;
     let trust_domain = dump["config"]["mesh"]["trust_domain"]
         .as_str()
         .unwrap_or("cluster.local")
@@ -293,7 +298,7 @@ fn split_url(url: &str) -> anyhow::Result<(String, String)> {
 /// Asks a proxy's `/debug/trace`.
 fn ask(ctx: &Ctx, pod: &PodState, question: &Value) -> anyhow::Result<Value> {
     let q = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(question.to_string());
-    ctx.json(&pod.vantage(), pod.admin(), &format!("/debug/trace?q={q}"))
+    ctx.proxy_json(pod, &format!("/debug/trace?q={q}"))
 }
 
 /// The rule that matched, with its place in the manifests.
@@ -316,12 +321,11 @@ fn describe_route(ctx: &Ctx, client: &PodState, out: &Value) -> String {
     }
 }
 
-/// `file:line` of the VirtualService rule `rule` (its name, or `<vs>.<ns>/<index>`), read from
-/// the mesh directory, in the config cluster of the client's cluster.
+/// `file:line` of the VirtualService rule `rule` (its name, or `<vs>.<ns>/<index>`), in the
+/// config cluster of the client's cluster: read from the mesh directory of a local run, or from
+/// that cluster's API server.
 fn locate_rule(ctx: &Ctx, client: &PodState, vs: &str, rule: &str) -> Option<String> {
     let (ns, vs_name) = vs.split_once('/')?;
-    let input = strait_api::read_input(std::slice::from_ref(&ctx.mesh.st.mesh));
-    let (mesh, _) = strait_model::build(input, &strait_model::BuildOptions::default());
     let config = ctx
         .mesh
         .st
@@ -329,6 +333,8 @@ fn locate_rule(ctx: &Ctx, client: &PodState, vs: &str, rule: &str) -> Option<Str
         .iter()
         .find(|c| c.name == client.cluster)
         .map(|c| c.control_plane_of.clone())?;
+    let input = ctx.runtime.block_on(ctx.mesh.routing_input(&config))?;
+    let (mesh, _) = strait_model::build(input, &strait_model::BuildOptions::default());
     let cluster = mesh
         .cluster_by_name(&config)
         .or_else(|| mesh.cluster_by_name(&client.cluster))?;
@@ -439,7 +445,7 @@ fn gateway_hop(ctx: &Ctx, cluster: &Value, e: &Value, problems: &mut Vec<Problem
         gw.cluster,
         gw.network
     );
-    let dump = match ctx.json(&gw.vantage(), gw.admin(), "/config_dump") {
+    let dump = match ctx.proxy_json(gw, "/config_dump") {
         Ok(d) => d,
         Err(e) => {
             let why = format!("its configuration could not be read: {e:#}");
