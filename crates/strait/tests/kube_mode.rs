@@ -75,6 +75,17 @@ impl ControlPlane {
         Self::start_on(dir, text, cluster, ca_dir, free_port(), &[])
     }
 
+    /// Like [`ControlPlane::start_on`], with its debug port on `debug`.
+    fn start_debug_on(
+        dir: &Path,
+        text: &str,
+        cluster: &str,
+        ca_dir: &Path,
+        debug: SocketAddr,
+    ) -> ControlPlane {
+        Self::launch(dir, text, cluster, ca_dir, free_port(), debug, &[])
+    }
+
     /// Like [`ControlPlane::start`], serving proxies on `grpc`, with `localhost` in its
     /// serving certificate.
     fn start_on(
@@ -85,9 +96,20 @@ impl ControlPlane {
         grpc: SocketAddr,
         env: &[(&str, &str)],
     ) -> ControlPlane {
+        Self::launch(dir, text, cluster, ca_dir, grpc, free_port(), env)
+    }
+
+    fn launch(
+        dir: &Path,
+        text: &str,
+        cluster: &str,
+        ca_dir: &Path,
+        grpc: SocketAddr,
+        debug: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> ControlPlane {
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, text).expect("kubeconfig");
-        let debug = free_port();
         let log = dir.join("control-plane.log");
         let child = Command::new(STRAIT)
             .args(["control-plane", "--kubernetes", "--cluster", cluster])
@@ -215,6 +237,7 @@ fn ca(dir: &Path, cluster: &str) -> std::path::PathBuf {
         .args(["ca", "init", "--clusters", cluster, "--out"])
         .arg(&out)
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("strait ca init");
     assert!(status.success());
@@ -738,4 +761,92 @@ fn check_trace_and_proxy_config_reach_sidecars_through_the_api_server() {
         String::from_utf8_lossy(&endpoints.stderr)
     );
     assert!(out.contains("127.174.0.3:5000"), "{out}");
+}
+
+/// `check gateways` against clusters: this machine is on neither network, so whether network1
+/// reaches network2's east-west gateway is the probe of network1's control plane, read through
+/// the API server's pod proxy; when the gateway stops answering, the check says so.
+#[test]
+fn check_gateways_reads_reachability_from_the_control_plane_in_the_other_network() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api1 = ApiServer::start();
+    api1.apply(namespace("istio-system", Some("network1")));
+    // The control plane's pod, at the address its debug port listens on.
+    let mut istiod = pod(
+        "istio-system",
+        "istiod-5d4f8c7b9-x2x7q",
+        "istiod",
+        "127.176.0.1",
+    );
+    istiod["spec"]["containers"] = json!([{"name": "discovery", "image": "strait"}]);
+    api1.apply(istiod);
+    let api2 = ApiServer::start();
+    api2.apply(namespace("istio-system", Some("network2")));
+    // network2's east-west gateway: its load balancer's address answers on 15443.
+    let lb = TcpListener::bind("127.176.0.9:15443").expect("the load balancer's address");
+    api2.apply(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "istio-eastwestgateway", "namespace": "istio-system",
+                     "labels": {"istio": "eastwestgateway", "topology.istio.io/network": "network2"}},
+        "spec": {"type": "LoadBalancer", "selector": {"istio": "eastwestgateway"},
+                 "ports": [{"name": "tls", "port": 15443, "targetPort": 15443}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "127.176.0.9"}]}},
+    }));
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let cp = ControlPlane::start_debug_on(
+        tmp.path(),
+        &api1.kubeconfig("cluster1"),
+        "cluster1",
+        &ca_dir,
+        "127.176.0.1:15014".parse().expect("addr"),
+    );
+    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let remote = base64::engine::general_purpose::STANDARD.encode(api2.kubeconfig("cluster2"));
+    api1.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "istio-remote-secret-cluster2", "namespace": "istio-system",
+                     "labels": {"istio/multiCluster": "true"}},
+        "data": {"cluster2": remote},
+    }));
+    cp.until("network2's gateway probed healthy", |cp| {
+        let (_, body) = cp.get("/debug/networkz");
+        body.contains("127.176.0.9") && body.contains("healthy") && !body.contains("unhealthy")
+    });
+    // One kubeconfig, a context per cluster.
+    let two = support::apiserver::kubeconfig(&[("cluster1", &api1), ("cluster2", &api2)]);
+    let kubeconfig = tmp.path().join("both");
+    std::fs::write(&kubeconfig, two).expect("kubeconfig");
+    let check = || {
+        let out = Command::new(STRAIT)
+            .args(["check", "gateways", "-o", "json"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--context", "cluster1", "--context", "cluster2"])
+            .output()
+            .expect("check gateways");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, report)
+    };
+    let (out, report) = check();
+    let gw = &report["gateways"][0];
+    assert_eq!(
+        gw["network"],
+        "network2",
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(gw["address"], "127.176.0.9", "{report:#}");
+    assert_eq!(gw["status"], "healthy", "{report:#}");
+    assert_eq!(gw["reachable_from"]["network1"], true, "{report:#}");
+
+    // The load balancer stops answering: network1's control plane sees it, and so does the
+    // check.
+    drop(lb);
+    let mut last = Value::Null;
+    let seen = holds_within(DEADLINE, || {
+        last = check().1;
+        last["gateways"][0]["reachable_from"]["network1"] == false
+    });
+    assert!(seen, "{last:#}\n{}", cp.log());
+    assert_eq!(last["gateways"][0]["ready"], false);
 }

@@ -299,10 +299,7 @@ impl ApiServer {
 
     /// A kubeconfig with one context, `context`, for this server.
     pub fn kubeconfig(&self, context: &str) -> String {
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: {context}\n  cluster:\n    server: http://{}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\nusers:\n- name: {context}\n  user:\n    token: admin-{context}\n",
-            self.addr
-        )
+        kubeconfig(&[(context, self)])
     }
 
     /// Adds or replaces an object (as `kubectl apply` would), telling watchers.
@@ -401,6 +398,29 @@ async fn pod_proxy(st: &Arc<Mutex<State>>, uri: &hyper::Uri) -> Option<Response<
             &format!("error trying to reach service: dial tcp {addr}: connect: connection refused"),
         ),
     })
+}
+
+/// A kubeconfig with a context per `(name, server)`, the first one current.
+pub fn kubeconfig(servers: &[(&str, &ApiServer)]) -> String {
+    let mut clusters = String::new();
+    let mut contexts = String::new();
+    let mut users = String::new();
+    for (name, server) in servers {
+        clusters.push_str(&format!(
+            "- name: {name}\n  cluster:\n    server: http://{}\n",
+            server.addr
+        ));
+        contexts.push_str(&format!(
+            "- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"
+        ));
+        users.push_str(&format!(
+            "- name: {name}\n  user:\n    token: admin-{name}\n"
+        ));
+    }
+    let current = servers.first().map_or("", |(n, _)| n);
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: {current}\nclusters:\n{clusters}contexts:\n{contexts}users:\n{users}"
+    )
 }
 
 async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {

@@ -1,7 +1,10 @@
 //! `strait check gateways`: every network's east-west gateways, as the control planes see
 //! them (`/debug/networkz`: address, resolution, health), whether a connection to each really
-//! opens from every other network (dialled from inside that network), and the Gateway
-//! servers its pods serve on that port (their `/config_dump`).
+//! opens from every other network, and the Gateway servers its pods serve on that port (their
+//! `/config_dump`). In a local run the connection is dialled from inside the other network;
+//! against clusters, this machine is on none of their networks, so the answer is the probe of
+//! the control plane that runs in the other network (every control plane connects to every
+//! gateway address every few seconds, from its own pod).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -73,7 +76,9 @@ pub(super) fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             });
         }
         for ((cluster, address, port), g) in gws {
-            let gw = check_one(ctx, &networks, network, cluster, address, *port, g);
+            let gw = check_one(
+                ctx, &answers, &networks, network, cluster, address, *port, g,
+            );
             if !gw.ready {
                 problems.push(Problem {
                     subject: format!("gateway {}:{} ({network})", gw.address, gw.port),
@@ -162,8 +167,10 @@ fn why_not_ready(g: &Gateway) -> String {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_one(
     ctx: &Ctx,
+    answers: &[(String, Value)],
     networks: &BTreeMap<String, BTreeMap<(String, String, u16), Value>>,
     network: &str,
     cluster: &str,
@@ -182,16 +189,24 @@ fn check_one(
     });
     let mut reachable_from = BTreeMap::new();
     for other in networks.keys().filter(|n| n.as_str() != network) {
-        // Dial from inside the other network, as its sidecars would.
-        let Some(from) = ctx.mesh.st.clusters.iter().find(|c| &c.network == other) else {
-            continue;
+        let ok = if ctx.mesh.is_local() {
+            // Dial from inside the other network, as its sidecars would.
+            let Some(from) = ctx.mesh.st.clusters.iter().find(|c| &c.network == other) else {
+                continue;
+            };
+            let vantage = ctx.mesh.st.vantage_of_cluster(&from.name);
+            ip.is_some_and(|ip| {
+                ctx.runtime
+                    .block_on(vantage.connect(SocketAddr::new(ip, port), DIAL))
+                    .is_ok()
+            })
+        } else {
+            // The probe of a control plane running in the other network.
+            match probed_from(ctx, answers, other, cluster, address, port) {
+                Some(ok) => ok,
+                None => continue,
+            }
         };
-        let vantage = ctx.mesh.st.vantage_of_cluster(&from.name);
-        let ok = ip.is_some_and(|ip| {
-            ctx.runtime
-                .block_on(vantage.connect(SocketAddr::new(ip, port), DIAL))
-                .is_ok()
-        });
         reachable_from.insert(other.clone(), ok);
     }
     let servers = served(ctx, network, cluster, port);
@@ -208,6 +223,41 @@ fn check_one(
     }
 }
 
+/// Whether a control plane running in `network` reports the gateway `(cluster, address,
+/// port)` healthy (its connections open); `None` when no control plane runs there.
+fn probed_from(
+    ctx: &Ctx,
+    answers: &[(String, Value)],
+    network: &str,
+    cluster: &str,
+    address: &str,
+    port: u16,
+) -> Option<bool> {
+    let in_network = |c: &str| {
+        ctx.mesh
+            .st
+            .clusters
+            .iter()
+            .any(|s| s.name == c && s.network == network)
+    };
+    let mut seen = None;
+    for (_, v) in answers.iter().filter(|(c, _)| in_network(c)) {
+        let g = v["networks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|n| n["gateways"].as_array().into_iter().flatten())
+            .find(|g| {
+                g["cluster"] == cluster
+                    && g["address"] == address
+                    && g["port"].as_u64() == Some(u64::from(port))
+            })?;
+        let healthy = g["status"] == "healthy";
+        seen = Some(seen.unwrap_or(false) || healthy);
+    }
+    seen
+}
+
 /// The Gateway resources the gateway pods of `cluster` in `network` serve on `port`.
 fn served(ctx: &Ctx, network: &str, cluster: &str, port: u16) -> Vec<String> {
     let mut out = Vec::new();
@@ -218,7 +268,7 @@ fn served(ctx: &Ctx, network: &str, cluster: &str, port: u16) -> Vec<String> {
         .iter()
         .filter(|p| p.gateway && p.cluster == cluster && p.network == network)
     {
-        let Ok(dump) = ctx.json(&pod.vantage(), pod.admin(), "/config_dump") else {
+        let Ok(dump) = ctx.proxy_json(pod, "/config_dump") else {
             continue;
         };
         for l in dump["config"]["listeners"]

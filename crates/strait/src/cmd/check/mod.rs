@@ -3,10 +3,11 @@
 //! and from real connections made where traffic would come from. Every subcommand prints a
 //! table or JSON (`-o json`) and exits 1 when a check fails.
 //!
-//! `check sync` and `check trace` (without `--send`) read only what the parts report, so they
-//! also run against clusters (`--kubeconfig`, `--context`), reading them through the API
-//! servers. `check gateways`, `check lb` and `check trace --send` need a local run
-//! (`strait up`): they connect or send requests from inside the mesh's networks, which only a
+//! `check sync`, `check gateways` and `check trace` (without `--send`) read what the parts
+//! report, so they also run against clusters (`--kubeconfig`, `--context`), reading them
+//! through the API servers (for `check gateways`, whether a network reaches a gateway is the
+//! probe of the control plane in that network). `check lb` and `check trace --send` need a
+//! local run (`strait up`): they send requests from inside the mesh's networks, which only a
 //! local run lets this machine stand in.
 
 mod gateways;
@@ -31,10 +32,7 @@ const ANSWER: Duration = Duration::from_secs(5);
 
 pub fn run(cmd: &CheckCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        CheckCommand::Gateways(args) => {
-            local_only("gateways", GATEWAYS_NEED, &args.clusters)?;
-            gateways::run(&Ctx::open_dir(&args.state)?, args)
-        }
+        CheckCommand::Gateways(args) => gateways::run(&Ctx::open(args)?, args),
         CheckCommand::Sync(args) => sync::run(&Ctx::open(args)?, args),
         CheckCommand::Lb(args) => {
             local_only("lb", LB_NEEDS, &args.clusters)?;
@@ -46,7 +44,6 @@ pub fn run(cmd: &CheckCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-const GATEWAYS_NEED: &str = "it opens a connection to each east-west gateway from every other network, and this machine is on none of a cluster's networks. Against clusters, `strait check sync --context ...` reports networks without a gateway, as their control planes see them";
 const LB_NEEDS: &str = "it sends requests from a workload through its sidecar and counts where they land, and this machine cannot send as a pod of a cluster. Against clusters, `strait proxy-config endpoints <pod>.<namespace> --context ...` shows the weights the sidecar holds";
 
 /// Fails, saying why, when clusters are named for a check that needs a local run.
