@@ -14,14 +14,41 @@ use crate::conn::Peer;
 #[derive(Clone, Debug)]
 pub struct Identify {
     pub tokens: Arc<dyn Authenticator>,
-    /// Clusters whose workloads this control plane serves.
-    pub clusters: Vec<String>,
+    /// Clusters whose workloads this control plane serves, as the mesh in force says now: a
+    /// remote whose secret arrives after start is served from the load that reads it.
+    pub clusters: Served,
     /// Trust domains accepted in client certificates (the mesh's and its aliases).
     pub trust_domains: Vec<String>,
 }
 
 fn metadata<'r, T>(req: &'r Request<T>, key: &str) -> Option<&'r str> {
     req.metadata().get(key).and_then(|v| v.to_str().ok())
+}
+
+/// The clusters a control plane serves, asked at each call.
+#[derive(Clone)]
+pub struct Served(Arc<dyn Fn() -> Vec<String> + Send + Sync>);
+
+impl Served {
+    /// Whatever `now` says at the time of each call.
+    pub fn dynamic(now: impl Fn() -> Vec<String> + Send + Sync + 'static) -> Served {
+        Served(Arc::new(now))
+    }
+
+    /// Always `clusters`.
+    pub fn fixed(clusters: Vec<String>) -> Served {
+        Served::dynamic(move || clusters.clone())
+    }
+
+    pub fn now(&self) -> Vec<String> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Served").field(&self.now()).finish()
+    }
 }
 
 impl Identify {
@@ -47,11 +74,12 @@ impl Identify {
                     .map_err(|e| Status::unauthenticated(e.to_string()))?
             }
         };
-        if !self.clusters.contains(&caller.cluster) {
+        let served = self.clusters.now();
+        if !served.contains(&caller.cluster) {
             return Err(Status::permission_denied(format!(
                 "cluster {} is not served by this control plane (it serves {})",
                 caller.cluster,
-                self.clusters.join(", ")
+                served.join(", ")
             )));
         }
         Ok(caller)
@@ -65,7 +93,8 @@ impl Identify {
             )));
         }
         // A certificate does not name its cluster; a single-cluster control plane knows it.
-        let cluster = match (claimed, self.clusters.as_slice()) {
+        let served = self.clusters.now();
+        let cluster = match (claimed, served.as_slice()) {
             ("", [only]) => only.clone(),
             ("", _) => return Err(Status::invalid_argument("missing clusterid metadata")),
             (c, _) => c.to_string(),
@@ -97,7 +126,7 @@ mod tests {
         );
         Identify {
             tokens: Arc::new(StaticTokens::from_map(t)),
-            clusters: vec!["cluster1".into()],
+            clusters: Served::fixed(vec!["cluster1".into()]),
             trust_domains: vec!["cluster.local".into()],
         }
     }

@@ -282,7 +282,7 @@ async fn serve_loaded(
 
     let identify = Identify {
         tokens: opts.tokens.authenticator()?,
-        clusters: served.clone(),
+        clusters: served_now(hub.clone(), cluster.clone()),
         trust_domains,
     };
     let discovery = discovery::DiscoveryService {
@@ -321,6 +321,22 @@ async fn serve_loaded(
     keys.abort();
     tracing::info!("control plane stopped");
     Ok(result?)
+}
+
+/// The clusters `own`'s control plane serves in the mesh in force at each call: itself and its
+/// remotes, including those a remote secret added after start.
+fn served_now(hub: Arc<Hub>, own: String) -> identify::Served {
+    identify::Served::dynamic(move || {
+        let mesh = hub.mesh();
+        match mesh.cluster_by_name(&own) {
+            Some(c) => mesh
+                .served_by(c.id)
+                .into_iter()
+                .map(|c| mesh.cluster(c).name.clone())
+                .collect(),
+            None => vec![own.clone()],
+        }
+    })
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.

@@ -170,6 +170,24 @@ impl Sidecar {
         grpc: SocketAddr,
         ca_dir: &Path,
     ) -> Sidecar {
+        Sidecar::start_in(
+            "cluster1", "network1", dir, pod, sa, ip, token, grpc, ca_dir,
+        )
+    }
+
+    /// Like [`Sidecar::start`], for a pod of `cluster` on `network`.
+    #[allow(clippy::too_many_arguments)]
+    fn start_in(
+        cluster: &str,
+        network: &str,
+        dir: &Path,
+        pod: &str,
+        sa: &str,
+        ip: &str,
+        token: &str,
+        grpc: SocketAddr,
+        ca_dir: &Path,
+    ) -> Sidecar {
         let token_file = dir.join(format!("{pod}.token"));
         std::fs::write(&token_file, token).expect("token");
         let log = dir.join(format!("{pod}.log"));
@@ -181,8 +199,8 @@ impl Sidecar {
             .env("POD_NAMESPACE", "sample")
             .env("INSTANCE_IP", ip)
             .env("SERVICE_ACCOUNT", sa)
-            .env("ISTIO_META_CLUSTER_ID", "cluster1")
-            .env("ISTIO_META_NETWORK", "network1")
+            .env("ISTIO_META_CLUSTER_ID", cluster)
+            .env("ISTIO_META_NETWORK", network)
             .env("TRUST_DOMAIN", "cluster.local")
             .env("CA_ADDR", format!("localhost:{}", grpc.port()))
             .env("STRAIT_ROOT_CERT", ca_dir.join("root-cert.pem"))
@@ -593,13 +611,21 @@ fn a_primary_supplies_its_remote() {
                       "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system",
                                                    "path": "/inject/cluster/cluster2/net/network2"}}}],
     }));
+    api2.apply(pod(
+        "sample",
+        "sleep-7b9c6d5f4-uvwxy",
+        "sleep",
+        "127.177.0.2",
+    ));
+    api2.grant_token("cluster2-sleep-token", "sample", "sleep");
     let ca_dir = ca(tmp.path(), "cluster1");
+    let grpc = free_port();
     let cp = ControlPlane::start_on(
         tmp.path(),
         &api1.kubeconfig("cluster1"),
         "cluster1",
         &ca_dir,
-        free_port(),
+        grpc,
         &[("EXTERNAL_ISTIOD", "true")],
     );
     cp.until("ready", |cp| cp.get("/ready").0 == 200);
@@ -637,6 +663,25 @@ fn a_primary_supplies_its_remote() {
         webhook["webhooks"][0]["clientConfig"]["service"]["path"],
         "/inject/cluster/cluster2/net/network2",
         "only the caBundle is patched: {webhook}"
+    );
+    // The remote joined after the control plane started: its pods are served, their tokens
+    // reviewed by the remote's own API server.
+    let sidecar = Sidecar::start_in(
+        "cluster2",
+        "network2",
+        tmp.path(),
+        "sleep-7b9c6d5f4-uvwxy",
+        "sleep",
+        "127.177.0.2",
+        "cluster2-sleep-token",
+        grpc,
+        &ca_dir,
+    );
+    let ready = holds_within(DEADLINE, || config_dump("127.177.0.2")["ready"] == true);
+    assert!(ready, "{}\n{}", cp.log(), sidecar.log());
+    assert!(
+        api2.seen().iter().any(|s| s.uri.contains("/tokenreviews")),
+        "reviewed by cluster2's API server"
     );
 }
 
