@@ -895,3 +895,78 @@ fn check_gateways_reads_reachability_from_the_control_plane_in_the_other_network
     assert!(seen, "{last:#}\n{}", cp.log());
     assert_eq!(last["gateways"][0]["ready"], false);
 }
+
+/// A VirtualService the API server accepted but strait cannot read (its CRD does not check a
+/// duration) is left out with a warning, and every other change keeps flowing; an
+/// AuthorizationPolicy strait cannot read refuses the update instead (dropping it would change
+/// who may call whom), and the last good mesh stays.
+#[test]
+fn one_unreadable_object_does_not_freeze_the_mesh_but_a_policy_does() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start();
+    api.apply(namespace("istio-system", Some("network1")));
+    api.apply(namespace("sample", None));
+    api.apply(service("sample", "helloworld", 5000));
+    api.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-abcde",
+        "helloworld",
+        "10.10.0.5",
+    ));
+    api.apply(pod("sample", "sleep-6c8f9d7b4-fghij", "sleep", "10.10.0.6"));
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let cp = ControlPlane::start(tmp.path(), &api.kubeconfig("cluster1"), "cluster1", &ca_dir);
+    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let configz = "/debug/configz?proxy=cluster1/sample/sleep-6c8f9d7b4-fghij";
+
+    api.apply(json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "helloworld", "namespace": "sample"},
+        "spec": {"hosts": ["helloworld"], "http": [
+            {"timeout": "10 seconds", "route": [{"destination": {"host": "helloworld"}}]}]},
+    }));
+    api.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-klmno",
+        "helloworld",
+        "10.10.0.7",
+    ));
+    cp.until(
+        "the next pod is an endpoint despite the bad VirtualService",
+        |cp| cp.get(configz).1.contains("10.10.0.7"),
+    );
+    cp.until("the VirtualService is reported, not served", |cp| {
+        cp.log().contains("left out of the mesh")
+    });
+
+    api.apply(json!({
+        "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "allow-sleep", "namespace": "sample"},
+        "spec": {"action": "ALLOW", "rules": [{"from": [{"source": {"principals": "not-a-list"}}]}]},
+    }));
+    cp.until("the update is refused, naming the policy", |cp| {
+        let (_, mesh) = cp.get("/debug/mesh");
+        mesh.contains("kube://cluster1/sample/AuthorizationPolicy/allow-sleep")
+    });
+    api.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-pqrst",
+        "helloworld",
+        "10.10.0.8",
+    ));
+    // The pod listed after the refused policy waits with the rest of that update.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !cp.get(configz).1.contains("10.10.0.8"),
+        "an update holding an unreadable policy is not served"
+    );
+    api.delete(
+        "security.istio.io/v1",
+        "AuthorizationPolicy",
+        "sample",
+        "allow-sleep",
+    );
+    cp.until("fixed: the update goes through", |cp| {
+        cp.get(configz).1.contains("10.10.0.8")
+    });
+}

@@ -148,6 +148,8 @@ struct Shared {
     /// Bumped on every change of a store or of the set of clusters.
     generation: notify::Sender<u64>,
     renders: Mutex<BTreeMap<String, RenderCache>>,
+    /// Objects left out of the mesh and already logged, so each is logged once.
+    left_out: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl fmt::Debug for KubeSource {
@@ -175,6 +177,7 @@ impl KubeSource {
             refused: Mutex::new(BTreeMap::new()),
             generation,
             renders: Mutex::new(BTreeMap::new()),
+            left_out: Mutex::new(std::collections::BTreeSet::new()),
             options,
         });
         let own = ClusterWatch::start(

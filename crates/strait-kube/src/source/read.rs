@@ -98,6 +98,13 @@ pub(super) fn input(
         clusters: decls,
     };
     let mut input = objects::to_input(mesh, read, cache);
+    let now = leave_out_unreadable(&mut input);
+    let mut logged = lock(&shared.left_out);
+    for line in now.difference(&logged) {
+        tracing::warn!("{line}");
+    }
+    *logged = now;
+    drop(logged);
     // Serving a half-listed cluster would withdraw every endpoint not listed yet: until the own
     // cluster is listed whole, a read is an input error (a control plane keeps its last good
     // mesh, or stays not ready, and says why).
@@ -113,6 +120,65 @@ pub(super) fn input(
         });
     }
     input
+}
+
+/// Kinds whose objects are never left out: a security policy strait cannot read whole must not
+/// vanish from the mesh (a dropped ALLOW or DENY policy changes who may call whom), so it
+/// refuses the update instead and the last good mesh, with the policy as it was, stays.
+const NEVER_LEFT_OUT: &[Kind] = &[
+    Kind::AuthorizationPolicy,
+    Kind::PeerAuthentication,
+    Kind::RequestAuthentication,
+];
+
+/// An object the API server holds but strait cannot read whole (a value its CRD's schema
+/// does not check, a field of a newer Kubernetes) is left out of the mesh with a warning, as
+/// istiod skips invalid configuration: one tenant's typo must not freeze every other update
+/// (endpoints included) mesh-wide. Security policies are the exception ([`NEVER_LEFT_OUT`]).
+/// Returns one line per problem of the objects left out (`<document>:line:col: message`).
+fn leave_out_unreadable(input: &mut Input) -> std::collections::BTreeSet<String> {
+    use std::collections::HashSet;
+    let mut lines = std::collections::BTreeSet::new();
+    let kind_of_file: HashMap<strait_api::FileId, Kind> = input
+        .clusters
+        .iter()
+        .flat_map(|c| c.objects.iter())
+        .map(|o| (o.source.file, o.kind))
+        .collect();
+    let mut left_out = HashSet::new();
+    for d in input
+        .loaded
+        .diagnostics
+        .iter_mut()
+        .filter(|d| d.severity == Severity::Error)
+    {
+        let Some(file) = d.pos.map(|p| p.file) else {
+            continue;
+        };
+        if kind_of_file
+            .get(&file)
+            .is_some_and(|k| NEVER_LEFT_OUT.contains(k))
+        {
+            continue;
+        }
+        d.severity = Severity::Warning;
+        d.message = format!(
+            "{} (left out of the mesh: the API server holds it, strait cannot read it whole)",
+            d.message
+        );
+        left_out.insert(file);
+        if let Some(pos) = d.pos {
+            lines.insert(format!(
+                "{}: {}",
+                input.loaded.sources.display(pos),
+                d.message
+            ));
+        }
+    }
+    for c in &mut input.clusters {
+        c.objects.retain(|o| !left_out.contains(&o.source.file));
+    }
+    lines
 }
 
 /// Every watched cluster's place in the mesh, read from its Istio namespace now.
