@@ -97,15 +97,21 @@ async fn a_token_for_another_audience_is_refused() {
     assert!(e.to_string().contains("istio-ca"), "{e}");
 }
 
+/// No audiences in the answer means the token is valid for the API server's own audience
+/// only: a pod's default service-account token, which must not buy a mesh identity.
 #[tokio::test]
-async fn a_server_that_reports_no_audiences_has_checked_ours() {
+async fn a_token_valid_for_no_audience_of_ours_is_refused() {
     let mut body = data("tokenreview-authenticated.json");
     body["status"]
         .as_object_mut()
         .expect("status")
         .remove("audiences");
     let (result, _) = review_once("cluster1", 201, body).await;
-    assert_eq!(result.expect("authenticated").service_account, "sleep");
+    let e = result.expect_err("refused");
+    assert!(
+        matches!(&e, AuthError::WrongAudience { audiences, wanted, .. } if audiences.is_empty() && wanted == "istio-ca"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]

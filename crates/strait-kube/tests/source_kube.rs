@@ -437,3 +437,44 @@ async fn a_kind_not_served_is_retried_with_backoff() {
     assert!(count() >= 2, "retried: {}", count());
     assert!(count() <= 151, "{}", count());
 }
+
+/// A security kind the API server stops serving (CRDs re-applied without that version, an API
+/// server restarting) keeps the policies last listed: a 404 must not make a DENY policy vanish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_outlive_a_404_of_their_kind() {
+    const POLICIES: &str = "/apis/security.istio.io/v1/authorizationpolicies";
+    let (server, client) = cluster1();
+    server.set_list(
+        POLICIES,
+        serde_json::json!({
+            "kind": "AuthorizationPolicyList", "apiVersion": "security.istio.io/v1",
+            "metadata": {"resourceVersion": "1300"},
+            "items": [{
+                "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                "metadata": {"name": "deny-ratings", "namespace": "bookinfo",
+                             "uid": "0f9c6a1e-2b1d-4c55-9f0e-7a1d2c3b4e5f", "resourceVersion": "1290"},
+                "spec": {"action": "DENY", "selector": {"matchLabels": {"app": "ratings"}},
+                         "rules": [{"from": [{"source": {"namespaces": ["untrusted"]}}]}]},
+            }],
+        }),
+    );
+    let source = start(Options::new("cluster1"), client);
+    source.wait_synced(DEADLINE).await.expect("initial sync");
+    let has_policy = |source: &KubeSource| {
+        let input = source.read(None);
+        input.clusters[0]
+            .objects
+            .iter()
+            .any(|o| o.kind == Kind::AuthorizationPolicy && o.name() == "deny-ratings")
+    };
+    assert!(has_policy(&source));
+    until("the policies are watched", || server.watching(POLICIES)).await;
+    let before = server.requests_to(POLICIES);
+    server.unserve(POLICIES);
+    // The watch ends, is started again and answered 404, more than once.
+    until("the kind is asked for again and refused", || {
+        server.requests_to(POLICIES) >= before + 2
+    })
+    .await;
+    assert!(has_policy(&source), "the DENY policy was dropped on a 404");
+}

@@ -11,7 +11,7 @@
 //! cannot grow memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{
@@ -42,7 +42,14 @@ pub struct TokenReview {
     own: String,
     audience: String,
     cache: Mutex<Cache>,
+    /// Reviews in flight at once: the port is reachable through the east-west gateway, and
+    /// a flood of junk tokens must not become a flood of requests to API servers.
+    inflight: Arc<tokio::sync::Semaphore>,
 }
+
+/// At most this many reviews wait on API servers at once; more callers are refused at once
+/// (they retry) rather than queued.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 impl TokenReview {
     /// Reviews with the clients of `clusters`; a caller that names no cluster is in `own`
@@ -53,6 +60,7 @@ impl TokenReview {
             own: own.to_string(),
             audience: AUDIENCE.to_string(),
             cache: Mutex::new(Cache::new(DEFAULT_TTL, DEFAULT_CAPACITY)),
+            inflight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         }
     }
 
@@ -88,6 +96,12 @@ impl TokenReview {
                 audiences: Some(vec![self.audience.clone()]),
             },
             ..Review::default()
+        };
+        let Ok(_permit) = self.inflight.clone().try_acquire_owned() else {
+            return Err(AuthError::ReviewUnavailable {
+                cluster: cluster.to_string(),
+                reason: format!("{MAX_IN_FLIGHT} reviews already in flight; try again"),
+            });
         };
         let api: Api<Review> = Api::all(client);
         let answer =
@@ -146,14 +160,14 @@ fn verdict(cluster: &str, audience: &str, status: &TokenReviewStatus) -> Result<
             "not authenticated (expired, revoked, or issued by another cluster)".into(),
         ));
     }
-    // A server that reports audiences says which the token is valid for; one that does not
-    // has checked the audiences asked for.
-    if let Some(audiences) = status.audiences.as_ref().filter(|a| !a.is_empty())
-        && !audiences.iter().any(|a| a == audience)
-    {
+    // The audiences the token is valid for among those asked. Empty means the token is valid
+    // for the API server's own audience only (the TokenReview API's contract), not for the
+    // CA: a pod's default service-account token must not buy a mesh identity.
+    let audiences = status.audiences.clone().unwrap_or_default();
+    if !audiences.iter().any(|a| a == audience) {
         return Err(AuthError::WrongAudience {
             cluster: cluster.to_string(),
-            audiences: audiences.clone(),
+            audiences,
             wanted: audience.to_string(),
         });
     }

@@ -121,8 +121,14 @@ pub fn config_rules() -> Vec<Rule> {
 }
 
 /// The API server's plural of `kind`, as a `'static` name for a rule.
-fn plural_of(kind: strait_api::Kind) -> &'static str {
+pub(crate) fn plural_of(kind: strait_api::Kind) -> &'static str {
     match kind {
+        strait_api::Kind::Namespace => "namespaces",
+        strait_api::Kind::Node => "nodes",
+        strait_api::Kind::Service => "services",
+        strait_api::Kind::Pod => "pods",
+        strait_api::Kind::EndpointSlice => "endpointslices",
+        strait_api::Kind::ServiceAccount => "serviceaccounts",
         strait_api::Kind::Ingress => "ingresses",
         strait_api::Kind::IngressClass => "ingressclasses",
         strait_api::Kind::KubeGateway => "gateways",

@@ -448,3 +448,22 @@ fn rbac_grants_every_watch_the_control_plane_opens() {
         }
     }
 }
+
+/// The names RBAC rules are written with are the API server's plurals, for every kind the
+/// control plane watches: an empty or wrong one grants nothing.
+#[test]
+fn rule_plurals_are_the_api_servers() {
+    for &kind in crate::objects::CONTROL_PLANE {
+        if matches!(kind, strait_api::Kind::Secret | strait_api::Kind::ConfigMap) {
+            continue;
+        }
+        assert_eq!(
+            rbac::plural_of(kind),
+            crate::objects::api_resource(kind).plural,
+            "{kind}"
+        );
+    }
+    for r in rbac::config_rules() {
+        assert!(r.resources.iter().all(|p| !p.is_empty()), "{r:?}");
+    }
+}

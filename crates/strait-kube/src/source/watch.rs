@@ -75,8 +75,10 @@ impl ClusterWatch {
             .map(|&kind| {
                 let ar = objects::api_resource(kind);
                 // Secrets only where the control plane's own live (`cacerts`, remote
-                // secrets, gateway credentials): its RBAC grants no other namespace.
-                let api = if kind == Kind::Secret {
+                // secrets, gateway credentials): its RBAC grants no other namespace. The
+                // mesh's ConfigMaps (`istio`, the injector's) live there too: watching every
+                // namespace's would hold them all and rebuild the mesh at every write.
+                let api = if matches!(kind, Kind::Secret | Kind::ConfigMap) {
                     Api::<DynamicObject>::namespaced_with(
                         client.clone(),
                         &shared.options.istio_namespace,
@@ -191,6 +193,19 @@ async fn run(target: Target, api: Api<DynamicObject>, mut writer: Writer<Dynamic
             Err(e) if optional(target.kind) && not_served(&e) => {
                 let first = {
                     let mut s = lock(&target.state);
+                    // A security kind that was listed keeps what it held: a 404 from an API
+                    // server restarting, or CRDs re-applied without this version, must not
+                    // make every DENY policy vanish. Only a kind never listed reads as empty.
+                    if s.synced && !s.absent && keeps_on_404(target.kind) {
+                        if s.last_error.is_none() {
+                            tracing::warn!(
+                                cluster = %target.cluster, kind = %target.kind, error = %e,
+                                "the API server stopped serving this kind; keeping the policies last listed, retrying"
+                            );
+                        }
+                        s.last_error = Some(e.to_string());
+                        continue;
+                    }
                     let first = !s.absent;
                     *s = KindState {
                         synced: true,
@@ -230,6 +245,14 @@ async fn run(target: Target, api: Api<DynamicObject>, mut writer: Writer<Dynamic
 /// Whether a cluster may lack the kind: Istio's and the Gateway API's kinds come with CRDs
 /// that a cluster may not have installed. A built-in kind the server does not serve means the
 /// server is not what it should be, and is reported as an error.
+/// Kinds whose last listed objects stay in force when their API disappears.
+fn keeps_on_404(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::AuthorizationPolicy | Kind::PeerAuthentication | Kind::RequestAuthentication
+    )
+}
+
 fn optional(kind: Kind) -> bool {
     kind.is_istio() || kind.group() == "gateway.networking.k8s.io"
 }

@@ -67,6 +67,25 @@ impl Server {
         }
     }
 
+    /// Stops serving `path`, as when its CRD (or that version of it) goes away: lists and
+    /// watches answer 404 from now on, and a watch waiting for events ends.
+    pub fn unserve(&self, path: &str) {
+        let mut st = self.lock();
+        st.lists.remove(path);
+        for send in st.parked.remove(path).unwrap_or_default() {
+            send.send_response(ok(Vec::new()));
+        }
+    }
+
+    /// How many requests named `path` so far.
+    pub fn requests_to(&self, path: &str) -> usize {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.starts_with(&format!("{path}?")))
+            .count()
+    }
+
     /// Whether a watch of `path` is waiting for events.
     pub fn watching(&self, path: &str) -> bool {
         self.lock().parked.get(path).is_some_and(|p| !p.is_empty())
@@ -88,7 +107,13 @@ impl Server {
                 "metadata": {"resourceVersion": "1"},
                 "items": [],
             });
-            self.set_list(&path(kind), list);
+            // The control plane reads Secrets and ConfigMaps in its own namespace only.
+            let at = if matches!(kind, strait_api::Kind::Secret | strait_api::Kind::ConfigMap) {
+                format!("/api/v1/namespaces/istio-system/{}", ar.plural)
+            } else {
+                path(kind)
+            };
+            self.set_list(&at, list);
         }
     }
 
