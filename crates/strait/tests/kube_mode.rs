@@ -970,3 +970,94 @@ fn one_unreadable_object_does_not_freeze_the_mesh_but_a_policy_does() {
         cp.get(configz).1.contains("10.10.0.8")
     });
 }
+
+/// Two control plane replicas each serve the sidecars connected to them: `proxy-status`
+/// against the cluster asks both, so no healthy sidecar shows as not connected.
+#[test]
+fn proxy_status_asks_every_control_plane_replica() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let api = ApiServer::start();
+    api.apply(namespace("istio-system", Some("network1")));
+    api.apply(namespace("sample", None));
+    api.apply(service("sample", "helloworld", 5000));
+    for (name, ip) in [
+        ("istiod-5d4f8c7b9-aaaaa", "127.178.0.1"),
+        ("istiod-5d4f8c7b9-bbbbb", "127.178.0.2"),
+    ] {
+        let mut istiod = pod("istio-system", name, "istiod", ip);
+        istiod["spec"]["containers"] = json!([{"name": "discovery", "image": "strait"}]);
+        api.apply(istiod);
+    }
+    api.apply(pod(
+        "sample",
+        "helloworld-v1-7d9f8b6c5-abcde",
+        "helloworld",
+        "127.178.0.3",
+    ));
+    api.apply(pod(
+        "sample",
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.178.0.4",
+    ));
+    api.grant_token("helloworld-token", "sample", "helloworld");
+    api.grant_token("sleep-token", "sample", "sleep");
+    let ca_dir = ca(tmp.path(), "cluster1");
+    let mut replicas = Vec::new();
+    for (i, ip) in ["127.178.0.1", "127.178.0.2"].iter().enumerate() {
+        let dir = tmp.path().join(format!("replica{i}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let grpc = free_port();
+        let cp = ControlPlane::launch(
+            &dir,
+            &api.kubeconfig("cluster1"),
+            "cluster1",
+            &ca_dir,
+            grpc,
+            format!("{ip}:15014").parse().expect("addr"),
+            &[],
+        );
+        cp.until("ready", |cp| cp.get("/ready").0 == 200);
+        replicas.push((cp, grpc));
+    }
+    // Each sidecar connects to another replica.
+    let hello = Sidecar::start(
+        tmp.path(),
+        "helloworld-v1-7d9f8b6c5-abcde",
+        "helloworld",
+        "127.178.0.3",
+        "helloworld-token",
+        replicas[0].1,
+        &ca_dir,
+    );
+    let sleep = Sidecar::start(
+        tmp.path(),
+        "sleep-6c8f9d7b4-fghij",
+        "sleep",
+        "127.178.0.4",
+        "sleep-token",
+        replicas[1].1,
+        &ca_dir,
+    );
+    let ready = holds_within(DEADLINE, || {
+        config_dump("127.178.0.3")["ready"] == true && config_dump("127.178.0.4")["ready"] == true
+    });
+    assert!(ready, "{}\n{}", hello.log(), sleep.log());
+    let kubeconfig = tmp.path().join("replica0").join("kubeconfig");
+    let mut rows = Value::Null;
+    let synced = holds_within(DEADLINE, || {
+        let out = Command::new(STRAIT)
+            .args(["proxy-status", "-o", "json", "--context", "cluster1"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .output()
+            .expect("proxy-status");
+        rows = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        rows.as_array()
+            .is_some_and(|r| r.len() == 2 && r.iter().all(|p| p["state"] == "SYNCED"))
+    });
+    assert!(
+        synced,
+        "both sidecars synced, each through its replica: {rows:#}"
+    );
+}

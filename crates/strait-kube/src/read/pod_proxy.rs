@@ -156,6 +156,15 @@ pub async fn control_plane(
     c: &ClusterClient,
     istio_namespace: &str,
 ) -> Result<Option<String>, PodProxyError> {
+    Ok(control_planes(c, istio_namespace).await?.into_iter().next())
+}
+
+/// Every running control plane pod of a cluster, ready ones first, by name: each replica
+/// serves the proxies connected to it, so a question about all proxies asks them all.
+pub async fn control_planes(
+    c: &ClusterClient,
+    istio_namespace: &str,
+) -> Result<Vec<String>, PodProxyError> {
     let listed = list_where(
         c,
         Kind::Pod,
@@ -190,7 +199,10 @@ pub async fn control_plane(
         .filter_map(|p| Some((!ready(p), p["metadata"]["name"].as_str()?)))
         .collect();
     running.sort_unstable();
-    Ok(running.first().map(|(_, name)| (*name).to_string()))
+    Ok(running
+        .into_iter()
+        .map(|(_, name)| name.to_string())
+        .collect())
 }
 
 #[cfg(test)]

@@ -41,8 +41,8 @@ pub(crate) async fn report(
         .map(|p| p.key());
     let mut rows: Vec<Value> = Vec::new();
     let mut unreachable = false;
-    for cp in mesh.control_planes() {
-        match mesh.control_plane_get(&cp.cluster, "/debug/syncz").await {
+    for cp in mesh.control_plane_replicas() {
+        match mesh.replica_get(&cp, "/debug/syncz").await {
             Ok((status, body)) if status.is_success() => {
                 let v: Value = serde_json::from_slice(&body)
                     .with_context(|| format!("{}/debug/syncz: not JSON", cp.at))?;

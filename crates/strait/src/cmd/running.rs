@@ -38,8 +38,9 @@ enum Parts {
     Local,
     Clusters {
         clients: Vec<ClusterClient>,
-        /// Cluster → its control plane's pod, in the Istio namespace.
-        control_planes: BTreeMap<String, String>,
+        /// Cluster → its control plane's running pods (replicas), in the Istio namespace,
+        /// ready ones first.
+        control_planes: BTreeMap<String, Vec<String>>,
         istio_namespace: String,
     },
 }
@@ -49,6 +50,8 @@ pub(crate) struct ControlPlane {
     pub cluster: String,
     /// Where it answers, for messages: an address, or `<namespace>/<pod>`.
     pub at: String,
+    /// Against clusters: the replica's pod.
+    pod: Option<String>,
 }
 
 impl Running {
@@ -102,9 +105,9 @@ impl Running {
             st.clusters.push(ClusterState {
                 name: l.decl.name.clone(),
                 network: network.clone(),
-                control_plane_of: match (&l.control_plane, &l.decl.primary) {
-                    (Some(_), _) | (None, None) => l.decl.name.clone(),
-                    (None, Some(primary)) => primary.clone(),
+                control_plane_of: match (l.control_plane.is_empty(), &l.decl.primary) {
+                    (false, _) | (true, None) => l.decl.name.clone(),
+                    (true, Some(primary)) => primary.clone(),
                 },
                 control_plane: None,
             });
@@ -121,8 +124,8 @@ impl Running {
                         ports: ports.clone(),
                     }));
             }
-            if let Some(pod) = l.control_plane {
-                control_planes.insert(l.decl.name, pod);
+            if !l.control_plane.is_empty() {
+                control_planes.insert(l.decl.name, l.control_plane);
             }
         }
         Ok(Running {
@@ -146,6 +149,7 @@ impl Running {
                     Some(ControlPlane {
                         cluster: c.name.clone(),
                         at: c.control_plane.as_ref()?.debug.to_string(),
+                        pod: None,
                     })
                 })
                 .collect(),
@@ -158,12 +162,68 @@ impl Running {
                 .clusters
                 .iter()
                 .filter_map(|c| {
+                    let pod = control_planes.get(&c.name)?.first()?;
                     Some(ControlPlane {
                         cluster: c.name.clone(),
-                        at: format!("{istio_namespace}/{}", control_planes.get(&c.name)?),
+                        at: format!("{istio_namespace}/{pod}"),
+                        pod: Some(pod.clone()),
                     })
                 })
                 .collect(),
+        }
+    }
+
+    /// Every control plane replica, in cluster order: each serves the proxies connected to
+    /// it, so a question about every proxy (`/debug/syncz`) asks them all. Locally one per
+    /// cluster.
+    pub(crate) fn control_plane_replicas(&self) -> Vec<ControlPlane> {
+        match &self.parts {
+            Parts::Local => self.control_planes(),
+            Parts::Clusters {
+                control_planes,
+                istio_namespace,
+                ..
+            } => self
+                .st
+                .clusters
+                .iter()
+                .flat_map(|c| {
+                    control_planes
+                        .get(&c.name)
+                        .into_iter()
+                        .flatten()
+                        .map(|pod| ControlPlane {
+                            cluster: c.name.clone(),
+                            at: format!("{istio_namespace}/{pod}"),
+                            pod: Some(pod.clone()),
+                        })
+                })
+                .collect(),
+        }
+    }
+
+    /// `GET path` on the debug port of the control plane `cp` (that replica).
+    pub(crate) async fn replica_get(
+        &self,
+        cp: &ControlPlane,
+        path: &str,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        match (&self.parts, &cp.pod) {
+            (
+                Parts::Clusters {
+                    clients,
+                    istio_namespace,
+                    ..
+                },
+                Some(pod),
+            ) => {
+                let c = client(clients, &cp.cluster)?;
+                Ok(
+                    pod_proxy::get(c, istio_namespace, pod, DEBUG_PORT, path, CLUSTER_ANSWER)
+                        .await?,
+                )
+            }
+            _ => self.control_plane_get(&cp.cluster, path).await,
         }
     }
 
@@ -195,7 +255,7 @@ impl Running {
                 control_planes,
                 istio_namespace,
             } => {
-                let pod = control_planes.get(cluster).with_context(|| {
+                let pod = control_planes.get(cluster).and_then(|p| p.first()).with_context(|| {
                     format!("cluster {cluster} runs no control plane (no app=istiod pod in {istio_namespace})")
                 })?;
                 let c = client(clients, cluster)?;
@@ -292,7 +352,8 @@ fn client<'a>(clients: &'a [ClusterClient], cluster: &str) -> anyhow::Result<&'a
 struct Looked {
     decl: strait_api::layout::ClusterDecl,
     proxies: Vec<proxies::ProxyPod>,
-    control_plane: Option<String>,
+    /// Its control plane's running pods; empty in a remote cluster.
+    control_plane: Vec<String>,
     /// LoadBalancer Services with their public addresses (hostnames resolved, as the
     /// control plane resolves a gateway's).
     load_balancers: Vec<(String, String, Vec<IpAddr>, Vec<u16>)>,
@@ -319,7 +380,7 @@ async fn look(c: &ClusterClient, istio_namespace: &str) -> anyhow::Result<Looked
             Vec::new()
         }
     };
-    let control_plane = pod_proxy::control_plane(c, istio_namespace).await?;
+    let control_plane = pod_proxy::control_planes(c, istio_namespace).await?;
     let load_balancers = match read::list(c, Kind::Service, PAGE).await? {
         Listed::Items(services) => public_addresses(&services).await,
         Listed::Skipped(note) => {
