@@ -354,3 +354,47 @@ async fn a_cluster_added_later_is_supplied_too() {
         .expect("writer stops")
         .expect("writer task");
 }
+
+/// A cluster whose API server accepts requests and never answers does not hold up the
+/// others: its pass is given up after a while and the own cluster is still supplied. (The
+/// clock is paused: the wait is the writer's own timeout, not the test's.)
+#[tokio::test(start_paused = true)]
+async fn a_hung_cluster_does_not_hold_up_the_others() {
+    let pem = bundle();
+    let leader = Leadership::fixed(true);
+    let (c1, cluster1) = fake_cluster(&leader.watch());
+    // "a-hung" sorts before "cluster1", so its pass comes first.
+    let (hung, mut handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let held = tokio::spawn(async move {
+        let mut pending = Vec::new();
+        while let Some(request) = handle.next_request().await {
+            pending.push(request);
+        }
+    });
+    let clients = Clusters::new("cluster1", c1);
+    clients.insert("a-hung", kube::Client::new(hung, "default"));
+    let writer = RootCertWriter::every_cluster(clients.clone());
+    let (_bundle_tx, bundle_rx) = watch::channel(Some(pem.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(writer.run(leader, bundle_rx, async {
+        let _ = stop_rx.await;
+    }));
+    // Longer than one pass's timeout, shorter than waiting for the hung server forever.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    while !SUPPLIED
+        .iter()
+        .all(|ns| holds(&cluster1.lock().expect("cluster"), ns, &pem))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cluster1 not supplied: the hung cluster held the writer up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(()).expect("writer running");
+    let _ = tokio::time::timeout(Duration::from_secs(60), run).await;
+    held.abort();
+}

@@ -28,7 +28,12 @@ pub async fn reconcile(clients: &Clusters, remotes: &[String], bundle: &str) -> 
         let Some(client) = clients.get(cluster) else {
             continue;
         };
-        match webhook_patch::reconcile(&client, WEBHOOK, &encoded).await {
+        let pass = webhook_patch::reconcile(&client, WEBHOOK, &encoded);
+        let Ok(result) = tokio::time::timeout(super::root_cert::PASS_TIMEOUT, pass).await else {
+            tracing::warn!(%cluster, "remote injector webhook: the API server did not answer; retrying");
+            continue;
+        };
+        match result {
             Ok(PatchOutcome::Current) => {}
             Ok(PatchOutcome::Patched(entries)) => {
                 tracing::info!(%cluster, ?entries, "remote injector webhook: caBundle written");

@@ -325,7 +325,19 @@ impl RootCertWriter {
             );
             return;
         };
-        match reconcile(client, cluster, bundle).await {
+        // An API server that accepts and never answers must not hold up the other clusters
+        // (kube's client sets no read timeout): the pass gives up and the next one retries.
+        let Ok(result) =
+            tokio::time::timeout(PASS_TIMEOUT, reconcile(client, cluster, bundle)).await
+        else {
+            tracing::warn!(
+                cluster,
+                "root certificates: the API server did not answer within {}s; retrying at the next pass",
+                PASS_TIMEOUT.as_secs()
+            );
+            return;
+        };
+        match result {
             Ok(o) => {
                 for ns in &o.created {
                     tracing::info!(cluster, namespace = %ns, "root certificate ConfigMap created");
@@ -341,6 +353,9 @@ impl RootCertWriter {
         }
     }
 }
+
+/// How long one cluster's pass may take before it is given up for the next.
+pub(crate) const PASS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often a changing set of clusters (remote secrets come and go) is looked at.
 pub(crate) const MEMBERSHIP: Duration = Duration::from_secs(1);
