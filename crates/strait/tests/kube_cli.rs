@@ -4,6 +4,7 @@
 
 #[path = "../../strait-kube/tests/support/api_fixture.rs"]
 mod api_fixture;
+mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -50,22 +51,8 @@ async fn api_server(cluster: &str) -> SocketAddr {
 
 /// A kubeconfig with one context per (name, server), the first one current.
 fn kubeconfig(dir: &Path, servers: &[(&str, SocketAddr)]) -> PathBuf {
-    let mut clusters = String::new();
-    let mut contexts = String::new();
-    for (name, addr) in servers {
-        clusters.push_str(&format!(
-            "- name: {name}\n  cluster:\n    server: http://{addr}\n"
-        ));
-        contexts.push_str(&format!(
-            "- name: {name}\n  context:\n    cluster: {name}\n    user: reader\n"
-        ));
-    }
-    let text = format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: {}\nclusters:\n{clusters}contexts:\n{contexts}users:\n- name: reader\n  user:\n    token: mesh-reader-token\n",
-        servers[0].0
-    );
     let path = dir.join("kubeconfig");
-    std::fs::write(&path, text).expect("write kubeconfig");
+    std::fs::write(&path, support::apiserver::kubeconfig(servers)).expect("write kubeconfig");
     path
 }
 

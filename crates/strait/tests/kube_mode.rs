@@ -858,7 +858,7 @@ fn check_gateways_reads_reachability_from_the_control_plane_in_the_other_network
         body.contains("127.176.0.9") && body.contains("healthy") && !body.contains("unhealthy")
     });
     // One kubeconfig, a context per cluster.
-    let two = support::apiserver::kubeconfig(&[("cluster1", &api1), ("cluster2", &api2)]);
+    let two = support::apiserver::kubeconfig(&[("cluster1", api1.addr), ("cluster2", api2.addr)]);
     let kubeconfig = tmp.path().join("both");
     std::fs::write(&kubeconfig, two).expect("kubeconfig");
     let check = || {

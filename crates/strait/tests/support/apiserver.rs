@@ -299,7 +299,7 @@ impl ApiServer {
 
     /// A kubeconfig with one context, `context`, for this server.
     pub fn kubeconfig(&self, context: &str) -> String {
-        kubeconfig(&[(context, self)])
+        kubeconfig(&[(context, self.addr)])
     }
 
     /// Adds or replaces an object (as `kubectl apply` would), telling watchers.
@@ -400,15 +400,15 @@ async fn pod_proxy(st: &Arc<Mutex<State>>, uri: &hyper::Uri) -> Option<Response<
     })
 }
 
-/// A kubeconfig with a context per `(name, server)`, the first one current.
-pub fn kubeconfig(servers: &[(&str, &ApiServer)]) -> String {
+/// A kubeconfig with a context per `(name, API server address)`, the first one current, each
+/// with a bearer token of its own.
+pub fn kubeconfig(servers: &[(&str, SocketAddr)]) -> String {
     let mut clusters = String::new();
     let mut contexts = String::new();
     let mut users = String::new();
-    for (name, server) in servers {
+    for (name, addr) in servers {
         clusters.push_str(&format!(
-            "- name: {name}\n  cluster:\n    server: http://{}\n",
-            server.addr
+            "- name: {name}\n  cluster:\n    server: http://{addr}\n"
         ));
         contexts.push_str(&format!(
             "- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"
