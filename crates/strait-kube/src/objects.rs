@@ -25,51 +25,61 @@ pub fn api_resource(kind: Kind) -> ApiResource {
     ApiResource::from_gvk(&gvk)
 }
 
+/// `&[Kind]` of the kinds named, followed by the mesh's configuration: every Istio kind strait
+/// reads and the Gateway API (the same in every list that reads configuration).
+macro_rules! with_mesh_config {
+    ($($kind:ident),* $(,)?) => {
+        &[
+            $(Kind::$kind,)*
+            Kind::Gateway,
+            Kind::VirtualService,
+            Kind::DestinationRule,
+            Kind::ServiceEntry,
+            Kind::WorkloadEntry,
+            Kind::WorkloadGroup,
+            Kind::Sidecar,
+            Kind::EnvoyFilter,
+            Kind::PeerAuthentication,
+            Kind::AuthorizationPolicy,
+            Kind::RequestAuthentication,
+            Kind::Telemetry,
+            Kind::WasmPlugin,
+            Kind::ProxyConfig,
+            Kind::KubeGateway,
+            Kind::GatewayClass,
+            Kind::HTTPRoute,
+            Kind::GRPCRoute,
+            Kind::TLSRoute,
+            Kind::TCPRoute,
+            Kind::ReferenceGrant,
+        ]
+    };
+}
+
 /// Every kind `strait analyze` reads from a cluster: the workloads with their controllers and
 /// Services, Istio's configuration, the Gateway API, and what the analyzers look at
 /// (webhooks, NetworkPolicies, Ingresses).
-pub const OWN: &[Kind] = &[
-    Kind::Namespace,
-    Kind::Node,
-    Kind::Service,
-    Kind::Pod,
-    Kind::Deployment,
-    Kind::StatefulSet,
-    Kind::DaemonSet,
-    Kind::ReplicaSet,
-    Kind::Job,
-    Kind::CronJob,
-    Kind::EndpointSlice,
-    Kind::Secret,
-    Kind::ConfigMap,
-    Kind::ServiceAccount,
-    Kind::NetworkPolicy,
-    Kind::Ingress,
-    Kind::IngressClass,
-    Kind::MutatingWebhookConfiguration,
-    Kind::ValidatingWebhookConfiguration,
-    Kind::Gateway,
-    Kind::VirtualService,
-    Kind::DestinationRule,
-    Kind::ServiceEntry,
-    Kind::WorkloadEntry,
-    Kind::WorkloadGroup,
-    Kind::Sidecar,
-    Kind::EnvoyFilter,
-    Kind::PeerAuthentication,
-    Kind::AuthorizationPolicy,
-    Kind::RequestAuthentication,
-    Kind::Telemetry,
-    Kind::WasmPlugin,
-    Kind::ProxyConfig,
-    Kind::KubeGateway,
-    Kind::GatewayClass,
-    Kind::HTTPRoute,
-    Kind::GRPCRoute,
-    Kind::TLSRoute,
-    Kind::TCPRoute,
-    Kind::ReferenceGrant,
-];
+pub const OWN: &[Kind] = with_mesh_config!(
+    Namespace,
+    Node,
+    Service,
+    Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+    CronJob,
+    EndpointSlice,
+    Secret,
+    ConfigMap,
+    ServiceAccount,
+    NetworkPolicy,
+    Ingress,
+    IngressClass,
+    MutatingWebhookConfiguration,
+    ValidatingWebhookConfiguration,
+);
 
 /// What a control plane reads from its own cluster, as istiod does: where workloads are and
 /// who they run as, the Istio and Gateway API configuration, Ingresses of class `istio`, the
@@ -77,39 +87,18 @@ pub const OWN: &[Kind] = &[
 /// credentials; its RBAC grants no others). Not the workload controllers (Deployments and
 /// the like): running pods say all a proxy's configuration needs, and `strait analyze`, which
 /// reads [`OWN`] with the operator's credentials, looks at templates.
-pub const CONTROL_PLANE: &[Kind] = &[
-    Kind::Namespace,
-    Kind::Node,
-    Kind::Service,
-    Kind::Pod,
-    Kind::EndpointSlice,
-    Kind::ServiceAccount,
-    Kind::Secret,
-    Kind::ConfigMap,
-    Kind::Ingress,
-    Kind::IngressClass,
-    Kind::Gateway,
-    Kind::VirtualService,
-    Kind::DestinationRule,
-    Kind::ServiceEntry,
-    Kind::WorkloadEntry,
-    Kind::WorkloadGroup,
-    Kind::Sidecar,
-    Kind::EnvoyFilter,
-    Kind::PeerAuthentication,
-    Kind::AuthorizationPolicy,
-    Kind::RequestAuthentication,
-    Kind::Telemetry,
-    Kind::WasmPlugin,
-    Kind::ProxyConfig,
-    Kind::KubeGateway,
-    Kind::GatewayClass,
-    Kind::HTTPRoute,
-    Kind::GRPCRoute,
-    Kind::TLSRoute,
-    Kind::TCPRoute,
-    Kind::ReferenceGrant,
-];
+pub const CONTROL_PLANE: &[Kind] = with_mesh_config!(
+    Namespace,
+    Node,
+    Service,
+    Pod,
+    EndpointSlice,
+    ServiceAccount,
+    Secret,
+    ConfigMap,
+    Ingress,
+    IngressClass,
+);
 
 /// What a control plane reads from another cluster through a remote secret, as istiod does:
 /// where its workloads are (Services, EndpointSlices, Pods, Nodes for locality), its
