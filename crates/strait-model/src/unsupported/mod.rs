@@ -8,15 +8,17 @@ use strait_api::de::{FieldPath, Seg};
 use strait_api::istio::destination_rule::{ClientTlsMode, SimpleLb};
 use strait_api::istio::gateway::ServerTlsMode;
 use strait_api::istio::service_entry::Resolution;
-use strait_api::yaml::{self, Node, Resolved, Value};
 use strait_api::{Kind, Object};
 
 use crate::cluster::Cluster;
 use crate::ids::ObjId;
 use crate::mesh::Mesh;
 
+mod find;
 mod security;
 mod table;
+
+use find::{Hit, Paths};
 
 pub use table::{REPORTED, Reported, SAME_AS, When, below, canonical, places, reported};
 
@@ -157,14 +159,32 @@ fn when_set(mesh: &Mesh, out: &mut Vec<NotApplied>) {
             );
         }
     }
+    let mut kinds: Vec<Kind> = Vec::new();
+    for (kind, _, _) in &wanted {
+        if !kinds.contains(kind) {
+            kinds.push(*kind);
+        }
+    }
+    let by_kind: Vec<(Kind, Paths)> = kinds
+        .into_iter()
+        .map(|kind| {
+            let paths = wanted.iter().enumerate().filter(|(_, w)| w.0 == kind);
+            (kind, Paths::new(paths.map(|(i, w)| (w.1.as_str(), i))))
+        })
+        .collect();
     for c in mesh.primaries() {
-        for (kind, path, what) in &wanted {
+        let mut found: Vec<(usize, NotApplied)> = Vec::new();
+        for (kind, paths) in &by_kind {
             for (id, o) in holding(c, *kind) {
-                for (at, _) in set_in(o, path) {
-                    out.push(NotApplied::new(id, at, what));
+                for hit in paths.find(o) {
+                    found.push((hit.path, NotApplied::new(id, hit.at, wanted[hit.path].2)));
                 }
             }
         }
+        // Reported path by path, as the table lists them (a stable sort keeps each path's
+        // uses in object and tree order).
+        found.sort_by_key(|(path, _)| *path);
+        out.extend(found.into_iter().map(|(_, n)| n));
     }
 }
 
@@ -183,8 +203,9 @@ fn holding(c: &Cluster, kind: Kind) -> impl Iterator<Item = (ObjId, &Object)> {
 fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
     for c in mesh.primaries() {
         for (kind, path) in places(Kind::IstioOperator, "spec.meshConfig.accessLogFile") {
+            let paths = Paths::new([(path.as_str(), 0)]);
             for (id, o) in holding(c, kind) {
-                for (at, value) in set_in(o, &path) {
+                for Hit { at, value, .. } in paths.find(o) {
                     if value.is_some_and(|v| v != "/dev/stdout" && v != "/dev/stderr") {
                         out.push(NotApplied::new(
                             id,
@@ -491,79 +512,4 @@ pub fn steps(path: &str) -> Vec<Step<'_>> {
         out.extend(suffix.into_iter().rev());
     }
     out
-}
-
-/// Where the field at table path `path` is set in object `o` as written, each as a concrete
-/// path (`spec.http[2].mirror`) with the value when it is a string. In a ConfigMap, a string met
-/// before the path ends is read as the YAML it holds (`data.mesh`).
-fn set_in(o: &Object, path: &str) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
-    let embedded = o.kind == Kind::ConfigMap;
-    walk(
-        &o.source.tree,
-        &steps(path),
-        &mut Vec::new(),
-        embedded,
-        &mut out,
-    );
-    out
-}
-
-fn walk(
-    node: &Node,
-    steps: &[Step],
-    at: &mut Vec<Seg>,
-    embedded: bool,
-    out: &mut Vec<(String, Option<String>)>,
-) {
-    let Some((step, rest)) = steps.split_first() else {
-        if is_set(node) {
-            out.push((
-                FieldPath(at.clone()).to_string(),
-                node.as_str().map(str::to_string),
-            ));
-        }
-        return;
-    };
-    match (step, &node.value) {
-        (Step::Key(k), Value::Map(_)) => {
-            if let Some(v) = node.get(k) {
-                at.push(Seg::Key((*k).to_string()));
-                walk(v, rest, at, embedded, out);
-                at.pop();
-            }
-        }
-        (Step::Each, Value::Seq(items)) => {
-            for (i, v) in items.iter().enumerate() {
-                at.push(Seg::Index(i));
-                walk(v, rest, at, embedded, out);
-                at.pop();
-            }
-        }
-        (Step::Entry, Value::Map(entries)) => {
-            for (k, v) in entries {
-                at.push(Seg::Key(k.scalar_text().unwrap_or_default().to_string()));
-                walk(v, rest, at, embedded, out);
-                at.pop();
-            }
-        }
-        (Step::Key(_), Value::Scalar(_)) if embedded => {
-            let Some(text) = node.as_str() else { return };
-            let parsed = yaml::parse(text, node.pos.file, 0, 0);
-            if let Some(doc) = parsed.documents.first() {
-                walk(doc, steps, at, false, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Whether a value sets its field: null, an empty string and an empty list do not (proto3
-/// reads them as unset); an empty map does (a message with its defaults).
-fn is_set(node: &Node) -> bool {
-    match &node.value {
-        Value::Scalar(s) => !matches!(s.resolve(), Resolved::Null | Resolved::Str("")),
-        Value::Seq(items) => !items.is_empty(),
-        Value::Map(_) => true,
-    }
 }
