@@ -1,30 +1,37 @@
 //! `{"findings":[{"code","level","message","resource":{...},"source":{...}}],"summary":{...}}`.
 
+use std::io;
+
 use serde_json::{Value, json};
 use strait_api::SourceMap;
 
-use super::file_of;
+use super::{EachFinding, file_of};
 use crate::Report;
 use crate::catalog;
 use crate::finding::{Finding, Level};
 
-pub fn render(report: &Report, sources: &SourceMap) -> String {
-    let findings: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| finding(f, sources))
-        .collect();
-    let doc = json!({
-        "findings": findings,
-        "summary": {
+/// How one finding becomes JSON.
+type Render<'a> = Box<dyn Fn(&Finding) -> Value + 'a>;
+
+/// The document, written as it is serialized: each finding's JSON exists only while it is
+/// written (a report of 100,000 findings built as one value took more memory than the mesh).
+#[derive(serde::Serialize)]
+struct Doc<'a> {
+    findings: EachFinding<'a, Render<'a>>,
+    summary: Value,
+}
+
+pub fn render(report: &Report, sources: &SourceMap, w: &mut dyn io::Write) -> io::Result<()> {
+    let doc = Doc {
+        findings: EachFinding(&report.findings, Box::new(move |f| finding(f, sources))),
+        summary: json!({
             "errors": report.count(Level::Error),
             "warnings": report.count(Level::Warning),
             "info": report.count(Level::Info),
-        }
-    });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
-    s.push('\n');
-    s
+        }),
+    };
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    w.write_all(b"\n")
 }
 
 fn finding(f: &Finding, sources: &SourceMap) -> Value {

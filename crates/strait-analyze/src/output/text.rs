@@ -2,6 +2,7 @@
 //! with the source line and a caret, then related locations.
 
 use std::fmt::Write;
+use std::io;
 
 use strait_api::SourceMap;
 
@@ -22,12 +23,20 @@ fn paint(s: &str, code: &str, on: bool) -> String {
     }
 }
 
-pub fn render(report: &Report, sources: &SourceMap, opts: TextOptions) -> String {
+/// Writes one finding at a time, so a large report is never held twice.
+pub fn render(
+    report: &Report,
+    sources: &SourceMap,
+    opts: TextOptions,
+    w: &mut dyn io::Write,
+) -> io::Result<()> {
     let mut out = String::new();
     for f in &report.findings {
+        out.clear();
         line(&mut out, f, sources, opts);
+        w.write_all(out.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 fn line(out: &mut String, f: &Finding, sources: &SourceMap, opts: TextOptions) {

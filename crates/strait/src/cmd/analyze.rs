@@ -93,30 +93,6 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
             partial: args.partial,
         },
     );
-    let shown = Report {
-        findings: report
-            .findings
-            .iter()
-            .filter(|f| f.level >= level(args.output_threshold))
-            .cloned()
-            .collect(),
-    };
-    let text = match args.output {
-        Output::Text => output::text(
-            &shown,
-            &mesh.sources,
-            output::TextOptions {
-                color: out::use_color(args.color, true),
-                show_source: args.show_source,
-            },
-        ),
-        Output::Json => output::json(&shown, &mesh.sources),
-        Output::Sarif => output::sarif(&shown, &mesh.sources),
-    };
-    out::print(&text)?;
-    if !args.quiet && args.output == Output::Text {
-        note(&summary(&report, &mesh));
-    }
     let code = if report.has_input_errors() {
         2
     } else if report
@@ -127,6 +103,30 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     };
+    let summary = (!args.quiet && args.output == Output::Text).then(|| summary(&report, &mesh));
+    let mut shown = report;
+    shown
+        .findings
+        .retain(|f| f.level >= level(args.output_threshold));
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match args.output {
+        Output::Text => output::text(
+            &shown,
+            &mesh.sources,
+            output::TextOptions {
+                color: out::use_color(args.color, true),
+                show_source: args.show_source,
+            },
+            &mut out,
+        ),
+        Output::Json => output::json(&shown, &mesh.sources, &mut out),
+        Output::Sarif => output::sarif(&shown, &mesh.sources, &mut out),
+    }?;
+    out.flush()?;
+    drop(out);
+    if let Some(line) = summary {
+        note(&line);
+    }
     Ok(ExitCode::from(code))
 }
 

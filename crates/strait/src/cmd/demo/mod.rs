@@ -99,14 +99,18 @@ pub(super) fn analyze(dir: &Path, color: bool, only: Option<&str>) -> String {
     let input = strait_api::read_input(&[dir.to_path_buf()]);
     let (mesh, diags) = strait_model::build(input, &BuildOptions::default());
     let report = strait_analyze::analyze(&mesh, &diags, &Options::default());
-    let text = output::text(
+    let mut text = Vec::new();
+    // Writing to memory cannot fail.
+    let _ = output::text(
         &report,
         &mesh.sources,
         output::TextOptions {
             color,
             show_source: false,
         },
+        &mut text,
     );
+    let text = String::from_utf8_lossy(&text);
     let lines: Vec<String> = text
         .lines()
         .filter(|l| only.is_none_or(|code| l.contains(code)))
