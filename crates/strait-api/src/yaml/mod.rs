@@ -3,9 +3,11 @@
 mod build;
 mod helm;
 mod node;
+mod paths;
 mod split;
 
 pub use build::{MAX_DEPTH, MAX_NODES, Parsed, YamlIssue, parse};
 pub use helm::{TemplateAction, find_helm_action, find_template};
 pub use node::{Node, Resolved, Scalar, Value};
+pub use paths::{Hit, Paths, Step, steps};
 pub use split::{Chunk, is_blank, split_documents};

@@ -14,11 +14,11 @@ use crate::cluster::Cluster;
 use crate::ids::ObjId;
 use crate::mesh::Mesh;
 
-mod find;
 mod security;
 mod table;
 
-use find::{Hit, Paths};
+use strait_api::yaml::{Hit, Paths};
+pub use strait_api::yaml::{Step, steps};
 
 pub use table::{REPORTED, Reported, SAME_AS, When, below, canonical, places, reported};
 
@@ -176,7 +176,7 @@ fn when_set(mesh: &Mesh, out: &mut Vec<NotApplied>) {
         let mut found: Vec<(usize, NotApplied)> = Vec::new();
         for (kind, paths) in &by_kind {
             for (id, o) in holding(c, *kind) {
-                for hit in paths.find(o) {
+                for hit in paths.find(&o.source.tree, o.kind == Kind::ConfigMap) {
                     found.push((hit.path, NotApplied::new(id, hit.at, wanted[hit.path].2)));
                 }
             }
@@ -205,7 +205,7 @@ fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
         for (kind, path) in places(Kind::IstioOperator, "spec.meshConfig.accessLogFile") {
             let paths = Paths::new([(path.as_str(), 0)]);
             for (id, o) in holding(c, kind) {
-                for Hit { at, value, .. } in paths.find(o) {
+                for Hit { at, value, .. } in paths.find(&o.source.tree, o.kind == Kind::ConfigMap) {
                     if value.is_some_and(|v| v != "/dev/stdout" && v != "/dev/stderr") {
                         out.push(NotApplied::new(
                             id,
@@ -477,39 +477,4 @@ fn gateways(mesh: &Mesh, out: &mut Vec<NotApplied>) {
             }
         }
     }
-}
-
-/// One step of a table path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step<'a> {
-    Key(&'a str),
-    /// `[]`: every element of a list.
-    Each,
-    /// `[*]`: every entry of a map.
-    Entry,
-}
-
-/// The steps of a table path (`spec.http[].route[].headers.request.set[*]`).
-pub fn steps(path: &str) -> Vec<Step<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let mut name = part;
-        let mut suffix = Vec::new();
-        loop {
-            if let Some(n) = name.strip_suffix("[]") {
-                suffix.push(Step::Each);
-                name = n;
-            } else if let Some(n) = name.strip_suffix("[*]") {
-                suffix.push(Step::Entry);
-                name = n;
-            } else {
-                break;
-            }
-        }
-        if !name.is_empty() {
-            out.push(Step::Key(name));
-        }
-        out.extend(suffix.into_iter().rev());
-    }
-    out
 }

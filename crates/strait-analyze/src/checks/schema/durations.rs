@@ -1,5 +1,9 @@
 //! Durations: at least 1ms, in whole milliseconds, where Istio's CRDs require it.
 
+use std::sync::LazyLock;
+
+use strait_api::yaml::{Hit, Paths};
+
 use super::*;
 
 // ---- Durations ----
@@ -63,65 +67,62 @@ pub(super) fn duration_fields(kind: Kind) -> Vec<String> {
     }
 }
 
-/// Nodes at `pattern` under `node`, with their concrete paths.
-pub(super) fn find_nodes<'a>(
-    node: &'a Node,
-    segs: &[&str],
-    path: String,
-    out: &mut Vec<(String, &'a Node)>,
-) {
-    let Some((first, rest)) = segs.split_first() else {
-        out.push((path, node));
-        return;
-    };
-    let (key, list) = match first.strip_suffix("[]") {
-        Some(k) => (k, true),
-        None => (*first, false),
-    };
-    let Some(child) = node.get(key) else { return };
-    let here = if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    };
-    if !list {
-        find_nodes(child, rest, here, out);
-        return;
-    }
-    if let Value::Seq(items) = &child.value {
-        for (i, item) in items.iter().enumerate() {
-            find_nodes(item, rest, format!("{here}[{i}]"), out);
-        }
-    }
-}
+/// The kinds with duration fields, each with its fields merged for one walk of a tree.
+static PATHS: LazyLock<Vec<(Kind, Vec<String>)>> = LazyLock::new(|| {
+    [
+        Kind::VirtualService,
+        Kind::DestinationRule,
+        Kind::Sidecar,
+        Kind::RequestAuthentication,
+        Kind::Telemetry,
+    ]
+    .into_iter()
+    .map(|k| (k, duration_fields(k)))
+    .collect()
+});
+static MERGED: LazyLock<Vec<(Kind, Paths<'static>)>> = LazyLock::new(|| {
+    PATHS
+        .iter()
+        .map(|(k, fields)| {
+            (
+                *k,
+                Paths::new(fields.iter().enumerate().map(|(i, f)| (f.as_str(), i))),
+            )
+        })
+        .collect()
+});
 
 pub(super) fn durations(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'static Code) {
-    let tree: &Node = &o.source.tree;
-    for pattern in duration_fields(o.kind) {
-        let segs: Vec<&str> = pattern.split('.').collect();
-        let mut found = Vec::new();
-        find_nodes(tree, &segs, String::new(), &mut found);
-        for (path, node) in found {
-            let Some(Ok(d)) = node.as_str().map(Duration::parse) else {
-                continue;
-            };
-            let nanos = d.as_std().as_nanos();
-            let field = path.rsplit('.').next().unwrap_or("");
-            if nanos < 1_000_000 {
-                ctx.at(
-                    code,
-                    id,
-                    &path,
-                    format!("{field} {} is below 1ms; Istio rejects durations under 1ms (to disable, remove the field)", node.as_str().unwrap_or("")),
-                );
-            } else if !nanos.is_multiple_of(1_000_000) {
-                ctx.at(
-                    code,
-                    id,
-                    &path,
-                    format!("{field} {} is not a whole number of milliseconds; Istio rejects finer precision", node.as_str().unwrap_or("")),
-                );
-            }
+    let Some((_, paths)) = MERGED.iter().find(|(k, _)| *k == o.kind) else {
+        return;
+    };
+    let mut hits = paths.find(&o.source.tree, false);
+    // Field by field, as the list names them.
+    hits.sort_by_key(|h| h.path);
+    for Hit {
+        at: path, value, ..
+    } in hits
+    {
+        let Some(text) = value else { continue };
+        let Ok(d) = Duration::parse(&text) else {
+            continue;
+        };
+        let nanos = d.as_std().as_nanos();
+        let field = path.rsplit('.').next().unwrap_or("");
+        if nanos < 1_000_000 {
+            ctx.at(
+                code,
+                id,
+                &path,
+                format!("{field} {text} is below 1ms; Istio rejects durations under 1ms (to disable, remove the field)"),
+            );
+        } else if !nanos.is_multiple_of(1_000_000) {
+            ctx.at(
+                code,
+                id,
+                &path,
+                format!("{field} {text} is not a whole number of milliseconds; Istio rejects finer precision"),
+            );
         }
     }
 }

@@ -42,7 +42,6 @@ use strait_api::istio::gateway::{ServerTlsMode, ServerTlsSettings, TlsProtocol};
 use strait_api::istio::security::AuthorizationAction;
 use strait_api::istio::service_entry::Resolution;
 use strait_api::istio::virtual_service::StringMatch;
-use strait_api::yaml::{Node, Value};
 use strait_api::{Kind, Object};
 use strait_model::host::ExportTo;
 use strait_model::{ObjId, Protocol};

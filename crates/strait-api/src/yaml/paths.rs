@@ -1,24 +1,22 @@
-//! Where table paths are set in an object as written. The paths of one kind are merged into a
-//! tree of steps, so each object's YAML is walked once for all of them (a walk per path and
-//! object was a third of `strait analyze` on large dumps).
+//! Field paths with wildcards (`spec.http[].route[].headers.request.set[*]`), found in a
+//! spanned tree. Many paths are merged into a tree of steps, so a document is walked once for
+//! all of them (a walk per path and object was a third of `strait analyze` on large dumps).
 
-use strait_api::Object;
-use strait_api::de::{FieldPath, Seg};
-use strait_api::yaml::{self, Node, Resolved, Value};
-
-use super::{Step, steps};
+use crate::de::{FieldPath, Seg};
+use crate::yaml::{self, Node, Resolved, Value};
 
 /// One use found: which of the paths it is, where (`spec.http[2].mirror`), and the value when
 /// it is a string.
-pub(super) struct Hit {
+#[derive(Clone, Debug)]
+pub struct Hit {
     pub path: usize,
     pub at: String,
     pub value: Option<String>,
 }
 
-/// Table paths merged by their common steps.
-#[derive(Default)]
-pub(super) struct Paths<'a> {
+/// Paths merged by their common steps.
+#[derive(Debug, Default)]
+pub struct Paths<'a> {
     keys: Vec<(&'a str, Paths<'a>)>,
     each: Option<Box<Paths<'a>>>,
     entry: Option<Box<Paths<'a>>>,
@@ -27,7 +25,7 @@ pub(super) struct Paths<'a> {
 }
 
 impl<'a> Paths<'a> {
-    /// `paths`: each table path with the index its hits are reported under.
+    /// `paths`: each path with the index its hits are reported under.
     pub fn new(paths: impl IntoIterator<Item = (&'a str, usize)>) -> Paths<'a> {
         let mut root = Paths::default();
         for (path, index) in paths {
@@ -56,12 +54,12 @@ impl<'a> Paths<'a> {
         next.insert(rest, index);
     }
 
-    /// Every use of the paths in `o`, in the order of its tree. In a ConfigMap, a string met
-    /// before a path ends is read as the YAML it holds (`data.mesh`).
-    pub fn find(&self, o: &Object) -> Vec<Hit> {
+    /// Every place in `tree` where one of the paths is set (not null, not an empty string or
+    /// list), in the order of the tree. With `embedded` (a ConfigMap), a string met before a
+    /// path ends is read as the YAML it holds (`data.mesh`).
+    pub fn find(&self, tree: &Node, embedded: bool) -> Vec<Hit> {
         let mut out = Vec::new();
-        let embedded = o.kind == strait_api::Kind::ConfigMap;
-        self.walk(&o.source.tree, &mut Vec::new(), embedded, &mut out);
+        self.walk(tree, &mut Vec::new(), embedded, &mut out);
         out
     }
 
@@ -135,5 +133,94 @@ fn is_set(node: &Node) -> bool {
         Value::Scalar(s) => !matches!(s.resolve(), Resolved::Null | Resolved::Str("")),
         Value::Seq(items) => !items.is_empty(),
         Value::Map(_) => true,
+    }
+}
+
+/// One step of a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    Key(&'a str),
+    /// `[]`: every element of a list.
+    Each,
+    /// `[*]`: every entry of a map.
+    Entry,
+}
+
+/// The steps of a path (`spec.http[].route[].headers.request.set[*]`).
+pub fn steps(path: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut name = part;
+        let mut suffix = Vec::new();
+        loop {
+            if let Some(n) = name.strip_suffix("[]") {
+                suffix.push(Step::Each);
+                name = n;
+            } else if let Some(n) = name.strip_suffix("[*]") {
+                suffix.push(Step::Entry);
+                name = n;
+            } else {
+                break;
+            }
+        }
+        if !name.is_empty() {
+            out.push(Step::Key(name));
+        }
+        out.extend(suffix.into_iter().rev());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    fn hits(paths: &[&str], yaml: &str, embedded: bool) -> Vec<(usize, String, Option<String>)> {
+        let parsed = yaml::parse(yaml, FileId(0), 0, 0);
+        let merged = Paths::new(paths.iter().enumerate().map(|(i, p)| (*p, i)));
+        merged
+            .find(&parsed.documents[0], embedded)
+            .into_iter()
+            .map(|h| (h.path, h.at, h.value))
+            .collect()
+    }
+
+    #[test]
+    fn merged_paths_find_each_use_in_tree_order() {
+        let doc = "spec:\n  http:\n  - timeout: 1s\n    mirror: {host: a}\n  - timeout: 2s\n";
+        let found = hits(&["spec.http[].timeout", "spec.http[].mirror"], doc, false);
+        let at: Vec<(usize, &str)> = found.iter().map(|(i, p, _)| (*i, p.as_str())).collect();
+        assert_eq!(
+            at,
+            [
+                (0, "spec.http[0].timeout"),
+                (1, "spec.http[0].mirror"),
+                (0, "spec.http[1].timeout"),
+            ]
+        );
+        assert_eq!(found[0].2.as_deref(), Some("1s"));
+        assert_eq!(found[1].2, None, "a map has no string value");
+    }
+
+    #[test]
+    fn unset_values_and_earlier_duplicates_are_not_uses() {
+        let doc = "a: {b: ~, c: '', d: [], e: {}, f: one, f: two}\n";
+        let found = hits(&["a.b", "a.c", "a.d", "a.e", "a.f"], doc, false);
+        let at: Vec<&str> = found.iter().map(|(_, p, _)| p.as_str()).collect();
+        assert_eq!(at, ["a.e", "a.f"]);
+        assert_eq!(found[1].2.as_deref(), Some("two"), "the later key wins");
+    }
+
+    #[test]
+    fn map_entries_and_embedded_yaml() {
+        let doc = "set:\n  x-a: '1'\n  x-b: '2'\ndata:\n  mesh: |\n    accessLogFile: /tmp/log\n";
+        let found = hits(&["set[*]", "data.mesh.accessLogFile"], doc, true);
+        let at: Vec<&str> = found.iter().map(|(_, p, _)| p.as_str()).collect();
+        assert_eq!(at, ["set.x-a", "set.x-b", "data.mesh.accessLogFile"]);
+        assert!(
+            hits(&["data.mesh.accessLogFile"], doc, false).is_empty(),
+            "strings are read as YAML only when asked"
+        );
     }
 }
