@@ -8,7 +8,7 @@ use super::common::{Duration, MatchLabels, PortSelector, istio_enum, spec};
 spec! {
     pub struct DestinationRuleSpec {
         pub host: String,
-        pub traffic_policy: Option<TrafficPolicy>,
+        pub traffic_policy: Option<Box<TrafficPolicy>>,
         pub subsets: Vec<Subset>,
         pub export_to: Vec<String>,
         pub workload_selector: Option<MatchLabels>,
@@ -285,7 +285,7 @@ spec! {
     pub struct Subset {
         pub name: String,
         pub labels: BTreeMap<String, String>,
-        pub traffic_policy: Option<TrafficPolicy>,
+        pub traffic_policy: Option<Box<TrafficPolicy>>,
     }
 }
 
@@ -294,11 +294,11 @@ impl DestinationRuleSpec {
     pub fn traffic_policies(&self) -> Vec<(String, &TrafficPolicy)> {
         let mut out = Vec::new();
         if let Some(tp) = &self.traffic_policy {
-            out.push(("spec.trafficPolicy".to_string(), tp));
+            out.push(("spec.trafficPolicy".to_string(), &**tp));
         }
         for (i, s) in self.subsets.iter().enumerate() {
             if let Some(tp) = &s.traffic_policy {
-                out.push((format!("spec.subsets[{i}].trafficPolicy"), tp));
+                out.push((format!("spec.subsets[{i}].trafficPolicy"), &**tp));
             }
         }
         out

@@ -21,14 +21,14 @@ spec! {
         #[serde(rename = "match")]
         pub matches: Vec<HttpMatchRequest>,
         pub route: Vec<HttpRouteDestination>,
-        pub redirect: Option<HttpRedirect>,
-        pub direct_response: Option<HttpDirectResponse>,
-        pub delegate: Option<Delegate>,
-        pub rewrite: Option<HttpRewrite>,
+        pub redirect: Option<Box<HttpRedirect>>,
+        pub direct_response: Option<Box<HttpDirectResponse>>,
+        pub delegate: Option<Box<Delegate>>,
+        pub rewrite: Option<Box<HttpRewrite>>,
         pub timeout: Option<Duration>,
         pub retries: Option<HttpRetry>,
-        pub fault: Option<HttpFaultInjection>,
-        pub mirror: Option<Destination>,
+        pub fault: Option<Box<HttpFaultInjection>>,
+        pub mirror: Option<Box<Destination>>,
         pub mirrors: Vec<HttpMirrorPolicy>,
         /// Deprecated: use `mirrorPercentage`.
         pub mirror_percent: Option<u32>,
@@ -36,8 +36,8 @@ spec! {
         #[serde(rename = "mirror_percent")]
         pub mirror_percent_legacy: Option<u32>,
         pub mirror_percentage: Option<Percent>,
-        pub cors_policy: Option<CorsPolicy>,
-        pub headers: Option<Headers>,
+        pub cors_policy: Option<Box<CorsPolicy>>,
+        pub headers: Option<Box<Headers>>,
     }
 }
 

@@ -368,8 +368,8 @@ pub(super) fn http_rules(
                         .map(|x| (x.matches.clone(), x.rewrite.clone())),
                     authority: rw.authority.clone(),
                 }),
-                headers: header_rules(r.headers.as_ref()),
-                fault: r.fault.as_ref().map(fault),
+                headers: header_rules(r.headers.as_deref()),
+                fault: r.fault.as_deref().map(fault),
             },
         });
     }

@@ -30,7 +30,7 @@ fn traffic_dependents(mesh: &Mesh) -> BTreeMap<ServiceId, BTreeSet<String>> {
             r.route
                 .iter()
                 .filter_map(|d| d.destination.as_ref())
-                .chain(r.mirror.iter())
+                .chain(r.mirror.as_deref())
                 .chain(r.mirrors.iter().filter_map(|m| m.destination.as_ref()))
         });
         let l4 = s
