@@ -117,11 +117,16 @@ fn remove_path(node: &mut Node, path: &[Seg]) -> bool {
     match (last, &mut cur.value) {
         (Seg::Key(k), Value::Map(entries)) => {
             let before = entries.len();
-            entries.retain(|(key, _)| key.scalar_text() != Some(k));
-            entries.len() != before
+            let mut kept = std::mem::take(entries).into_vec();
+            kept.retain(|(key, _)| key.scalar_text() != Some(k));
+            let removed = kept.len() != before;
+            *entries = kept.into_boxed_slice();
+            removed
         }
         (Seg::Index(i), Value::Seq(items)) if *i < items.len() => {
-            items.remove(*i);
+            let mut kept = std::mem::take(items).into_vec();
+            kept.remove(*i);
+            *items = kept.into_boxed_slice();
             true
         }
         _ => false,

@@ -149,18 +149,13 @@ impl Builder {
                 key: None,
             }),
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq {
-                    pos,
-                    anchor,
-                    mut items,
-                }) => {
-                    // Growth by doubling leaves up to half of a list unused; the tree lives as
-                    // long as its object does.
-                    items.shrink_to_fit();
+                Some(Frame::Seq { pos, anchor, items }) => {
+                    // A boxed slice: no unused capacity, and a smaller node (the tree lives
+                    // as long as its object does).
                     self.finish(
                         Node {
                             pos,
-                            value: Value::Seq(items),
+                            value: Value::Seq(items.into_boxed_slice()),
                         },
                         anchor,
                         0,
@@ -175,12 +170,11 @@ impl Builder {
                     entries,
                     ..
                 }) => {
-                    let mut entries = self.merge_and_check(entries);
-                    entries.shrink_to_fit();
+                    let entries = self.merge_and_check(entries);
                     self.finish(
                         Node {
                             pos,
-                            value: Value::Map(entries),
+                            value: Value::Map(entries.into_boxed_slice()),
                         },
                         anchor,
                         0,

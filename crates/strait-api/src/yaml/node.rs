@@ -17,8 +17,8 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Scalar(Scalar),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
+    Seq(Box<[Node]>),
+    Map(Box<[(Node, Node)]>),
 }
 
 /// A scalar's text as written, and whether it was quoted (quoted and block scalars are always
