@@ -3,8 +3,9 @@
 
 mod control_mock;
 
+use std::sync::LazyLock;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use control_mock::{ApiServer, Seen, client, data};
 use http::Method;
@@ -13,18 +14,23 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use strait_kube::control::lease::NAMESPACE_CONTROLLER;
-use strait_kube::control::{ElectionConfig, Elector};
+use strait_kube::control::{ElectionConfig, Elector, Moment};
 
 const ME: &str = "istiod-7c9d8b6f5-xk2lp";
 const OTHER: &str = "istiod-5d8f7c9b4-abcde";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/istio-system/leases";
 
-fn t(secs: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000 + secs)
+/// `secs` after the test's epoch, on both clocks.
+fn t(secs: u64) -> Moment {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    Moment {
+        wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000 + secs),
+        mono: *START + Duration::from_secs(secs),
+    }
 }
 
-fn stamp(at: SystemTime) -> Option<MicroTime> {
-    Some(MicroTime(Timestamp::try_from(at).expect("timestamp")))
+fn stamp(at: Moment) -> Option<MicroTime> {
+    Some(MicroTime(Timestamp::try_from(at.wall).expect("timestamp")))
 }
 
 fn lease_path() -> String {
@@ -53,7 +59,7 @@ fn not_found() -> Value {
 }
 
 /// Takes the free lease at `at`: GET answers 404, the create succeeds.
-async fn acquire(e: &mut Elector, server: &mut ApiServer, at: SystemTime) -> Seen {
+async fn acquire(e: &mut Elector, server: &mut ApiServer, at: Moment) -> Seen {
     let (won, (get, create)) = tokio::join!(bounded(e.try_acquire_or_renew(at)), async {
         (
             server.answer(404, not_found()).await,
@@ -247,16 +253,25 @@ async fn an_api_error_is_reported_with_the_lease() {
 }
 
 /// A Lease store behind the mock: GET, POST and PUT as the API server does them, PUT checked
-/// against the stored resourceVersion; `broken` makes every request fail with 500.
+/// against the stored resourceVersion; `broken` makes every request fail with 500, `silent`
+/// leaves it unanswered.
 #[derive(Default)]
 struct Store {
     lease: Option<Value>,
     version: u64,
     broken: bool,
+    silent: bool,
 }
 
 impl Store {
-    fn reply(&mut self, seen: &Seen) -> (u16, Value) {
+    fn reply(&mut self, seen: &Seen) -> Option<(u16, Value)> {
+        if self.silent {
+            return None;
+        }
+        Some(self.answer(seen))
+    }
+
+    fn answer(&mut self, seen: &Seen) -> (u16, Value) {
         if self.broken {
             return (
                 500,
@@ -308,7 +323,7 @@ async fn a_running_elector_leads_steps_down_when_it_cannot_renew_and_releases_on
     let (c, server) = client();
     let store = Arc::new(Mutex::new(Store::default()));
     let s = store.clone();
-    let api = tokio::spawn(server.serve(move |seen| Some(s.lock().expect("store").reply(seen))));
+    let api = tokio::spawn(server.serve(move |seen| s.lock().expect("store").reply(seen)));
     let e = Elector::new(c, fast());
     let leadership = e.leadership();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -328,4 +343,33 @@ async fn a_running_elector_leads_steps_down_when_it_cannot_renew_and_releases_on
     let held = store.lock().expect("store").lease.clone().expect("lease");
     assert_eq!(held["spec"].get("holderIdentity"), None, "released: {held}");
     bounded(api).await.expect("API ends with its client");
+}
+
+/// The API server stops answering a leader mid-renewal. Its last renewal began no later than
+/// it became leader, so it must step down within the renew deadline of that, before another
+/// replica (which saw the change no earlier) may take the lease at the lease duration. A
+/// round left waiting is abandoned at the deadline, not a whole round timeout later. Time is
+/// tokio's paused clock, so the bound is exact, not a race.
+#[tokio::test(start_paused = true)]
+async fn a_leader_whose_api_server_goes_silent_steps_down_by_its_renew_deadline() {
+    let (c, server) = client();
+    let store = Arc::new(Mutex::new(Store::default()));
+    let s = store.clone();
+    let _api = tokio::spawn(server.serve(move |seen| s.lock().expect("store").reply(seen)));
+    let config = ElectionConfig::new("istio-system", NAMESPACE_CONTROLLER, ME);
+    let deadline = config.renew_deadline;
+    assert!(deadline < config.lease_duration);
+    let e = Elector::new(c, config);
+    let leadership = e.leadership();
+    let _run = tokio::spawn(e.run(std::future::pending()));
+
+    wait_for(&leadership, true).await;
+    let led = tokio::time::Instant::now();
+    store.lock().expect("store").silent = true;
+    wait_for(&leadership, false).await;
+    let after = led.elapsed();
+    assert!(
+        after <= deadline,
+        "stepped down {after:?} after leading; the renew deadline is {deadline:?}"
+    );
 }

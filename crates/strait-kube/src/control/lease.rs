@@ -4,11 +4,13 @@
 //! resourceVersion it was based on, so of two replicas racing for the same lease the API
 //! server accepts one and answers the other 409 Conflict.
 //!
-//! Expiry is judged by when this replica last *saw* the lease change (its own clock), not by
-//! the `renewTime` another replica wrote (its clock): clocks of two nodes may disagree, the
-//! time between two observations here cannot. A leader that cannot renew within the renew
-//! deadline gives up before its lease could be taken over; one that loses a write race gives
-//! up at once.
+//! Expiry is judged by when this replica last *saw* the lease change (its own monotonic
+//! clock), not by the `renewTime` another replica wrote (its wall clock): clocks of two nodes
+//! may disagree, and a wall clock may be stepped; the time between two observations here
+//! cannot. A leader that cannot renew within the renew deadline, counted from the start of
+//! its last successful round, gives up before its lease could be taken over: a round still
+//! waiting for the API server when the deadline passes is abandoned. One that loses a write
+//! race gives up at once.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -90,11 +92,30 @@ impl From<watch::Receiver<bool>> for Leadership {
     }
 }
 
+/// A point in time as the election needs it: the wall clock for the stamps it writes, the
+/// monotonic clock for the expiry it judges.
+#[derive(Clone, Copy, Debug)]
+pub struct Moment {
+    pub wall: SystemTime,
+    pub mono: Instant,
+}
+
+impl Moment {
+    /// Now, the monotonic part from tokio's clock (the same as the system's, except in tests
+    /// that pause it).
+    pub fn now() -> Moment {
+        Moment {
+            wall: SystemTime::now(),
+            mono: tokio::time::Instant::now().into_std(),
+        }
+    }
+}
+
 /// The lease as last seen: its version and when this replica saw that version first.
 #[derive(Debug)]
 struct Observed {
     version: String,
-    at: SystemTime,
+    at: Instant,
 }
 
 /// One replica's side of the election.
@@ -137,7 +158,7 @@ impl Elector {
     /// One round at time `now`: takes the lease when it is free or expired, renews it when
     /// held. Whether this replica leads afterwards; an API error leaves leadership as it
     /// was (the caller decides when a leader that cannot renew gives up).
-    pub async fn try_acquire_or_renew(&mut self, now: SystemTime) -> Result<bool, ElectionError> {
+    pub async fn try_acquire_or_renew(&mut self, now: Moment) -> Result<bool, ElectionError> {
         let current = self
             .api
             .get_opt(&self.config.name)
@@ -154,17 +175,17 @@ impl Elector {
         if self.observed.as_ref().is_none_or(|o| o.version != version) {
             self.observed = Some(Observed {
                 version: version.clone(),
-                at: now,
+                at: now.mono,
             });
         }
         let spec = current.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.as_deref().unwrap_or("");
         let mine = holder == self.config.identity;
-        if !mine && !holder.is_empty() && !self.expired(&spec, now) {
+        if !mine && !holder.is_empty() && !self.expired(&spec, now.mono) {
             self.set_leader(false);
             return Ok(false);
         }
-        let stamp = micro_time(now);
+        let stamp = micro_time(now.wall);
         let next = LeaseSpec {
             holder_identity: Some(self.config.identity.clone()),
             lease_duration_seconds: Some(seconds(self.config.lease_duration)),
@@ -184,7 +205,7 @@ impl Elector {
 
     /// Whether the lease, unchanged since this replica first saw it, has outlived its
     /// duration.
-    fn expired(&self, spec: &LeaseSpec, now: SystemTime) -> bool {
+    fn expired(&self, spec: &LeaseSpec, now: Instant) -> bool {
         let duration = spec
             .lease_duration_seconds
             .and_then(|s| u64::try_from(s).ok())
@@ -194,8 +215,8 @@ impl Elector {
             .is_some_and(|o| o.at + duration <= now)
     }
 
-    async fn create(&mut self, now: SystemTime) -> Result<bool, ElectionError> {
-        let stamp = micro_time(now);
+    async fn create(&mut self, now: Moment) -> Result<bool, ElectionError> {
+        let stamp = micro_time(now.wall);
         let lease = Lease {
             metadata: ObjectMeta {
                 name: Some(self.config.name.clone()),
@@ -231,7 +252,7 @@ impl Elector {
         &mut self,
         mut current: Lease,
         spec: LeaseSpec,
-        now: SystemTime,
+        now: Moment,
     ) -> Result<bool, ElectionError> {
         current.spec = Some(spec);
         match self
@@ -256,14 +277,14 @@ impl Elector {
         }
     }
 
-    fn observed_write(&mut self, written: &Lease, now: SystemTime) {
+    fn observed_write(&mut self, written: &Lease, now: Moment) {
         self.observed = Some(Observed {
             version: written
                 .metadata
                 .resource_version
                 .clone()
                 .unwrap_or_default(),
-            at: now,
+            at: now.mono,
         });
     }
 
@@ -310,20 +331,23 @@ impl Elector {
     /// Campaigns and leads until `stop` resolves, then releases the lease if held.
     pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop);
-        let mut renewed = Instant::now();
+        // When the last successful round began: the lease was renewed no earlier, so other
+        // replicas cannot take it over before lease_duration after this.
+        let mut renewed: Option<Instant> = None;
         loop {
             let was_leader = *self.leader.borrow();
-            let round = tokio::time::timeout(
-                self.config.renew_deadline,
-                self.try_acquire_or_renew(SystemTime::now()),
-            )
-            .await;
+            let start = Moment::now();
+            let budget = match renewed.filter(|_| was_leader) {
+                Some(r) => (r + self.config.renew_deadline).saturating_duration_since(start.mono),
+                None => self.config.renew_deadline,
+            };
+            let round = tokio::time::timeout(budget, self.try_acquire_or_renew(start)).await;
             match round {
                 Ok(Ok(true)) => {
                     if !was_leader {
                         tracing::info!(lease = %self.config.name, identity = %self.config.identity, "became the leader");
                     }
-                    renewed = Instant::now();
+                    renewed = Some(start.mono);
                 }
                 Ok(Ok(false)) => {
                     if was_leader {
@@ -335,7 +359,11 @@ impl Elector {
                     tracing::warn!(lease = %self.config.name, "leader election: no answer from the API server")
                 }
             }
-            if *self.leader.borrow() && renewed.elapsed() >= self.config.renew_deadline {
+            if *self.leader.borrow()
+                && renewed.is_none_or(|r| {
+                    Moment::now().mono.saturating_duration_since(r) >= self.config.renew_deadline
+                })
+            {
                 tracing::warn!(
                     lease = %self.config.name,
                     "could not renew the lease within the renew deadline; no longer the leader"

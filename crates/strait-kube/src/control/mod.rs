@@ -27,6 +27,6 @@ pub mod remote_webhooks;
 pub mod root_cert;
 pub mod token_review;
 
-pub use lease::{ElectionConfig, Elector, Leadership};
+pub use lease::{ElectionConfig, Elector, Leadership, Moment};
 pub use root_cert::RootCertWriter;
 pub use token_review::TokenReview;
