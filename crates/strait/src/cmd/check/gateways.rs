@@ -28,8 +28,9 @@ struct Gateway {
     port: u16,
     /// The control plane's view: healthy, unhealthy, unresolved, or no address.
     status: String,
-    /// Per other network: whether a connection opened from there.
-    reachable_from: BTreeMap<String, bool>,
+    /// Per other network: whether a connection opened from there; `None` (null) when nothing
+    /// can try from there (no control plane of this mesh runs in that network).
+    reachable_from: BTreeMap<String, Option<bool>>,
     /// The Gateway resources served on this port by the gateway's pods, with the kind of
     /// listener (`tls`, `http`, `tcp`).
     servers: Vec<String>,
@@ -95,7 +96,14 @@ pub(super) fn run(ctx: &Ctx, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             let reach: Vec<String> = g
                 .reachable_from
                 .iter()
-                .map(|(n, ok)| format!("{n}:{}", if *ok { "yes" } else { "NO" }))
+                .map(|(n, ok)| {
+                    let seen = match ok {
+                        Some(true) => "yes",
+                        Some(false) => "NO",
+                        None => "unknown",
+                    };
+                    format!("{n}:{seen}")
+                })
                 .collect();
             vec![
                 g.network.clone(),
@@ -143,7 +151,7 @@ fn why_not_ready(g: &Gateway) -> String {
     let unreachable: Vec<&str> = g
         .reachable_from
         .iter()
-        .filter(|(_, ok)| !**ok)
+        .filter(|(_, ok)| **ok == Some(false))
         .map(|(n, _)| n.as_str())
         .collect();
     if g.servers.is_empty() {
@@ -195,22 +203,22 @@ fn check_one(
                 continue;
             };
             let vantage = ctx.mesh.st.vantage_of_cluster(&from.name);
-            ip.is_some_and(|ip| {
+            Some(ip.is_some_and(|ip| {
                 ctx.runtime
                     .block_on(vantage.connect(SocketAddr::new(ip, port), DIAL))
                     .is_ok()
-            })
+            }))
         } else {
-            // The probe of a control plane running in the other network.
-            match probed_from(ctx, answers, other, cluster, address, port) {
-                Some(ok) => ok,
-                None => continue,
-            }
+            // The probe of a control plane running in the other network, when one runs there.
+            probed_from(ctx, answers, other, cluster, address, port)
         };
         reachable_from.insert(other.clone(), ok);
     }
     let servers = served(ctx, network, cluster, port);
-    let ready = status == "healthy" && reachable_from.values().all(|ok| *ok) && !servers.is_empty();
+    // Unknown reachability does not make a gateway unready: nothing has shown it refused.
+    let ready = status == "healthy"
+        && reachable_from.values().all(|ok| *ok != Some(false))
+        && !servers.is_empty();
     Gateway {
         network: network.to_string(),
         cluster: cluster.to_string(),
