@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use strait_api::embedded::parse_embedded;
 use strait_api::istio::mesh_config::{MeshConfig, MeshNetworks};
 use strait_api::layout::DEFAULT_CLUSTER_NAME;
-use strait_api::{Diagnostic, Input, Kind, ObjectRef, Problem, Role, Severity};
+use strait_api::{Diagnostic, Input, Kind, Object, ObjectRef, Problem, Role, Severity, SourceMap};
 
 use crate::cluster::{Cluster, Fact, Facts};
 use crate::host::ExportTo;
@@ -49,7 +49,8 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
     for (i, ci) in inputs.into_iter().enumerate() {
         let id = ClusterId(i as u16);
         let decl = ci.decl.clone().unwrap_or_default();
-        let (by_kind, by_name) = crate::cluster::index_objects(&ci.objects);
+        let objects = without_duplicates(ci.objects, &ci.name, &sources, &mut diags);
+        let (by_kind, by_name) = crate::cluster::index_objects(&objects);
         let mut c = Cluster {
             id,
             name: ci.name.clone(),
@@ -68,7 +69,7 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
             locality: strait_config::Locality::parse(decl.locality.as_deref().unwrap_or("")),
             decl_pos: ci.decl_pos,
             dir: ci.dir,
-            objects: ci.objects,
+            objects,
             by_kind,
             by_name,
             namespaces: BTreeMap::new(),
@@ -78,7 +79,6 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
             facts: Facts::default(),
             inject_by_default: false,
         };
-        report_duplicates(&c, &mut diags);
         index_namespaces(&mut c);
         read_operator_facts(&mut c);
         read_mesh_config(
@@ -193,35 +193,53 @@ fn empty_cluster() -> Cluster {
     }
 }
 
-fn report_duplicates(c: &Cluster, diags: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<(Kind, &str, &str), u32> = HashMap::new();
-    for (i, o) in c.objects.iter().enumerate() {
+/// One object per kind, namespace and name, as the API server (and istioctl's file store)
+/// holds them: the later definition replaces the earlier, which is reported and dropped, so
+/// that no check sees an object conflict with its own copy.
+fn without_duplicates(
+    objects: Vec<Object>,
+    cluster: &str,
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Object> {
+    let mut last: HashMap<(Kind, &str, &str), usize> = HashMap::new();
+    let mut replaced = vec![false; objects.len()];
+    for (i, o) in objects.iter().enumerate() {
         if o.name().is_empty() {
             continue;
         }
-        let key = (o.kind, o.namespace(), o.name());
-        if let Some(first) = seen.insert(key, i as u32) {
-            let first_pos = c.obj(first).source.pos;
-            diags.push(
-                Diagnostic::at(
-                    Problem::DuplicateObject,
-                    Severity::Warning,
-                    o.source.pos,
-                    format!(
-                        "{} is defined twice in cluster {} (first at line {}); the later definition wins",
-                        o.display_name(),
-                        c.name,
-                        first_pos.line
-                    ),
-                )
-                .with_object(ObjectRef {
-                    kind: o.kind.to_string(),
-                    namespace: o.namespace().to_string(),
-                    name: o.name().to_string(),
-                }),
-            );
-        }
+        let Some(first) = last.insert((o.kind, o.namespace(), o.name()), i) else {
+            continue;
+        };
+        replaced[first] = true;
+        let before = objects[first].source.pos;
+        let at = if before.file == o.source.pos.file {
+            format!("line {}", before.line)
+        } else {
+            sources.display(before).to_string()
+        };
+        diags.push(
+            Diagnostic::at(
+                Problem::DuplicateObject,
+                Severity::Warning,
+                o.source.pos,
+                format!(
+                    "{} is defined twice in cluster {cluster} (first at {at}); the later definition wins",
+                    o.display_name(),
+                ),
+            )
+            .with_object(ObjectRef {
+                kind: o.kind.to_string(),
+                namespace: o.namespace().to_string(),
+                name: o.name().to_string(),
+            }),
+        );
     }
+    objects
+        .into_iter()
+        .zip(replaced)
+        .filter_map(|(o, gone)| (!gone).then_some(o))
+        .collect()
 }
 
 fn index_namespaces(c: &mut Cluster) {
