@@ -45,6 +45,9 @@ pub struct Mesh {
     pub(crate) index: OnceLock<Index>,
 }
 
+/// The label that enrols pods or namespaces in ambient mode.
+pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
+
 impl Mesh {
     pub fn cluster(&self, id: ClusterId) -> &Cluster {
         &self.clusters[id.0 as usize]
@@ -166,19 +169,29 @@ impl Mesh {
 
     /// Whether a workload is enrolled in ambient mode (ztunnel carries its traffic, no sidecar
     /// is expected): its own `istio.io/dataplane-mode` label, where `none` opts out, else its
-    /// namespace's.
+    /// namespace's ([`Mesh::namespace_is_ambient`]).
     pub fn is_ambient(&self, w: &Workload) -> bool {
-        const MODE: &str = "istio.io/dataplane-mode";
-        match w.labels.get(MODE).map(String::as_str) {
+        match w.labels.get(DATAPLANE_MODE).map(String::as_str) {
             Some("ambient") => true,
             Some(_) => false,
-            None => self
-                .cluster(w.cluster)
-                .namespaces
-                .get(&w.namespace)
-                .and_then(|n| n.labels.get(MODE))
-                .is_some_and(|m| m == "ambient"),
+            None => self.namespace_is_ambient(w.cluster, &w.namespace),
         }
+    }
+
+    /// Whether a namespace enrols its pods in ambient mode: `istio.io/dataplane-mode=ambient`,
+    /// unless sidecar injection is on for it (`istio-injection=enabled` or an `istio.io/rev`),
+    /// which wins, as Istio decides.
+    pub fn namespace_is_ambient(&self, cluster: ClusterId, namespace: &str) -> bool {
+        let Some(n) = self.cluster(cluster).namespaces.get(namespace) else {
+            return false;
+        };
+        let label = |k: &str| n.labels.get(k).map(String::as_str);
+        if label(crate::injection::NAMESPACE_INJECTION) == Some("enabled")
+            || label("istio.io/rev").is_some_and(|r| !r.is_empty())
+        {
+            return false;
+        }
+        label(DATAPLANE_MODE) == Some("ambient")
     }
 
     /// A workload's SPIFFE identity.

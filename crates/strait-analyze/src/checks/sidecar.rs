@@ -66,8 +66,6 @@ pub fn run(ctx: &mut Ctx) {
     report_namespace_wide(ctx, &namespace_wide);
 }
 
-const AMBIENT_LABEL: &str = "istio.io/dataplane-mode";
-
 /// IST0167: a Sidecar resource configures sidecar proxies only; ambient workloads have none.
 fn check_ambient(
     ctx: &mut Ctx,
@@ -82,12 +80,7 @@ fn check_ambient(
         .copied()
         .filter(|w| labels.is_none_or(|l| selector::map_selects(l, &w.labels)))
         .collect();
-    let ambient_ns = mesh
-        .cluster(id.cluster)
-        .namespaces
-        .get(ns)
-        .and_then(|n| n.labels.get(AMBIENT_LABEL))
-        .is_some_and(|m| m == "ambient");
+    let ambient_ns = mesh.namespace_is_ambient(id.cluster, ns);
     let all_ambient = !targets.is_empty() && targets.iter().all(|w| mesh.is_ambient(w));
     if (labels.is_none() && ambient_ns) || all_ambient {
         let what = if labels.is_none() {
