@@ -454,7 +454,9 @@ fn closed_stderr_is_not_an_error() {
 fn partial_input_lowers_what_it_does_not_hold() {
     let dir = tempfile::tempdir().expect("tmp");
     let gw = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: public, namespace: edge}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [www.example.com]\n";
-    let path = write(dir.path(), "gateway.yaml", gw);
+    // A VirtualService whose gateway, one destination host and a subset are elsewhere.
+    let vs = "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: shop, namespace: shop}\nspec:\n  hosts: [shop.example.com]\n  gateways: [edge/missing-gw]\n  http:\n  - route: [{destination: {host: web, subset: v1}, weight: 50}, {destination: {host: gone}, weight: 50}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  ports: [{name: http, port: 80}]\n";
+    let path = write(dir.path(), "gateway.yaml", &format!("{gw}{vs}"));
     let path = path.to_str().expect("utf-8");
     // The Gateway's other finding (no VirtualService routes its host) is a Warning.
     let args = ["--failure-threshold", "error", "--color", "never"];
@@ -469,6 +471,13 @@ fn partial_input_lowers_what_it_does_not_hold() {
         text.contains("Info [IST0101]") && text.contains("--partial"),
         "{text}"
     );
+    for what in ["gateway not found", "host not found", "host+subset"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("Info [IST0101]") && l.contains(what)),
+            "{what}: {text}"
+        );
+    }
 }
 
 /// IST0126 names the resource istioctl names: the mesh networks, `MeshNetworks

@@ -116,15 +116,15 @@ fn check_gateways(ctx: &mut Ctx, id: ObjId, ns: &str, spec: &VirtualServiceSpec)
         }
         let (gns, name) = util::split_ref(g, ns);
         let top_level = path.starts_with("spec.gateways");
-        if mesh
-            .cluster(id.cluster)
-            .find(Kind::Gateway, gns, name)
-            .is_none()
+        let c = mesh.cluster(id.cluster);
+        // A VirtualService may bind to a Gateway API Gateway by its namespace/name too.
+        if c.find(Kind::Gateway, gns, name).is_none()
+            && c.find(Kind::KubeGateway, gns, name).is_none()
         {
-            ctx.at(IST0101, id, &path, format!("referenced gateway not found: \"{gns}/{name}\" (no Gateway of that name in cluster {})", mesh.cluster(id.cluster).name));
+            ctx.not_found(IST0101, id, &path, format!("referenced gateway not found: \"{gns}/{name}\" (no Gateway of that name in cluster {})", c.name));
             // Istio reports the hosts as not served too: a missing Gateway serves nothing.
             if top_level && !spec.hosts.is_empty() {
-                ctx.at(
+                ctx.not_found(
                     IST0132,
                     id,
                     &path,
@@ -162,20 +162,36 @@ fn check_host_in_gateway(
     gns: &str,
     name: &str,
 ) {
-    let mesh = ctx.mesh;
-    let Some((_, gw_obj)) = mesh.cluster(id.cluster).find(Kind::Gateway, gns, name) else {
+    let c = ctx.mesh.cluster(id.cluster);
+    let allowed: Vec<String> = if let Some((_, gw_obj)) = c.find(Kind::Gateway, gns, name) {
+        let Some(gw) = gw_obj.gateway() else { return };
+        gw.spec
+            .servers
+            .iter()
+            .flat_map(|s| s.hosts.iter())
+            .map(|h| host::ScopedHost::parse(h))
+            .filter(|h| h.allows_namespace(ns, gw_obj.namespace()))
+            .map(|h| h.host)
+            .collect()
+    } else if let Some(gw) = c
+        .find(Kind::KubeGateway, gns, name)
+        .and_then(|(_, o)| o.kube_gateway())
+    {
+        // A listener without a hostname accepts every host.
+        gw.spec
+            .listeners
+            .iter()
+            .map(|l| {
+                if l.hostname.is_empty() {
+                    "*".to_string()
+                } else {
+                    l.hostname.clone()
+                }
+            })
+            .collect()
+    } else {
         return;
     };
-    let Some(gw) = gw_obj.gateway() else { return };
-    let allowed: Vec<String> = gw
-        .spec
-        .servers
-        .iter()
-        .flat_map(|s| s.hosts.iter())
-        .map(|h| host::ScopedHost::parse(h))
-        .filter(|h| h.allows_namespace(ns, gw_obj.namespace()))
-        .map(|h| h.host)
-        .collect();
     let covered = spec
         .hosts
         .iter()
@@ -232,8 +248,10 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
         if services.is_empty() {
             let full = fqdn(mesh, id, &d.host);
             let hidden = mesh.registry.resolve_any(&full);
-            let msg = if let Some(s) = hidden.first() {
-                format!(
+            let field = format!("{path}.host");
+            if let Some(s) = hidden.first() {
+                // The host is in the input, only not visible from here: a real fault.
+                let msg = format!(
                     "referenced host \"{}\" exists but is not exported to namespace {ns} (exportTo of {} {}/{})",
                     d.host,
                     if s.source == strait_model::ServiceSource::ServiceEntry {
@@ -243,14 +261,15 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
                     },
                     s.namespace,
                     s.name
-                )
+                );
+                ctx.at(IST0101, id, &field, msg);
             } else {
-                format!(
+                let msg = format!(
                     "referenced host not found: \"{}\" ({full}) is neither a Service nor a ServiceEntry host in any cluster",
                     d.host
-                )
-            };
-            ctx.at(IST0101, id, &format!("{path}.host"), msg);
+                );
+                ctx.not_found(IST0101, id, &field, msg);
+            }
             continue;
         }
         let mut ports: Vec<u32> = services
@@ -285,7 +304,7 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
         }
         if !d.subset.is_empty() && !subsets.has(id.cluster, &fqdn(mesh, id, &d.host), ns, &d.subset)
         {
-            ctx.at(
+            ctx.not_found(
                 IST0101,
                 id,
                 &format!("{path}.subset"),
