@@ -594,8 +594,9 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Lowest level that makes the exit code 1.
-    #[arg(long, value_enum, default_value_t = Threshold::Warning)]
+    /// Lowest level that makes the exit code 1 (Error, as istioctl's: warnings are printed and
+    /// do not fail a CI job unless asked).
+    #[arg(long, value_enum, default_value_t = Threshold::Error)]
     pub failure_threshold: Threshold,
     /// Lowest level printed.
     #[arg(long, value_enum, default_value_t = Threshold::Info)]
