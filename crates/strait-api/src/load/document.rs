@@ -328,7 +328,12 @@ impl FileResult {
                 tree: Arc::new(tree),
             },
         };
-        if object.name().is_empty() && object.meta().generate_name.is_none() {
+        // An IstioOperator is `istioctl install`'s input, which needs no name (istioctl
+        // names what it installs); every other object is applied and must have one.
+        if object.name().is_empty()
+            && object.meta().generate_name.is_none()
+            && kind != Kind::IstioOperator
+        {
             self.diagnostics.push(
                 Diagnostic::at(
                     Problem::MissingName,
