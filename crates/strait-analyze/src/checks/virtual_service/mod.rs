@@ -95,6 +95,7 @@ pub fn run(ctx: &mut Ctx) {
     for (id, o, vs) in util::virtual_services(mesh) {
         check_gateways(ctx, id, o.namespace(), &vs.spec);
         check_destinations(ctx, id, &vs.spec, &subsets);
+        check_routes_without_destination(ctx, id, &vs.spec);
         rules::check(ctx, id, &vs.spec);
         check_deprecated(ctx, id, &vs.spec);
         check_hosts(ctx, id, &vs.spec);
@@ -221,6 +222,48 @@ fn check_host_in_gateway(
             ),
         )
         .related("the gateway is referenced here", pos);
+    }
+}
+
+/// A route entry with no destination (`- {}`) sends to no host: Istio reports the empty host as
+/// not found.
+fn check_routes_without_destination(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec) {
+    // Per route kind, per route: whether each of its entries names a destination.
+    let named: [(&str, Vec<Vec<bool>>); 3] = [
+        (
+            "http",
+            spec.http
+                .iter()
+                .map(|r| r.route.iter().map(|d| d.destination.is_some()).collect())
+                .collect(),
+        ),
+        (
+            "tls",
+            spec.tls
+                .iter()
+                .map(|r| r.route.iter().map(|d| d.destination.is_some()).collect())
+                .collect(),
+        ),
+        (
+            "tcp",
+            spec.tcp
+                .iter()
+                .map(|r| r.route.iter().map(|d| d.destination.is_some()).collect())
+                .collect(),
+        ),
+    ];
+    for (kind, routes) in named {
+        for (i, entries) in routes.iter().enumerate() {
+            for (j, _) in entries.iter().enumerate().filter(|(_, named)| !**named) {
+                let at = format!("spec.{kind}[{i}].route[{j}]");
+                ctx.at(
+                    IST0101,
+                    id,
+                    &at,
+                    format!("referenced host not found: \"\" ({at} has no destination, so it routes to no host)"),
+                );
+            }
+        }
     }
 }
 
