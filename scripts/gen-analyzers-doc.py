@@ -99,7 +99,8 @@ def example(code):
             where = os.path.relpath(src.get('file', fires), fires) if src.get('file') else ''
             if src.get('line'):
                 where += f":{src['line']}:{src['column']}"
-            return where, f['message']
+            # Paths inside a message ("first at FILE:LINE") are shown as the location is.
+            return where, f['message'].replace(fires + os.sep, '')
     raise SystemExit(f'{code}: its fires fixture does not report it')
 
 def main():

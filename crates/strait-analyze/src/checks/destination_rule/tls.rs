@@ -56,8 +56,15 @@ fn check_settings(
     let credential = tls.credential_name.as_str();
     if credential.is_empty() {
         if tls.insecure_skip_verify == Some(true) {
-            // Deliberately unverified; istioctl still warns here, we take the setting at its
-            // word (the message below offers it as the way to say so).
+            // Deliberately unverified, and still unverified: istioctl warns here too.
+            ctx.at(
+                code,
+                id,
+                &format!("{path}.insecureSkipVerify"),
+                format!(
+                    "TLS mode {mode} to {host_name}{place} skips verifying the server certificate (insecureSkipVerify: true), so an impostor endpoint is accepted; set caCertificates to verify it"
+                ),
+            );
             return;
         }
         ctx.at(
@@ -65,7 +72,7 @@ fn check_settings(
             id,
             &format!("{path}.mode"),
             format!(
-                "TLS mode {mode} to {host_name}{place} sets no caCertificates: the server certificate is not checked against a CA you chose, so an impostor endpoint can be accepted; set caCertificates (or a credentialName on a rule with a workloadSelector), or insecureSkipVerify: true to make skipping deliberate"
+                "TLS mode {mode} to {host_name}{place} sets no caCertificates: the server certificate is not checked against a CA you chose, so an impostor endpoint can be accepted; set caCertificates (or a credentialName on a rule with a workloadSelector)"
             ),
         );
         return;
