@@ -322,11 +322,11 @@ fn check_site(ctx: &mut Ctx, o: &Object, site: &Site) {
             ctx.at_key(IST0108, site.obj, &path, message);
             continue;
         };
-        if !known
+        let misplaced = !known
             .resources
             .iter()
-            .any(|r| *r == "Any" || *r == site.rtype)
-        {
+            .any(|r| *r == "Any" || *r == site.rtype);
+        if misplaced {
             let advice = if site.rtype == o.kind.name() && known.resources.contains(&"Pod") {
                 " Put it on the pod template (spec.template.metadata.annotations), which is what the injector reads"
             } else if known.resources.contains(&"Service") {
@@ -346,8 +346,8 @@ fn check_site(ctx: &mut Ctx, o: &Object, site: &Site) {
                     site.rtype
                 ),
             );
-            continue;
         }
+        // Deprecated wherever it is written, misplaced or not (istioctl reports both).
         if let Some(advice) = known.deprecated {
             let label_too = key == "sidecar.istio.io/inject"
                 && site.labels.is_some_and(|l| l.contains_key(key));
@@ -359,6 +359,10 @@ fn check_site(ctx: &mut Ctx, o: &Object, site: &Site) {
                     format!("annotation \"{key}\" is deprecated: {advice}"),
                 );
             }
+        }
+        if misplaced {
+            // Nothing reads it here, so its value is not checked either.
+            continue;
         }
         if key == "proxy.istio.io/config" {
             check_proxy_config(ctx, o, site.obj, &path);
