@@ -12,7 +12,7 @@ use strait_api::Kind;
 use strait_api::istio::virtual_service::VirtualServiceSpec;
 use strait_model::{ClusterId, ObjId, host};
 
-use super::util::{self, fqdn, resolve};
+use super::util::{self, fqdn};
 use crate::catalog::{IST0002, IST0101, IST0112, IST0132, IST0140, IST0165, STR0203};
 use crate::context::Ctx;
 
@@ -271,6 +271,17 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
     let mesh = ctx.mesh;
     let obj = mesh.object(id);
     let ns = obj.namespace();
+    // The namespaces whose sidecars use this VirtualService: its own, or those its exportTo
+    // names. A destination must be visible from one of them, as istioctl checks it.
+    let viewers: Vec<&str> = if spec.export_to.is_empty() || spec.export_to.iter().any(|e| e == "*")
+    {
+        vec![ns]
+    } else {
+        spec.export_to
+            .iter()
+            .map(|e| if e == "." { ns } else { e.as_str() })
+            .collect()
+    };
     for (path, d) in spec.destinations() {
         if d.host.is_empty() {
             continue;
@@ -287,16 +298,20 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
             );
             continue;
         }
-        let services = resolve(mesh, id, &d.host);
+        let full = fqdn(mesh, id, &d.host);
+        let services: Vec<_> = viewers
+            .iter()
+            .flat_map(|v| mesh.registry.resolve(&full, v))
+            .collect();
         if services.is_empty() {
-            let full = fqdn(mesh, id, &d.host);
             let hidden = mesh.registry.resolve_any(&full);
             let field = format!("{path}.host");
             if let Some(s) = hidden.first() {
                 // The host is in the input, only not visible from here: a real fault.
                 let msg = format!(
-                    "referenced host \"{}\" exists but is not exported to namespace {ns} (exportTo of {} {}/{})",
+                    "referenced host \"{}\" exists but is not exported to namespace {} (exportTo of {} {}/{})",
                     d.host,
+                    util::join(&viewers.iter().map(|v| v.to_string()).collect::<Vec<_>>()),
                     if s.source == strait_model::ServiceSource::ServiceEntry {
                         "ServiceEntry"
                     } else {
