@@ -262,6 +262,20 @@ fn ca(dir: &Path, cluster: &str) -> std::path::PathBuf {
     out.join(cluster)
 }
 
+/// cluster1's control plane, with its CA, started against `kubeconfig` and ready: the CA
+/// directory and gRPC address sidecars need come with it.
+fn ready_control_plane(
+    dir: &Path,
+    kubeconfig: &str,
+    env: &[(&str, &str)],
+) -> (ControlPlane, std::path::PathBuf, SocketAddr) {
+    let ca_dir = ca(dir, "cluster1");
+    let grpc = free_port();
+    let cp = ControlPlane::start_on(dir, kubeconfig, "cluster1", &ca_dir, grpc, env);
+    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    (cp, ca_dir, grpc)
+}
+
 #[test]
 fn the_control_plane_reads_its_cluster_and_remote_secrets_through_the_api() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -425,17 +439,7 @@ fn a_sidecar_is_vouched_for_by_token_review() {
         "127.172.0.2",
     ));
     api.grant_token("projected-sleep-token", "sample", "sleep");
-    let ca_dir = ca(tmp.path(), "cluster1");
-    let grpc = free_port();
-    let cp = ControlPlane::start_on(
-        tmp.path(),
-        &api.kubeconfig("cluster1"),
-        "cluster1",
-        &ca_dir,
-        grpc,
-        &[],
-    );
-    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let (cp, ca_dir, grpc) = ready_control_plane(tmp.path(), &api.kubeconfig("cluster1"), &[]);
 
     let sidecar = Sidecar::start(
         tmp.path(),
@@ -490,17 +494,7 @@ fn a_token_the_cluster_rejects_gets_no_certificate() {
         "sleep",
         "127.173.0.2",
     ));
-    let ca_dir = ca(tmp.path(), "cluster1");
-    let grpc = free_port();
-    let cp = ControlPlane::start_on(
-        tmp.path(),
-        &api.kubeconfig("cluster1"),
-        "cluster1",
-        &ca_dir,
-        grpc,
-        &[],
-    );
-    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let (cp, ca_dir, grpc) = ready_control_plane(tmp.path(), &api.kubeconfig("cluster1"), &[]);
     let sidecar = Sidecar::start(
         tmp.path(),
         "sleep-6c8f9d7b4-fghij",
@@ -618,17 +612,11 @@ fn a_primary_supplies_its_remote() {
         "127.177.0.2",
     ));
     api2.grant_token("cluster2-sleep-token", "sample", "sleep");
-    let ca_dir = ca(tmp.path(), "cluster1");
-    let grpc = free_port();
-    let cp = ControlPlane::start_on(
+    let (cp, ca_dir, grpc) = ready_control_plane(
         tmp.path(),
         &api1.kubeconfig("cluster1"),
-        "cluster1",
-        &ca_dir,
-        grpc,
         &[("EXTERNAL_ISTIOD", "true")],
     );
-    cp.until("ready", |cp| cp.get("/ready").0 == 200);
     let kubeconfig = base64::engine::general_purpose::STANDARD.encode(api2.kubeconfig("cluster2"));
     api1.apply(json!({
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -716,17 +704,7 @@ fn check_trace_and_proxy_config_reach_sidecars_through_the_api_server() {
     }));
     api.grant_token("sleep-token", "sample", "sleep");
     api.grant_token("helloworld-token", "sample", "helloworld");
-    let ca_dir = ca(tmp.path(), "cluster1");
-    let grpc = free_port();
-    let cp = ControlPlane::start_on(
-        tmp.path(),
-        &api.kubeconfig("cluster1"),
-        "cluster1",
-        &ca_dir,
-        grpc,
-        &[],
-    );
-    cp.until("ready", |cp| cp.get("/ready").0 == 200);
+    let (cp, ca_dir, grpc) = ready_control_plane(tmp.path(), &api.kubeconfig("cluster1"), &[]);
     let sleep = Sidecar::start(
         tmp.path(),
         "sleep-6c8f9d7b4-fghij",

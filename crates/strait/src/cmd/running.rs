@@ -153,23 +153,12 @@ impl Running {
                     })
                 })
                 .collect(),
-            Parts::Clusters {
-                control_planes,
-                istio_namespace,
-                ..
-            } => self
-                .st
-                .clusters
-                .iter()
-                .filter_map(|c| {
-                    let pod = control_planes.get(&c.name)?.first()?;
-                    Some(ControlPlane {
-                        cluster: c.name.clone(),
-                        at: format!("{istio_namespace}/{pod}"),
-                        pod: Some(pod.clone()),
-                    })
-                })
-                .collect(),
+            // The first replica of each cluster (replicas come grouped by cluster).
+            Parts::Clusters { .. } => {
+                let mut first = self.control_plane_replicas();
+                first.dedup_by(|later, kept| later.cluster == kept.cluster);
+                first
+            }
         }
     }
 
