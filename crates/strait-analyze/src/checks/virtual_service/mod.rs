@@ -273,14 +273,10 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
     let ns = obj.namespace();
     // The namespaces whose sidecars use this VirtualService: its own, or those its exportTo
     // names. A destination must be visible from one of them, as istioctl checks it.
-    let viewers: Vec<&str> = if spec.export_to.is_empty() || spec.export_to.iter().any(|e| e == "*")
-    {
-        vec![ns]
-    } else {
-        spec.export_to
-            .iter()
-            .map(|e| if e == "." { ns } else { e.as_str() })
-            .collect()
+    let viewers: Vec<String> = match host::ExportTo::parse(&spec.export_to, ns, false) {
+        host::ExportTo::Namespaces(list) if !list.is_empty() => list,
+        // Everywhere, or (`~`) nowhere: judged from its own namespace.
+        _ => vec![ns.to_string()],
     };
     for (path, d) in spec.destinations() {
         if d.host.is_empty() {
@@ -311,7 +307,7 @@ fn check_destinations(ctx: &mut Ctx, id: ObjId, spec: &VirtualServiceSpec, subse
                 let msg = format!(
                     "referenced host \"{}\" exists but is not exported to namespace {} (exportTo of {} {}/{})",
                     d.host,
-                    util::join(&viewers.iter().map(|v| v.to_string()).collect::<Vec<_>>()),
+                    util::join(&viewers),
                     if s.source == strait_model::ServiceSource::ServiceEntry {
                         "ServiceEntry"
                     } else {
