@@ -473,6 +473,28 @@ fn a_helm_value_in_a_rendered_pod_is_a_warning_not_an_input_error() {
     assert_eq!(with_stdin(&["analyze", "-"], chart).status.code(), Some(2));
 }
 
+/// Istio's own SPIRE sample closes a container's `args: [` list at the key's indentation:
+/// outside the YAML spec, accepted by `kubectl apply`, so accepted here.
+#[test]
+fn a_flow_list_closed_at_its_keys_indentation_loads() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\nspec:\n  containers:\n    - name: app\n      image: app:1\n      args: [\n          \"-a\", \"b\",\n      ]\n      ports:\n      - containerPort: 8080\n        name: htp\n";
+    let out = with_stdin(&["analyze", "-", "-o", "json"], pod);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(!codes.contains(&"STR0002"), "{v}");
+}
+
 #[test]
 fn closed_stderr_is_not_an_error() {
     let (reader, writer) = std::io::pipe().expect("pipe");

@@ -72,9 +72,70 @@ struct Builder {
     out: Parsed,
 }
 
+/// Most flow closers at their key's indentation one chunk may have (each costs a re-parse).
+const MAX_FLOW_CLOSER_FIXES: usize = 64;
+
 /// Parses `text` into documents. Lines are numbered from `line_offset + 1` and columns shifted by
 /// `column_offset` (for YAML embedded in a block scalar of another document).
+///
+/// One departure from the YAML spec, as Kubernetes' reader makes it: a flow collection may
+/// close (`]` or `}` first on its line) at the indentation of the key that holds it,
+///
+/// ```yaml
+/// args: [
+///   "-a", "b",
+/// ]
+/// ```
+///
+/// which the spec (and saphyr) reject and `kubectl apply` takes. Such a closer is read as if
+/// indented by one more space; nothing else on its line moves but by that one column.
 pub fn parse(text: &str, file: FileId, line_offset: u32, column_offset: u32) -> Parsed {
+    let mut patched: Option<String> = None;
+    for _ in 0..MAX_FLOW_CLOSER_FIXES {
+        let current = patched.as_deref().unwrap_or(text);
+        let parsed = parse_strict(current, file, line_offset, column_offset);
+        let Some(at) = parsed
+            .error_at
+            .and_then(|m| flow_closer_at_indent(current, m))
+        else {
+            return parsed.parsed;
+        };
+        let mut fixed = String::with_capacity(current.len() + 1);
+        fixed.push_str(&current[..at]);
+        fixed.push(' ');
+        fixed.push_str(&current[at..]);
+        patched = Some(fixed);
+    }
+    parse_strict(
+        patched.as_deref().unwrap_or(text),
+        file,
+        line_offset,
+        column_offset,
+    )
+    .parsed
+}
+
+struct Strict {
+    parsed: Parsed,
+    /// Where the parser stopped on an "invalid indentation" error (0-based line and column).
+    error_at: Option<(usize, usize)>,
+}
+
+/// The byte offset of a `]` or `}` at (`line`, `col`), 1-based line and 0-based column, when
+/// only spaces precede it on its line: a flow closer at its key's indentation.
+fn flow_closer_at_indent(text: &str, (line, col): (usize, usize)) -> Option<usize> {
+    let start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let rest = text.get(start..)?;
+    let indent = rest.bytes().take_while(|b| *b == b' ').count();
+    (indent == col && matches!(rest.as_bytes().get(indent), Some(b']' | b'}')))
+        .then_some(start + indent)
+}
+
+fn parse_strict(text: &str, file: FileId, line_offset: u32, column_offset: u32) -> Strict {
     let mut b = Builder {
         file,
         line_offset,
@@ -90,12 +151,16 @@ pub fn parse(text: &str, file: FileId, line_offset: u32, column_offset: u32) -> 
             .min(MAX_NODES),
         out: Parsed::default(),
     };
+    let mut error_at = None;
     let mut parser = Parser::new_from_str(text);
     loop {
         match parser.next_event() {
             None => break,
             Some(Err(e)) => {
                 let m = e.marker();
+                if e.info() == "invalid indentation" {
+                    error_at = Some((m.line(), m.col()));
+                }
                 b.out.error = Some(YamlIssue {
                     pos: b.pos_at(m.line(), m.col()),
                     message: e.info().to_string(),
@@ -110,7 +175,10 @@ pub fn parse(text: &str, file: FileId, line_offset: u32, column_offset: u32) -> 
             }
         }
     }
-    b.out
+    Strict {
+        parsed: b.out,
+        error_at,
+    }
 }
 
 impl Builder {
@@ -330,6 +398,29 @@ mod tests {
             panic!("seq")
         };
         assert_eq!((items[1].pos.line, items[1].pos.column), (2, 10));
+    }
+
+    #[test]
+    fn a_flow_closer_may_sit_at_its_keys_indentation() {
+        let text =
+            "spec:\n  args: [\n      \"-a\", \"b\",\n  ]\n  env: {\n    x: 1,\n  }\n  n: 1\n";
+        let n = one(text);
+        let spec = n.get("spec").expect("spec");
+        let Some(Value::Seq(args)) = spec.get("args").map(|a| &a.value) else {
+            panic!("args: {spec:?}")
+        };
+        assert_eq!(args.len(), 2);
+        assert_eq!((args[1].pos.line, args[1].pos.column), (3, 13));
+        assert!(spec.get("env").and_then(|e| e.get("x")).is_some());
+        assert_eq!(spec.get("n").map(|n| n.pos.line), Some(8));
+    }
+
+    #[test]
+    fn other_indentation_errors_stay_errors() {
+        let p = parse("a:\n  b: 1\n c: 2\n", FileId(0), 0, 0);
+        assert!(p.error.is_some(), "{p:?}");
+        let p = parse("a:\n  b: [1,\n  x: ]\n", FileId(0), 0, 0);
+        assert!(p.error.is_some(), "{p:?}");
     }
 
     #[test]
