@@ -21,7 +21,7 @@ mod routes;
 
 pub(super) use credentials::credential_problem;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use strait_api::Kind;
 use strait_api::istio::gateway::{GatewaySpec, Server};
@@ -134,10 +134,16 @@ fn share_pods(a: &Gw, b: &Gw) -> bool {
     if !a.proxies.is_empty() || !b.proxies.is_empty() {
         return false;
     }
-    let subset = |x: &BTreeMap<String, String>, y: &BTreeMap<String, String>| {
-        x.iter().all(|(k, v)| y.get(k) == Some(v))
-    };
-    subset(&a.spec.selector, &b.spec.selector) || subset(&b.spec.selector, &a.spec.selector)
+    selector_within(a, b) || selector_within(b, a)
+}
+
+/// Whether every label `a` selects on is one `b` selects on too, with the same value: `a`
+/// reaches every pod `b` does.
+fn selector_within(a: &Gw, b: &Gw) -> bool {
+    a.spec
+        .selector
+        .iter()
+        .all(|(k, v)| b.spec.selector.get(k) == Some(v))
 }
 
 /// The host part of a server host (`ns/host` → `host`), lowercased.
@@ -249,7 +255,14 @@ fn check_certificate(ctx: &mut Ctx, a: (&Gw, usize, &Server), b: (&Gw, usize, &S
     if ha == hb {
         return;
     }
+    // As istioctl reports it: on the Gateway whose selector reaches all of the other's pods
+    // (on both when the selectors are the same); on both when the pods are shared but neither
+    // selector holds the other.
+    let unrelated = !selector_within(a.0, b.0) && !selector_within(b.0, a.0);
     for ((g, _, s), (other, _, os), path) in [(a, b, &path_a), (b, a, &path_b)] {
+        if !unrelated && !selector_within(g, other) {
+            continue;
+        }
         let hosts: Vec<String> = s.hosts.iter().map(|h| host_part(h)).collect();
         let other_hosts: Vec<String> = os.hosts.iter().map(|h| host_part(h)).collect();
         ctx.at(
