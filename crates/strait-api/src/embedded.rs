@@ -125,7 +125,7 @@ pub fn read_typed_file<T: DeserializeOwned + Default>(
             }
         };
     }
-    let (value, issues) = de::from_node::<T>(&doc);
+    let (value, issues) = de::from_node_proto::<T>(&doc);
     (value, issues_to_diags(issues, ""))
 }
 
@@ -149,7 +149,7 @@ fn type_text<T: DeserializeOwned + Default>(
     let Some(doc) = parsed.documents.into_iter().next() else {
         return (Some(T::default()), Vec::new());
     };
-    let (value, issues) = de::from_node::<T>(&doc);
+    let (value, issues) = de::from_node_proto::<T>(&doc);
     (value, issues_to_diags(issues, prefix))
 }
 

@@ -41,12 +41,30 @@ const MAX_ERRORS_PER_OBJECT: usize = 32;
 /// Types `node` as `T`, collecting every field problem. Returns `None` only when even the
 /// object's root cannot be typed.
 pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<FieldIssue>) {
+    from_node_with::<T>(node, false)
+}
+
+/// Like [`from_node`], for a document Istio reads with the protobuf JSON mapping (mesh config,
+/// meshNetworks, `proxy.istio.io/config`): a field may also be written with its proto name
+/// (`registry_service_name` for `registryServiceName`), as istiod accepts it. Custom
+/// resources are not read this way: the API server knows only the camelCase names.
+pub fn from_node_proto<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<FieldIssue>) {
+    from_node_with::<T>(node, true)
+}
+
+fn from_node_with<T: DeserializeOwned>(
+    node: &Node,
+    proto_names: bool,
+) -> (Option<T>, Vec<FieldIssue>) {
     let mut work: Option<Node> = None;
     let mut issues: Vec<FieldIssue> = Vec::new();
     let mut removed: Vec<FieldPath> = Vec::new();
     loop {
         let tree = work.as_ref().unwrap_or(node);
-        let ctx = Ctx::default();
+        let ctx = Ctx {
+            proto_names,
+            ..Ctx::default()
+        };
         let result = T::deserialize(NodeDe::new(tree, None, &ctx, false));
         match result {
             Ok(v) => {
@@ -174,6 +192,8 @@ pub fn locate_key<'a>(root: &'a Node, path: &FieldPath) -> Option<&'a Node> {
 #[derive(Default)]
 struct Ctx {
     issues: RefCell<Vec<FieldIssue>>,
+    /// Whether struct fields may be written with their proto names ([`from_node_proto`]).
+    proto_names: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -581,6 +601,14 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
         while let Some((key, _)) = self.entries.get(self.index) {
             if let Some(fields) = self.fields {
                 let name = key.scalar_text().unwrap_or("");
+                if self.ctx.proto_names
+                    && !fields.contains(&name)
+                    && let Some(field) = proto_name_of(name, fields)
+                {
+                    return seed
+                        .deserialize(de::value::BorrowedStrDeserializer::new(field))
+                        .map(Some);
+                }
                 if !fields.contains(&name) {
                     let hint = match did_you_mean(name, fields) {
                         Some(s) => format!(", did you mean \"{s}\"?"),
@@ -620,6 +648,26 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
     fn size_hint(&self) -> Option<usize> {
         Some(self.entries.len() - self.index)
     }
+}
+
+/// The field `name` is the proto name of (`registry_service_name` → `registryServiceName`).
+fn proto_name_of(name: &str, fields: &'static [&'static str]) -> Option<&'static str> {
+    if !name.contains('_') {
+        return None;
+    }
+    let mut camel = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            camel.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            camel.push(c);
+        }
+    }
+    fields.iter().copied().find(|f| *f == camel)
 }
 
 struct EnumAccess<'de, 'p> {

@@ -138,3 +138,26 @@ fn kubernetes_types_report_unknown_fields() {
     assert_eq!(issues.len(), 1);
     assert!(issues[0].message.contains("did you mean \"protocol\"?"));
 }
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+struct Gw {
+    registry_service_name: String,
+    port: u32,
+}
+
+#[test]
+fn proto_names_only_where_istio_reads_protobuf_json() {
+    let text = "registry_service_name: gw.istio-system.svc.cluster.local\nport: 15443\n";
+    let (v, issues) = from_node_proto::<Gw>(&tree(text));
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(
+        v.expect("value").registry_service_name,
+        "gw.istio-system.svc.cluster.local"
+    );
+    let (v, issues) = from_node::<Gw>(&tree(text));
+    assert_eq!(v.expect("value").registry_service_name, "");
+    assert_eq!(issues.len(), 1, "a custom resource takes camelCase only");
+    let (_, issues) = from_node_proto::<Gw>(&tree("registry_servce_name: x\n"));
+    assert_eq!(issues.len(), 1, "a misspelt proto name is still unknown");
+}
