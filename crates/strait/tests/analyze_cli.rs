@@ -495,6 +495,28 @@ fn a_flow_list_closed_at_its_keys_indentation_loads() {
     assert!(!codes.contains(&"STR0002"), "{v}");
 }
 
+/// A mesh config, a meshNetworks file or Helm values passed as manifests: still an input
+/// error, with the flag (or the command) that reads them.
+#[test]
+fn files_that_are_not_manifests_say_what_reads_them() {
+    for (text, hint) in [
+        (
+            "enableAutoMtls: true\ntrustDomain: example.org\n",
+            "--mesh-config FILE",
+        ),
+        (
+            "networks:\n  n1:\n    endpoints: [{fromRegistry: c1}]\n    gateways: [{registry_service_name: gw.istio-system.svc.cluster.local, port: 15443}]\n",
+            "--mesh-networks FILE",
+        ),
+        ("global:\n  hub: example.org/istio\n", "helm template"),
+    ] {
+        let out = with_stdin(&["analyze", "-"], text);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(hint), "{text}: {stdout}");
+    }
+}
+
 #[test]
 fn closed_stderr_is_not_an_error() {
     let (reader, writer) = std::io::pipe().expect("pipe");

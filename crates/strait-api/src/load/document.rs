@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::cache::FileResult;
 use crate::de::{FieldIssueKind, FieldPath, Seg};
 use crate::diag::{Diagnostic, ObjectRef, Problem, Severity};
+use crate::istio::mesh_config::{MeshConfig, MeshNetworks};
 use crate::kind::{Kind, Lookup, lookup};
 use crate::object::{Body, Object, Source};
 use crate::source::{FileId, Pos};
@@ -202,7 +203,10 @@ impl FileResult {
                     Problem::NotAnObject,
                     Severity::Error,
                     doc.pos,
-                    format!("not a Kubernetes object: `{missing}` is missing"),
+                    format!(
+                        "not a Kubernetes object: `{missing}` is missing{}",
+                        not_an_object_hint(&doc)
+                    ),
                 )
                 .with_object(oref),
             );
@@ -438,6 +442,31 @@ fn normalise_api_version(tree: &mut Node, kind: Kind) {
     {
         *v = Node::scalar(v.pos, canonical, false);
     }
+}
+
+/// What a document without `apiVersion` and `kind` most likely is, for the error's message:
+/// the files people pass to `strait analyze` along with their manifests.
+fn not_an_object_hint(doc: &Node) -> &'static str {
+    let Value::Map(entries) = &doc.value else {
+        return "";
+    };
+    if entries.is_empty() || doc.get("apiVersion").is_some() || doc.get("kind").is_some() {
+        return "";
+    }
+    if doc.get("networks").is_some() {
+        let (v, issues) = crate::de::from_node_proto::<MeshNetworks>(doc);
+        if v.is_some() && issues.is_empty() {
+            return "; this is a meshNetworks file: pass it with `--mesh-networks FILE`";
+        }
+    }
+    let (v, issues) = crate::de::from_node_proto::<MeshConfig>(doc);
+    if v.is_some() && issues.is_empty() {
+        return "; this is a mesh config (the `mesh` key of the istio ConfigMap): pass it with `--mesh-config FILE`";
+    }
+    if doc.get("global").is_some() {
+        return "; this looks like a Helm values file: analyze what the chart renders with it (`helm template <release> <chart> -f FILE | strait analyze -`)";
+    }
+    ""
 }
 
 #[cfg(test)]
