@@ -1,7 +1,9 @@
 //! NetworkPolicies that cut the mesh's own ports (pitfall (g)): east-west gateways that other
 //! clusters cannot reach on 15443, istiod unreachable on 15012 (xDS, CA) or 15017 (webhooks),
-//! gateways whose 15021 health port load balancers cannot probe, and sidecars whose egress
-//! allows neither istiod nor DNS.
+//! gateways whose 15021 health port load balancers cannot probe, sidecars whose egress
+//! allows neither istiod nor DNS, and, in a mesh on several networks, workloads whose ingress
+//! drops the east-west gateway's connections (every request from another network arrives
+//! from that gateway's pods, not from the caller).
 //!
 //! Policies are evaluated as Kubernetes does: a pod selected by a policy with `Ingress` in its
 //! `policyTypes` (the default when `policyTypes` is absent) accepts only what some selecting
@@ -19,6 +21,7 @@ use k8s_openapi::api::networking::v1::{NetworkPolicyPeer, NetworkPolicyPort, Net
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use strait_api::Kind;
+use strait_model::peer_auth::target_port;
 use strait_model::service::ServiceType;
 use strait_model::{
     Cluster, GatewayRole, Injection, Mesh, ObjId, Workload, WorkloadKind, selector,
@@ -181,6 +184,15 @@ fn primary<'p>(isolating: &[&'p Policy<'p>]) -> Option<&'p Policy<'p>> {
         .copied()
 }
 
+/// The policies isolating a pod besides the one a finding points at.
+fn others(isolating: &[&Policy], primary: &Policy) -> Vec<String> {
+    isolating
+        .iter()
+        .filter(|o| o.id != primary.id)
+        .map(|o| format!("{}/{}", o.namespace, o.name))
+        .collect()
+}
+
 /// A port a policy blocks, and what that breaks.
 struct Blocked {
     port: u32,
@@ -286,11 +298,7 @@ pub fn run(ctx: &mut Ctx) {
                 let Some(p) = primary(&isolating) else {
                     continue;
                 };
-                let others = isolating
-                    .iter()
-                    .filter(|o| o.id != p.id)
-                    .map(|o| format!("{}/{}", o.namespace, o.name))
-                    .collect();
+                let others = others(&isolating, p);
                 let text = format!(
                     "and admits no TCP traffic {} on port {}: {}. Add an ingress rule for port {} with no `from` (or an ipBlock for the sources)",
                     need.origin.phrase(),
@@ -306,6 +314,7 @@ pub fn run(ctx: &mut Ctx) {
                 };
                 report.add(p, others, blocked, w);
             }
+            check_cross_network(mesh, c, w, &selecting, &mut report);
             check_egress(mesh, c, w, &selecting, &mut report);
         }
     }
@@ -444,11 +453,20 @@ fn pods_match(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     !known || selector::label_selector_matches(sel, labels)
 }
 
-fn to_admits(
+/// The other end of a connection a policy must admit: pods of a namespace with known labels,
+/// or something outside the pod network (only `ipBlock` or an empty peer list admit it).
+struct Peer<'a> {
+    namespace: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    external: bool,
+}
+
+/// Whether a rule's peers (`from` or `to`) admit `peer`.
+fn peers_admit(
     c: &Cluster,
     policy_ns: &str,
     peers: Option<&Vec<NetworkPolicyPeer>>,
-    d: &Destination,
+    peer: &Peer,
 ) -> bool {
     let Some(peers) = peers.filter(|p| !p.is_empty()) else {
         return true;
@@ -457,18 +475,81 @@ fn to_admits(
         if p.ip_block.is_some() {
             return true;
         }
-        if d.external {
+        if peer.external {
             return false;
         }
         let ns_ok = match &p.namespace_selector {
-            Some(s) => namespace_matches(c, s, d.namespace),
-            None => policy_ns == d.namespace,
+            Some(s) => namespace_matches(c, s, peer.namespace),
+            None => policy_ns == peer.namespace,
         };
         ns_ok
             && p.pod_selector
                 .as_ref()
-                .is_none_or(|s| pods_match(s, &d.pod_labels))
+                .is_none_or(|s| pods_match(s, peer.labels))
     })
+}
+
+/// In a mesh on several networks, requests from other networks reach a workload through its
+/// cluster's east-west gateway: the gateway pod opens the connection to the workload's port,
+/// so the workload's ingress must admit the gateway's pods there.
+fn check_cross_network(
+    mesh: &Mesh,
+    c: &Cluster,
+    w: &Workload,
+    selecting: &[&Policy],
+    report: &mut Report,
+) {
+    if !mesh.is_multinetwork() || !matches!(w.sidecar, Injection::Injected(_)) {
+        return;
+    }
+    let isolating: Vec<&Policy> = selecting.iter().copied().filter(|p| p.ingress).collect();
+    let Some(p) = primary(&isolating) else { return };
+    let gateways: Vec<&Workload> = mesh
+        .workloads_in(c.id)
+        .filter(|g| is_east_west(g) && g.network == w.network)
+        .collect();
+    let Some(first) = gateways.first() else {
+        return;
+    };
+    let spec = w.pod_spec(mesh.object(w.object));
+    let mut ports: Vec<u32> = mesh
+        .services_of(w)
+        .iter()
+        .flat_map(|s| s.ports.iter())
+        .filter_map(|port| target_port(mesh, w, port))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    for port in ports {
+        let admitted = gateways.iter().any(|g| {
+            let peer = Peer {
+                namespace: &g.namespace,
+                labels: &g.labels,
+                external: false,
+            };
+            isolating.iter().any(|pol| {
+                pol.spec.ingress.iter().flatten().any(|r| {
+                    peers_admit(c, pol.namespace, r.from.as_ref(), &peer)
+                        && ports_cover(r.ports.as_ref(), port, "TCP", spec) != Some(false)
+                })
+            })
+        });
+        if admitted {
+            continue;
+        }
+        let others = others(&isolating, p);
+        let text = format!(
+            "and admits no TCP traffic on port {port} from the east-west gateway {}/{}: requests from the mesh's other networks reach these pods through that gateway, so they are dropped and time out. Allow ingress on port {port} from the gateway's pods (a namespaceSelector for {} with a podSelector for its labels)",
+            first.namespace, first.name, first.namespace
+        );
+        let blocked = Blocked {
+            port,
+            dir: "ingress",
+            role: "workload",
+            text,
+        };
+        report.add(p, others, blocked, w);
+    }
 }
 
 /// Egress of sidecars and gateways: istiod (15012) and DNS (53/UDP).
@@ -524,17 +605,20 @@ fn check_egress(
                 let covered = ports_cover(r.ports.as_ref(), d.port, d.protocol, None);
                 let named =
                     r.ports.as_ref().is_some_and(|p| !p.is_empty()) && covered == Some(true);
-                named || (covered != Some(false) && to_admits(c, pol.namespace, r.to.as_ref(), d))
+                let peer = Peer {
+                    namespace: d.namespace,
+                    labels: &d.pod_labels,
+                    external: d.external,
+                };
+                named
+                    || (covered != Some(false)
+                        && peers_admit(c, pol.namespace, r.to.as_ref(), &peer))
             })
         });
         if allowed {
             continue;
         }
-        let others = isolating
-            .iter()
-            .filter(|o| o.id != p.id)
-            .map(|o| format!("{}/{}", o.namespace, o.name))
-            .collect();
+        let others = others(&isolating, p);
         let role = if w.gateway.is_some() {
             "the egress of gateway"
         } else {
