@@ -89,6 +89,9 @@ struct Conflict {
     hosts: BTreeSet<String>,
     workloads: BTreeSet<String>,
     ports: BTreeSet<String>,
+    /// Namespaces of workloads whose injection is unknown (their Namespace is not in the
+    /// input): presumed to run sidecars, as a STRICT policy for them implies.
+    presumed: BTreeSet<String>,
 }
 
 type ConflictKey = (
@@ -170,7 +173,9 @@ fn gather(
     let endpoints: Vec<&Workload> = mesh
         .endpoints_of(s)
         .into_iter()
-        .filter(|w| matches!(w.sidecar, Injection::Injected(_)) && w.gateway.is_none())
+        .filter(|w| {
+            matches!(w.sidecar, Injection::Injected(_) | Injection::Unknown) && w.gateway.is_none()
+        })
         .collect();
     if endpoints.is_empty() {
         return;
@@ -213,6 +218,16 @@ fn gather(
                 if !refused {
                     continue;
                 }
+                // An unknown injection is presumed a sidecar only when the namespace has its own
+                // policy: a mesh-wide STRICT says nothing about whether the namespace is injected,
+                // and DISABLE is right for a namespace that is not.
+                let own_policy = eff
+                    .source
+                    .as_ref()
+                    .is_some_and(|(pa, _)| mesh.object(*pa).namespace() == w.namespace);
+                if w.sidecar == Injection::Unknown && !own_policy {
+                    continue;
+                }
                 let entry = out
                     .entry((dr.id, path.clone(), client, eff.mode, eff.source.clone()))
                     .or_default();
@@ -221,6 +236,9 @@ fn gather(
                     .insert(format!("{}:{}", s.hostname, port.number));
                 entry.workloads.insert(workload_name(mesh, w));
                 entry.ports.insert(tp.to_string());
+                if w.sidecar == Injection::Unknown {
+                    entry.presumed.insert(w.namespace.clone());
+                }
             }
         }
     }
@@ -294,6 +312,20 @@ fn report_conflict(
         ClientTlsMode::IstioMutual => format!(
             "sidecars send Istio mTLS to {hosts} (tls.mode ISTIO_MUTUAL), but {workloads} {have} mTLS disabled on {port_word} {ports} ({from}): the server's sidecar hands the encrypted bytes to the application and requests fail; remove this tls block so auto mTLS follows the server, or stop disabling mTLS there"
         ),
+    };
+    let message = if c.presumed.is_empty() {
+        message
+    } else {
+        let ns: Vec<String> = c.presumed.iter().cloned().collect();
+        let (word, verb) = if ns.len() > 1 {
+            ("namespaces", "are")
+        } else {
+            ("namespace", "is")
+        };
+        format!(
+            "{message} (the {word} {} {verb} not in the input, so this takes its workloads to run sidecars, as its own mTLS policy implies)",
+            join(&ns)
+        )
     };
     let related = source.map(|(pa, field)| (pa, ctx.pos(pa, &field)));
     let f = ctx.at(STR0301, dr, path, message);
