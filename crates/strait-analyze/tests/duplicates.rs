@@ -62,4 +62,29 @@ fn copies_in_two_files_are_one_object() {
         first.contains("a.yaml:"),
         "the first copy is named with its file: {first}"
     );
+    assert!(
+        first.contains("defined twice in the input"),
+        "files are one cluster, not named before the manifests name it: {first}"
+    );
+}
+
+/// Two clusters' manifests given as files are read as one cluster: the conflicting cluster
+/// names say how to analyze them instead.
+#[test]
+fn two_clusters_read_as_files_point_at_a_mesh_directory() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/multicluster");
+    let input = strait_api::read_input(&[root.join("cluster1"), root.join("cluster2")]);
+    let (mesh, diags) = strait_model::build(input, &BuildOptions::default());
+    let report = analyze(&mesh, &diags, &Options::default());
+    let hint: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == "STR0112")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(!hint.is_empty());
+    assert!(
+        hint.iter().all(|m| m.contains("mesh directory")),
+        "{hint:#?}"
+    );
 }

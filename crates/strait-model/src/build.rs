@@ -49,7 +49,13 @@ pub fn build(input: Input, opts: &BuildOptions) -> (Mesh, Vec<Diagnostic>) {
     for (i, ci) in inputs.into_iter().enumerate() {
         let id = ClusterId(i as u16);
         let decl = ci.decl.clone().unwrap_or_default();
-        let objects = without_duplicates(ci.objects, &ci.name, &sources, &mut diags);
+        // Files are one cluster, named later from what the manifests say: name it only in a
+        // mesh directory.
+        let scope = match layout {
+            Layout::MeshDirectory => format!("in cluster {}", ci.name),
+            Layout::Files => "in the input".to_string(),
+        };
+        let objects = without_duplicates(ci.objects, &scope, &sources, &mut diags);
         let (by_kind, by_name) = crate::cluster::index_objects(&objects);
         let mut c = Cluster {
             id,
@@ -198,7 +204,7 @@ fn empty_cluster() -> Cluster {
 /// that no check sees an object conflict with its own copy.
 fn without_duplicates(
     objects: Vec<Object>,
-    cluster: &str,
+    scope: &str,
     sources: &SourceMap,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Object> {
@@ -224,7 +230,7 @@ fn without_duplicates(
                 Severity::Warning,
                 o.source.pos,
                 format!(
-                    "{} is defined twice in cluster {cluster} (first at {at}); the later definition wins",
+                    "{} is defined twice {scope} (first at {at}); the later definition wins",
                     o.display_name(),
                 ),
             )

@@ -107,6 +107,9 @@ fn distinct(facts: &[Fact]) -> Vec<&Fact> {
     out
 }
 
+/// What files that hold several clusters' manifests should be analyzed as.
+const SEVERAL_CLUSTERS: &str = "files are analyzed as one cluster, and these look like the manifests of several. Analyze them as a mesh directory (a mesh.yaml naming each cluster and its network, beside one directory of manifests per cluster), or read the clusters with --kubeconfig and --context";
+
 /// STR0112: manifests name the cluster or its network differently from mesh.yaml, or from
 /// each other.
 fn cluster_facts(ctx: &mut Ctx) {
@@ -137,7 +140,7 @@ fn cluster_facts(ctx: &mut Ctx) {
                 f.object,
                 &f.path,
                 format!(
-                    "the manifests name this cluster both \"{}\" and \"{}\"",
+                    "the manifests name this cluster both \"{}\" and \"{}\": {SEVERAL_CLUSTERS}",
                     names[0].value, f.value
                 ),
             );
@@ -167,9 +170,14 @@ fn cluster_facts(ctx: &mut Ctx) {
                 f.object,
                 &f.path,
                 format!(
-                    "the manifests put cluster {} on several networks ({})",
+                    "the manifests put cluster {} on several networks ({}){}",
                     c.name,
-                    util::join(&vals)
+                    util::join(&vals),
+                    if mesh.layout == Layout::Files {
+                        format!(": {SEVERAL_CLUSTERS}")
+                    } else {
+                        String::new()
+                    }
                 ),
             );
         }
