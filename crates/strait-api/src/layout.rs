@@ -461,10 +461,48 @@ fn warn_stray_entries(loader: &mut Loader, dir: &Path, mesh: &MeshFile) {
 
 /// RFC 1123 label, as Kubernetes names and Istio cluster IDs must be.
 pub fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && is_label_run(s)
+}
+
+/// Lowercase letters, digits and `-`, starting and ending with a letter or digit.
+fn is_label_run(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+/// RFC 1123 subdomain, as most Kubernetes object names must be (Kubernetes'
+/// `IsDNS1123Subdomain`: at most 253 characters, dot-separated runs of [`is_dns_label`]'s
+/// characters).
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label_run)
+}
+
+/// RFC 1035 label, as Service names must be: an RFC 1123 label that starts with a letter.
+pub fn is_dns1035_label(s: &str) -> bool {
+    is_dns_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_name_rules() {
+        for ok in ["web", "a-1", "2fa"] {
+            assert!(is_dns_label(ok), "{ok}");
+        }
+        for bad in ["", "Web", "a_b", "-a", "a-", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+        assert!(is_dns1035_label("web-2") && !is_dns1035_label("2fa"));
+        for ok in ["istio.default", "sh.helm.release.v1.x.v1", &"a".repeat(100)] {
+            assert!(is_dns_subdomain(ok), "{ok}");
+        }
+        for bad in ["a..b", ".a", "a.", "A.b", "a_b.c", &"a".repeat(254)] {
+            assert!(!is_dns_subdomain(bad), "{bad}");
+        }
+    }
 }

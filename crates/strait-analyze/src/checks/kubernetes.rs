@@ -15,7 +15,10 @@
 //!   `restartPolicy` Always; Jobs and CronJobs: `restartPolicy` OnFailure or Never (unset
 //!   means Always, which a Job may not use);
 //! - Services: `ports` unless the Service is headless (`clusterIP: None`) or ExternalName;
-//!   each port has a `port` in 1..65535, and a unique name when there are several.
+//!   each port has a `port` in 1..65535, and a unique name when there are several;
+//! - names: a Service's a DNS-1035 label, a Namespace's a DNS-1123 label, and those of the
+//!   other built-in kinds strait reads a DNS-1123 subdomain (custom resources are left alone:
+//!   the API server checks their names more loosely).
 //!
 //! Older apiVersions of the apps kinds are reported by STR0008 (apply fails anyway) and their
 //! selector rules differ (it defaulted from the labels), so selectors are checked for apps/v1
@@ -26,6 +29,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use strait_api::de::{self, FieldPath, Seg};
+use strait_api::layout::{is_dns_subdomain, is_dns1035_label};
 use strait_api::yaml::{Node, Resolved, Value};
 use strait_api::{Kind, Object};
 use strait_model::selector::label_selector_matches;
@@ -61,16 +65,65 @@ fn problem(field: impl Into<String>, shape: Shape, reason: impl Into<String>) ->
     }
 }
 
+/// Built-in kinds whose names Kubernetes validates, besides the pod kinds and Services.
+const NAMED_KINDS: [Kind; 7] = [
+    Kind::Namespace,
+    Kind::ConfigMap,
+    Kind::Secret,
+    Kind::ServiceAccount,
+    Kind::NetworkPolicy,
+    Kind::Ingress,
+    Kind::EndpointSlice,
+];
+
 pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for kind in POD_KINDS {
         for (id, obj) in util::objects(mesh, kind) {
-            report(ctx, id, obj, workload(obj));
+            let mut problems = name(obj);
+            problems.extend(workload(obj));
+            report(ctx, id, obj, problems);
         }
     }
     for (id, obj) in util::objects(mesh, Kind::Service) {
-        report(ctx, id, obj, service(obj));
+        let mut problems = name(obj);
+        problems.extend(service(obj));
+        report(ctx, id, obj, problems);
     }
+    for kind in NAMED_KINDS {
+        for (id, obj) in util::objects(mesh, kind) {
+            report(ctx, id, obj, name(obj));
+        }
+    }
+}
+
+/// `metadata.name` as the API server validates it for the kind: a DNS-1035 label for a
+/// Service (its name is a DNS name in the cluster domain), a DNS-1123 label for a Namespace,
+/// a DNS-1123 subdomain for the others (`ValidateObjectMeta` with the kind's name function).
+/// A missing name is STR0013's.
+fn name(obj: &Object) -> Vec<Problem> {
+    let n = obj.name();
+    if n.is_empty() {
+        return Vec::new();
+    }
+    let reason = match obj.kind {
+        Kind::Service if !is_dns1035_label(n) => {
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character, at most 63 characters"
+        }
+        Kind::Namespace if !is_dns_label(n) => {
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', start and end with an alphanumeric character, and be at most 63 characters"
+        }
+        Kind::Service | Kind::Namespace => return Vec::new(),
+        _ if !is_dns_subdomain(n) => {
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character, at most 253 characters"
+        }
+        _ => return Vec::new(),
+    };
+    vec![problem(
+        "metadata.name",
+        Shape::Str,
+        format!("Invalid value: {n:?}: {reason}"),
+    )]
 }
 
 fn report(ctx: &mut Ctx, id: ObjId, obj: &Object, problems: Vec<Problem>) {
