@@ -142,7 +142,7 @@ catalog! {
     STR0404, "SidecarResourcesUnset", Warning, "Sidecars get no CPU/memory requests or limits.";
     STR0405, "SidecarResourcesInvalid", Warning, "A sidecar resource annotation is invalid or its request exceeds its limit.";
     // Network policy and injection.
-    STR0501, "NetworkPolicyBlocksMeshPort", Warning, "A NetworkPolicy blocks traffic the mesh needs: 15443, 15012, 15017, 15021, DNS, or the east-west gateway's requests from other networks.";
+    STR0501, "NetworkPolicyBlocksMeshPort", Warning, "A NetworkPolicy blocks traffic the mesh needs: 15443, 15012, 15017, 15021, DNS, or a gateway's requests to the workloads it routes to.";
     STR0601, "WorkloadWithoutSidecar", Warning, "A workload the mesh routes to or secures gets no sidecar.";
     STR0602, "JobSidecarBlocksCompletion", Warning, "A Job or CronJob gets a classic sidecar that outlives its app: the pod never completes and the Job never finishes.";
 }

@@ -20,6 +20,7 @@ mod ports;
 mod routes;
 
 pub(super) use credentials::credential_problem;
+pub(super) use exposure::routes;
 
 use std::collections::BTreeSet;
 

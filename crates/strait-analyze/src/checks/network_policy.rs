@@ -1,9 +1,10 @@
 //! NetworkPolicies that cut the mesh's own ports (pitfall (g)): east-west gateways that other
 //! clusters cannot reach on 15443, istiod unreachable on 15012 (xDS, CA) or 15017 (webhooks),
 //! gateways whose 15021 health port load balancers cannot probe, sidecars whose egress
-//! allows neither istiod nor DNS, and, in a mesh on several networks, workloads whose ingress
-//! drops the east-west gateway's connections (every request from another network arrives
-//! from that gateway's pods, not from the caller).
+//! allows neither istiod nor DNS, and workloads whose ingress drops the gateways that connect
+//! to them: in a mesh on several networks the east-west gateway (every request from another
+//! network arrives from its pods, not from the caller), and the ingress gateways a
+//! VirtualService routes to them through.
 //!
 //! Policies are evaluated as Kubernetes does: a pod selected by a policy with `Ingress` in its
 //! `policyTypes` (the default when `policyTypes` is absent) accepts only what some selecting
@@ -26,8 +27,11 @@ use strait_model::service::ServiceType;
 use strait_model::{
     Cluster, GatewayRole, Injection, Mesh, ObjId, Workload, WorkloadKind, selector,
 };
+use strait_model::{WorkloadId, gateway};
 
+use super::gateway::routes;
 use super::injection::is_replica;
+use super::util;
 use super::util::join;
 use crate::catalog::STR0501;
 use crate::context::Ctx;
@@ -280,6 +284,7 @@ pub fn run(ctx: &mut Ctx) {
         if pols.is_empty() {
             continue;
         }
+        let routed = routed_through_gateways(mesh, c);
         for w in mesh.workloads_in(c.id) {
             if w.kind == WorkloadKind::WorkloadEntry || is_replica(mesh, w) {
                 continue;
@@ -314,7 +319,7 @@ pub fn run(ctx: &mut Ctx) {
                 };
                 report.add(p, others, blocked, w);
             }
-            check_cross_network(mesh, c, w, &selecting, &mut report);
+            check_gateway_sources(mesh, c, w, &selecting, &routed, &mut report);
             check_egress(mesh, c, w, &selecting, &mut report);
         }
     }
@@ -489,28 +494,124 @@ fn peers_admit(
     })
 }
 
-/// In a mesh on several networks, requests from other networks reach a workload through its
-/// cluster's east-west gateway: the gateway pod opens the connection to the workload's port,
-/// so the workload's ingress must admit the gateway's pods there.
-fn check_cross_network(
+/// Gateway pods that open connections to a workload's pods, and why.
+struct GatewaySource<'m> {
+    pods: Vec<&'m Workload>,
+    /// "the east-west gateway istio-system/x", "the ingress gateway ..."
+    what: String,
+    /// What the policy breaks by dropping them.
+    breaks: String,
+}
+
+/// Who connects to `w` through a gateway: in a mesh on several networks, the cluster's
+/// east-west gateway (every request from another network arrives from its pods, not from the
+/// caller); and the ingress gateways whose Gateways a VirtualService routes to `w` through.
+fn gateway_sources<'m>(
+    mesh: &'m Mesh,
+    c: &Cluster,
+    w: &Workload,
+    routed: &BTreeMap<WorkloadId, Vec<(&'m Workload, ObjId)>>,
+) -> Vec<GatewaySource<'m>> {
+    let mut out = Vec::new();
+    // Only a proxy takes cross-network requests (mTLS through the gateway's passthrough).
+    let in_mesh = matches!(w.sidecar, Injection::Injected(_) | Injection::Unknown);
+    if in_mesh && mesh.is_multinetwork() {
+        let pods: Vec<&Workload> = mesh
+            .workloads_in(c.id)
+            .filter(|g| is_east_west(g) && g.network == w.network)
+            .collect();
+        if let Some(first) = pods.first() {
+            out.push(GatewaySource {
+                what: format!("the east-west gateway {}/{}", first.namespace, first.name),
+                breaks: "requests from the mesh's other networks reach these pods through that gateway, so they are dropped and time out".to_string(),
+                pods,
+            });
+        }
+    }
+    for (g, vs) in routed.get(&w.id).into_iter().flatten() {
+        out.push(GatewaySource {
+            pods: vec![*g],
+            what: format!("the ingress gateway {}/{}", g.namespace, g.name),
+            breaks: format!(
+                "{} routes requests through it to these pods, so they are dropped and time out",
+                mesh.object(*vs).display_name()
+            ),
+        });
+    }
+    out
+}
+
+/// For each workload of `c`, the ingress gateway pods that a VirtualService bound to their
+/// Gateway routes to it, with that VirtualService.
+fn routed_through_gateways<'m>(
+    mesh: &'m Mesh,
+    c: &Cluster,
+) -> BTreeMap<WorkloadId, Vec<(&'m Workload, ObjId)>> {
+    let mut out: BTreeMap<WorkloadId, Vec<(&'m Workload, ObjId)>> = BTreeMap::new();
+    let config = mesh.config_cluster(c.id);
+    let scoped = gateway::scoped_to_namespace(mesh, config);
+    for (vs_id, o) in util::in_cluster(mesh, config, Kind::VirtualService) {
+        let Some(vs) = o.virtual_service() else {
+            continue;
+        };
+        for r in routes(&vs.spec) {
+            let pods: Vec<&Workload> = r
+                .gateways
+                .iter()
+                .filter(|g| **g != "mesh")
+                .filter_map(|g| {
+                    let (ns, name) = util::split_ref(g, o.namespace());
+                    mesh.cluster(config).find(Kind::Gateway, ns, name)
+                })
+                .filter_map(|(_, gw)| Some((gw.namespace(), gw.gateway()?)))
+                .flat_map(|(ns, gw)| {
+                    mesh.workloads_in(c.id).filter(move |p| {
+                        p.gateway.is_some()
+                            && !is_east_west(p)
+                            && gateway::selects(&gw.spec, ns, scoped, p)
+                    })
+                })
+                .collect();
+            if pods.is_empty() {
+                continue;
+            }
+            for s in util::resolve(mesh, vs_id, &r.dest.host) {
+                for e in mesh
+                    .endpoints_of(s)
+                    .into_iter()
+                    .filter(|e| e.cluster == c.id)
+                {
+                    let list = out.entry(e.id).or_default();
+                    for p in &pods {
+                        if !list.iter().any(|(q, _)| q.id == p.id) {
+                            list.push((*p, vs_id));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Gateways connect to a workload's pods on its service ports: its ingress must admit them.
+fn check_gateway_sources(
     mesh: &Mesh,
     c: &Cluster,
     w: &Workload,
     selecting: &[&Policy],
+    routed: &BTreeMap<WorkloadId, Vec<(&Workload, ObjId)>>,
     report: &mut Report,
 ) {
-    if !mesh.is_multinetwork() || !matches!(w.sidecar, Injection::Injected(_)) {
+    if w.gateway.is_some() {
         return;
     }
     let isolating: Vec<&Policy> = selecting.iter().copied().filter(|p| p.ingress).collect();
     let Some(p) = primary(&isolating) else { return };
-    let gateways: Vec<&Workload> = mesh
-        .workloads_in(c.id)
-        .filter(|g| is_east_west(g) && g.network == w.network)
-        .collect();
-    let Some(first) = gateways.first() else {
+    let sources = gateway_sources(mesh, c, w, routed);
+    if sources.is_empty() {
         return;
-    };
+    }
     let spec = w.pod_spec(mesh.object(w.object));
     let mut ports: Vec<u32> = mesh
         .services_of(w)
@@ -521,26 +622,33 @@ fn check_cross_network(
     ports.sort_unstable();
     ports.dedup();
     for port in ports {
-        let admitted = gateways.iter().any(|g| {
-            let peer = Peer {
-                namespace: &g.namespace,
-                labels: &g.labels,
-                external: false,
-            };
-            isolating.iter().any(|pol| {
-                pol.spec.ingress.iter().flatten().any(|r| {
-                    peers_admit(c, pol.namespace, r.from.as_ref(), &peer)
-                        && ports_cover(r.ports.as_ref(), port, "TCP", spec) != Some(false)
+        let dropped: Vec<&GatewaySource> = sources
+            .iter()
+            .filter(|source| {
+                !source.pods.iter().any(|g| {
+                    let peer = Peer {
+                        namespace: &g.namespace,
+                        labels: &g.labels,
+                        external: false,
+                    };
+                    isolating.iter().any(|pol| {
+                        pol.spec.ingress.iter().flatten().any(|r| {
+                            peers_admit(c, pol.namespace, r.from.as_ref(), &peer)
+                                && ports_cover(r.ports.as_ref(), port, "TCP", spec) != Some(false)
+                        })
+                    })
                 })
             })
-        });
-        if admitted {
+            .collect();
+        if dropped.is_empty() {
             continue;
         }
-        let others = others(&isolating, p);
+        let whom: Vec<String> = dropped.iter().map(|d| d.what.clone()).collect();
+        let why: Vec<String> = dropped.iter().map(|d| d.breaks.clone()).collect();
         let text = format!(
-            "and admits no TCP traffic on port {port} from the east-west gateway {}/{}: requests from the mesh's other networks reach these pods through that gateway, so they are dropped and time out. Allow ingress on port {port} from the gateway's pods (a namespaceSelector for {} with a podSelector for its labels)",
-            first.namespace, first.name, first.namespace
+            "and admits no TCP traffic on port {port} from {}: {}. Allow ingress on port {port} from the gateway's pods (a namespaceSelector for its namespace with a podSelector for its labels)",
+            join(&whom),
+            why.join("; ")
         );
         let blocked = Blocked {
             port,
@@ -548,7 +656,7 @@ fn check_cross_network(
             role: "workload",
             text,
         };
-        report.add(p, others, blocked, w);
+        report.add(p, others(&isolating, p), blocked, w);
     }
 }
 

@@ -111,11 +111,11 @@ fn public_ingress(mesh: &Mesh, g: &Gw) -> bool {
 }
 
 /// A route destination with the gateways its rule applies to.
-struct Route<'a> {
-    path: String,
-    http: bool,
-    dest: &'a Destination,
-    gateways: Vec<&'a str>,
+pub(in crate::checks) struct Route<'a> {
+    pub path: String,
+    pub http: bool,
+    pub dest: &'a Destination,
+    pub gateways: Vec<&'a str>,
 }
 
 /// The gateways a rule applies to: each match's own `gateways`, or the VirtualService's.
@@ -134,7 +134,7 @@ fn rule_gateways<'a>(vs: &'a [String], matches: Vec<&'a [String]>) -> Vec<&'a st
 }
 
 /// Every route destination (mirrors excluded: their responses are dropped).
-fn routes(spec: &VirtualServiceSpec) -> Vec<Route<'_>> {
+pub(in crate::checks) fn routes(spec: &VirtualServiceSpec) -> Vec<Route<'_>> {
     let mut out = Vec::new();
     for (i, r) in spec.http.iter().enumerate() {
         let gateways = rule_gateways(
