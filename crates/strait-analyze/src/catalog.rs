@@ -135,6 +135,7 @@ catalog! {
     STR0305, "HttpRuleOnTcpPort", Warning, "An authorization rule with HTTP-only fields applies to a port without HTTP: as ALLOW it never matches there, as DENY it matches without them.";
     STR0306, "AllowRuleUnsatisfiable", Warning, "An ALLOW rule asks for identities no caller has (an unknown principal, a JWT nothing verifies): what it allows is denied.";
     STR0307, "PolicyOnWorkloadWithoutSidecar", Warning, "An AuthorizationPolicy also selects workloads without a sidecar: requests to them are not checked.";
+    STR0308, "AuthzMethodCase", Warning, "An AuthorizationPolicy names an HTTP method in lower case, which no request carries: the rule never matches it (a DENY lets it through).";
     // Observability and resources.
     STR0401, "NoAccessLogging", Info, "No access logs are configured for a control plane's proxies.";
     STR0402, "MetricsDisabled", Warning, "Istio's standard metrics are switched off mesh-wide or for a namespace.";

@@ -140,8 +140,8 @@ pub const ANALYZERS: &[Analyzer] = &[
     },
     Analyzer {
         name: "authzenforcement",
-        description: "AuthorizationPolicy rules as the proxies enforce them: HTTP fields on TCP ports, identities no caller has, workloads without a sidecar",
-        codes: &[STR0305, STR0306, STR0307],
+        description: "AuthorizationPolicy rules as the proxies enforce them: HTTP fields on TCP ports, identities no caller has, workloads without a sidecar, methods in lower case",
+        codes: &[STR0305, STR0306, STR0307, STR0308],
         run: authz::run,
     },
     Analyzer {

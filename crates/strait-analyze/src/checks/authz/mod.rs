@@ -1,6 +1,7 @@
 //! Authorization as the proxies enforce it: rules whose HTTP-only fields meet a port that
-//! carries no HTTP (STR0305), ALLOW rules no caller of the mesh can satisfy (STR0306), and
-//! policies that also select workloads without a proxy (STR0307).
+//! carries no HTTP (STR0305), ALLOW rules no caller of the mesh can satisfy (STR0306),
+//! policies that also select workloads without a proxy (STR0307), and methods in lower case,
+//! which match no request (STR0308).
 //!
 //! A policy selects what the proxies' own compiler says it selects
 //! ([`strait_model::compile::policy_applies`]), targetRefs to gateways included, so the
@@ -9,9 +10,11 @@
 //! rule matches without it, which can mean every connection.
 
 mod identities;
+mod methods;
 mod ports;
 
 use identities::{Identities, check_unsatisfiable};
+use methods::check_method_case;
 use ports::check_http_on_tcp;
 
 use std::collections::BTreeMap;
@@ -45,6 +48,7 @@ pub fn run(ctx: &mut Ctx) {
         let policies = policies(mesh, c.id, &replicas);
         for p in &policies {
             check_without_sidecar(ctx, p);
+            check_method_case(ctx, p);
             let targets: Vec<&Workload> = p
                 .selected
                 .iter()
