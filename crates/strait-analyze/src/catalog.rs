@@ -116,6 +116,7 @@ catalog! {
     STR0112, "ClusterFactConflict", Error, "Manifests state a cluster name or network that mesh.yaml contradicts.";
     STR0113, "ConfigInRemoteCluster", Warning, "Istio configuration in a remote cluster is read by no control plane.";
     STR0114, "GatewayUnreachable", Warning, "An east-west gateway has no address other networks can reach.";
+    STR0115, "ControlPlaneNotExposed", Error, "A remote on another network than its primary cannot reach the primary's control plane: no load balancer publishes 15012, or no Gateway serves it (expose-istiod).";
     // Traffic.
     STR0201, "TimeoutShorterThanRetries", Warning, "A route's timeout ends before its retries can run.";
     STR0202, "StaticServiceEntryWithoutEndpoints", Error, "A STATIC ServiceEntry has no endpoints: every request fails.";

@@ -9,6 +9,7 @@ use strait_api::istio::gateway::GatewaySpec;
 use crate::ids::{ClusterId, ObjId};
 use crate::mesh::Mesh;
 use crate::selector;
+use crate::service::{ServiceInstance, ServiceType};
 use crate::workload::Workload;
 
 /// Whether istiod matches Gateway selectors only in the Gateway's own namespace
@@ -85,4 +86,69 @@ pub fn names_gateway(refs: &[String], vs_ns: &str, gw_ns: &str, gw_name: &str) -
     refs.iter()
         .filter(|g| g.as_str() != "mesh")
         .any(|g| split_ref(g, vs_ns) == (gw_ns, gw_name))
+}
+
+/// The control plane's port for proxies (xDS and certificates).
+pub const CONTROL_PLANE_PORT: u32 = 15012;
+
+/// How a primary publishes its control plane to remote clusters on other networks (Istio's
+/// `expose-istiod`): a LoadBalancer Service with port 15012 in front of gateway pods, and a
+/// Gateway on those pods with a server on the Service's target port.
+#[derive(Debug)]
+pub enum ControlPlaneExposure<'m> {
+    /// No LoadBalancer Service of the cluster publishes port 15012.
+    NotPublished,
+    /// A Service publishes it, but no Gateway on its pods serves that port: the gateway
+    /// refuses the connections.
+    NotServed(&'m ServiceInstance),
+    /// Published and served.
+    Served(&'m ServiceInstance),
+}
+
+/// How `cluster` publishes its control plane (see [`ControlPlaneExposure`]).
+pub fn control_plane_exposure(mesh: &Mesh, cluster: ClusterId) -> ControlPlaneExposure<'_> {
+    let published: Vec<&ServiceInstance> = mesh
+        .registry
+        .all()
+        .iter()
+        .filter(|s| {
+            s.cluster == cluster
+                && s.service_type == Some(ServiceType::LoadBalancer)
+                && s.port(CONTROL_PLANE_PORT).is_some()
+        })
+        .collect();
+    match published.iter().find(|s| serves_control_plane(mesh, s)) {
+        Some(s) => ControlPlaneExposure::Served(s),
+        None => match published.first() {
+            Some(s) => ControlPlaneExposure::NotServed(s),
+            None => ControlPlaneExposure::NotPublished,
+        },
+    }
+}
+
+/// Whether a Gateway of the Service's cluster serves the control plane's port on the gateway
+/// pods behind `svc` (at the Service's target port for 15012).
+pub fn serves_control_plane(mesh: &Mesh, svc: &ServiceInstance) -> bool {
+    let config = mesh.config_cluster(svc.cluster);
+    let target = svc
+        .port(CONTROL_PLANE_PORT)
+        .map(|p| p.target_number().unwrap_or(p.number))
+        .unwrap_or(CONTROL_PLANE_PORT);
+    mesh.workloads_in(svc.cluster)
+        .filter(|w| w.gateway.is_some() && w.namespace == svc.namespace)
+        .filter(|w| {
+            svc.selector
+                .as_ref()
+                .is_some_and(|sel| selector::map_selects(sel, &w.labels))
+        })
+        .any(|w| {
+            gateways_of(mesh, config, w)
+                .iter()
+                .flat_map(|(_, _, g)| g.servers.iter())
+                .any(|s| {
+                    s.port
+                        .as_ref()
+                        .is_some_and(|p| p.number == target || p.number == CONTROL_PLANE_PORT)
+                })
+        })
 }

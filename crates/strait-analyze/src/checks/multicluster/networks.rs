@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use strait_api::Kind;
 use strait_api::istio::gateway::ServerTlsMode;
+use strait_model::gateway::{CONTROL_PLANE_PORT, ControlPlaneExposure, control_plane_exposure};
 use strait_model::network::{DEFAULT_GATEWAY_PORT, GatewayOrigin, NETWORK_LABEL};
 use strait_model::{Cluster, ClusterId, GatewayRole, ObjId, ServiceSource, host, selector};
 
-use crate::catalog::{IST0126, STR0101, STR0102, STR0114};
+use crate::catalog::{IST0126, STR0101, STR0102, STR0114, STR0115};
 use crate::checks::util;
 use crate::context::Ctx;
 use crate::finding::Resource;
@@ -15,6 +16,7 @@ use crate::finding::Resource;
 pub fn run(ctx: &mut Ctx) {
     gateways_per_network(ctx);
     auto_passthrough(ctx);
+    control_plane_reach(ctx);
     unreachable_gateways(ctx);
     mesh_networks_registries(ctx);
 }
@@ -87,6 +89,53 @@ fn eastwest_labels(ctx: &Ctx, c: &Cluster) -> Vec<(BTreeMap<String, String>, Obj
         }
     }
     out
+}
+
+/// STR0115: a remote on another network than its primary reaches the primary's control plane
+/// only through a load balancer the primary publishes port 15012 on, with a Gateway on the
+/// pods behind it serving that port (Istio's expose-istiod).
+fn control_plane_reach(ctx: &mut Ctx) {
+    let mesh = ctx.mesh;
+    for r in &mesh.clusters {
+        let Some(p) = r.primary.map(|id| mesh.cluster(id)) else {
+            continue;
+        };
+        if r.is_primary() || r.network.is_empty() || p.network.is_empty() || r.network == p.network
+        {
+            continue;
+        }
+        let fallback = r.facts.istio_namespace_object;
+        match control_plane_exposure(mesh, p.id) {
+            ControlPlaneExposure::Served(_) => {}
+            ControlPlaneExposure::NotPublished => {
+                ctx.on_cluster(
+                    STR0115,
+                    r.id,
+                    fallback,
+                    format!(
+                        "cluster {} is a remote on network {} and its proxies reach their control plane in {} (network {}) through a load balancer there, but no LoadBalancer Service of {} publishes port {CONTROL_PLANE_PORT}: they cannot fetch configuration or certificates, so its pods never become ready. Add a tls-istiod port {CONTROL_PLANE_PORT} to {}'s east-west gateway Service and apply Istio's expose-istiod Gateway and VirtualService there",
+                        r.name, r.network, p.name, p.network, p.name, p.name
+                    ),
+                );
+            }
+            ControlPlaneExposure::NotServed(svc) => {
+                let index = svc
+                    .ports
+                    .iter()
+                    .position(|port| port.number == CONTROL_PLANE_PORT)
+                    .unwrap_or(0);
+                ctx.at(
+                    STR0115,
+                    svc.object,
+                    &format!("spec.ports[{index}]"),
+                    format!(
+                        "this Service publishes port {CONTROL_PLANE_PORT} for the proxies of remote cluster {}, but no Gateway on its pods serves that port (Istio's expose-istiod: a PASSTHROUGH server on {CONTROL_PLANE_PORT} and a TLS VirtualService to istiod): the gateway refuses their connections, so the remote's pods never become ready",
+                        r.name
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// STR0102: the control plane serving a cluster with an east-west gateway has no Gateway with

@@ -436,30 +436,9 @@ fn routes_control_plane(mesh: &Mesh, lb: &LbPlan) -> bool {
     let Some(cluster) = mesh.cluster_by_name(&lb.cluster) else {
         return false;
     };
-    let config = mesh.config_cluster(cluster.id);
-    let Some(svc) = mesh
-        .registry
+    mesh.registry
         .all()
         .iter()
         .find(|s| s.cluster == cluster.id && s.namespace == lb.namespace && s.name == lb.name)
-    else {
-        return false;
-    };
-    let target = svc
-        .port(u32::from(DISCOVERY_PORT))
-        .map(|p| p.number)
-        .unwrap_or(u32::from(DISCOVERY_PORT));
-    mesh.workloads_in(cluster.id)
-        .filter(|w| w.gateway.is_some() && w.namespace == lb.namespace)
-        .filter(|w| {
-            svc.selector
-                .as_ref()
-                .is_some_and(|sel| selector::map_selects(sel, &w.labels))
-        })
-        .any(|w| {
-            strait_model::gateway::gateways_of(mesh, config, w)
-                .iter()
-                .flat_map(|(_, _, g)| g.servers.iter())
-                .any(|s| s.port.as_ref().is_some_and(|p| p.number == target))
-        })
+        .is_some_and(|svc| strait_model::gateway::serves_control_plane(mesh, svc))
 }
