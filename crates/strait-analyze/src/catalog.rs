@@ -117,6 +117,7 @@ catalog! {
     STR0113, "ConfigInRemoteCluster", Warning, "Istio configuration in a remote cluster is read by no control plane.";
     STR0114, "GatewayUnreachable", Warning, "An east-west gateway has no address other networks can reach.";
     STR0115, "ControlPlaneNotExposed", Error, "A remote on another network than its primary cannot reach the primary's control plane: no load balancer publishes 15012, or no Gateway serves it (expose-istiod).";
+    STR0116, "ServiceMissingInCluster", Warning, "Pods match a Service that exists only in other clusters: their own cluster has no endpoints for them, nor a name to resolve.";
     // Traffic.
     STR0201, "TimeoutShorterThanRetries", Warning, "A route's timeout ends before its retries can run.";
     STR0202, "StaticServiceEntryWithoutEndpoints", Error, "A STATIC ServiceEntry has no endpoints: every request fails.";

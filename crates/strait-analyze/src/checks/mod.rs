@@ -60,7 +60,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         description: "Networks and east-west gateways, shared roots, remote secrets, mesh ID, trust domain, drift between primaries",
         codes: &[
             STR0101, STR0102, STR0103, STR0104, STR0105, STR0106, STR0107, STR0108, STR0109,
-            STR0110, STR0111, STR0112, STR0113, STR0114, STR0115, IST0126, IST0170,
+            STR0110, STR0111, STR0112, STR0113, STR0114, STR0115, STR0116, IST0126, IST0170,
         ],
         run: multicluster::run,
     },

@@ -10,7 +10,9 @@
 //!   the manifests (STR0108, STR0109, STR0110, STR0112).
 //! - [`drift`]: primaries configure shared hosts alike; nothing relies on config applied to a
 //!   remote; Services agree across clusters (STR0111, STR0113, IST0170).
+//! - [`absent`]: pods whose Service exists only in other clusters (STR0116).
 
+mod absent;
 mod drift;
 mod facts;
 mod networks;
@@ -23,4 +25,5 @@ pub fn run(ctx: &mut Ctx) {
     trust::run(ctx);
     facts::run(ctx);
     drift::run(ctx);
+    absent::run(ctx);
 }
