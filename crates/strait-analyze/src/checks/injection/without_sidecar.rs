@@ -1,10 +1,10 @@
 //! STR0601: workloads without a sidecar that the mesh routes to, secures, or surrounds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use strait_api::Kind;
 use strait_api::istio::security::{MtlsMode, PeerAuthenticationSpec};
-use strait_model::{Injection, Mesh, ServiceId, Workload, selector};
+use strait_model::{Injection, Mesh, ServiceId, ServiceInstance, Workload, selector};
 
 use super::super::util::{self, join};
 use super::{OPT_OUT, is_replica, is_system_namespace, opts_out};
@@ -121,6 +121,58 @@ fn policies_for(mesh: &Mesh, w: &Workload, namespace_wide: bool) -> Vec<String> 
     out
 }
 
+/// Service instances by host name, in meshes of several clusters (empty otherwise).
+fn instances_by_host(mesh: &Mesh) -> HashMap<&str, Vec<&ServiceInstance>> {
+    let mut out: HashMap<&str, Vec<&ServiceInstance>> = HashMap::new();
+    if mesh.is_multicluster() {
+        for s in mesh.registry.all() {
+            out.entry(s.hostname.as_str()).or_default().push(s);
+        }
+    }
+    out
+}
+
+/// The same services in other clusters, where their pods run sidecars: the service is in the
+/// mesh there, and this workload is the odd one out. Across networks it is worse: other
+/// networks reach a cluster only through its east-west gateway, which carries mTLS only, so
+/// istiod drops endpoints there that have no sidecar and their clients never reach these pods.
+fn injected_elsewhere(
+    mesh: &Mesh,
+    w: &Workload,
+    by_host: &HashMap<&str, Vec<&ServiceInstance>>,
+) -> Vec<String> {
+    let here = mesh.cluster(w.cluster);
+    let mut out = Vec::new();
+    for svc in mesh.services_of(w) {
+        for other in by_host.get(svc.hostname.as_str()).into_iter().flatten() {
+            if other.cluster == w.cluster
+                || !mesh
+                    .endpoints_of(other)
+                    .iter()
+                    .any(|e| matches!(e.sidecar, Injection::Injected(_)))
+            {
+                continue;
+            }
+            let there = mesh.cluster(other.cluster);
+            let across = !here.network.is_empty()
+                && !there.network.is_empty()
+                && here.network != there.network;
+            out.push(if across {
+                format!(
+                    "Service {}/{} has injected pods in cluster {} (network {}), whose clients reach this cluster only through its east-west gateway, which carries mTLS only: they never reach these pods",
+                    svc.namespace, svc.name, there.name, there.network
+                )
+            } else {
+                format!(
+                    "Service {}/{} has injected pods in cluster {}: its clients there send these pods plaintext, and its policies do not apply here",
+                    svc.namespace, svc.name, there.name
+                )
+            });
+        }
+    }
+    out
+}
+
 fn requires_mtls(spec: &PeerAuthenticationSpec) -> bool {
     spec.mode() == Some(MtlsMode::Strict)
         || spec
@@ -133,6 +185,7 @@ fn requires_mtls(spec: &PeerAuthenticationSpec) -> bool {
 pub(super) fn check(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     let traffic = traffic_dependents(mesh);
+    let by_host = instances_by_host(mesh);
     for w in &mesh.workloads {
         let Injection::NotInjected(reason) = &w.sidecar else {
             continue;
@@ -156,6 +209,7 @@ pub(super) fn check(ctx: &mut Ctx) {
                 }
             }
         }
+        deps.strong.extend(injected_elsewhere(mesh, w, &by_host));
         let ns_label = cluster
             .namespaces
             .get(&w.namespace)
