@@ -70,5 +70,8 @@ fn pods_whose_service_is_only_in_the_other_cluster() {
     });
     let found = messages("STR0116", dir.path());
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert!(found[0].contains("Service sample/helloworld of cluster cluster2"), "{found:#?}");
+    assert!(
+        found[0].contains("Service sample/helloworld of cluster cluster2"),
+        "{found:#?}"
+    );
 }
