@@ -82,7 +82,8 @@ spec:
     ports: [{port: 8080}]
 ";
 
-fn findings(from: &str) -> Vec<String> {
+/// A mesh directory of two clusters on two networks, with `shop` in cluster east.
+fn mesh_dir(shop: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     std::fs::write(root.join("mesh.yaml"), MESH).expect("mesh.yaml");
@@ -91,8 +92,12 @@ fn findings(from: &str) -> Vec<String> {
         std::fs::create_dir(&d).expect("cluster dir");
         std::fs::write(d.join("istio.yaml"), ISTIO.replace("NET", net)).expect("istio");
     }
-    std::fs::write(root.join("east/shop.yaml"), SHOP.replace("FROM", from)).expect("shop");
-    run(root)
+    std::fs::write(root.join("east/shop.yaml"), shop).expect("shop");
+    dir
+}
+
+fn findings(from: &str) -> Vec<String> {
+    run(mesh_dir(&SHOP.replace("FROM", from)).path())
 }
 
 fn run(root: &Path) -> Vec<String> {
@@ -138,4 +143,76 @@ fn a_gateway_selector_for_another_namespace_still_drops_them() {
         "[{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}, podSelector: {matchLabels: {istio: eastwestgateway}}}]",
     );
     assert_eq!(found.len(), 1, "{found:#?}");
+}
+
+/// Two workloads behind one policy on the same port, dropped for different gateways: each
+/// finding names the gateways that reach its own workload.
+#[test]
+fn each_workload_names_the_gateways_that_reach_it() {
+    let web = "---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: example.org/web:1, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  template:
+    metadata:
+      labels: {istio: ingressgateway}
+      annotations: {inject.istio.io/templates: gateway}
+    spec:
+      containers: [{name: istio-proxy, image: auto}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.example.com]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [shop.example.com]
+  gateways: [istio-system/public]
+  http: [{route: [{destination: {host: web}}]}]
+";
+    let shop = SHOP
+        .replace("FROM", "[{podSelector: {matchLabels: {app: frontend}}}]")
+        .replace(
+            "podSelector: {matchLabels: {app: cart}}\n  ingress",
+            "podSelector: {}\n  ingress",
+        );
+    let found = run(mesh_dir(&format!("{shop}{web}")).path());
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let cart = found
+        .iter()
+        .find(|m| m.contains("workload shop/cart "))
+        .expect("cart");
+    let web = found
+        .iter()
+        .find(|m| m.contains("workload shop/web "))
+        .expect("web");
+    assert!(!cart.contains("ingress gateway"), "{cart}");
+    assert!(
+        web.contains("ingress gateway istio-system/istio-ingressgateway"),
+        "{web}"
+    );
 }

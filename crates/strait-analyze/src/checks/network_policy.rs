@@ -205,10 +205,10 @@ struct Blocked {
     text: String,
 }
 
-/// Findings grouped by (policy, port, direction), listing the workloads.
+/// Findings grouped by policy, port, direction and what is blocked, listing the workloads.
 #[derive(Default)]
 struct Report {
-    groups: BTreeMap<(ObjId, u32, &'static str), Group>,
+    groups: BTreeMap<(ObjId, u32, &'static str, String), Group>,
 }
 
 struct Group {
@@ -240,7 +240,7 @@ impl Report {
         };
         let g = self
             .groups
-            .entry((policy.id, port, dir))
+            .entry((policy.id, port, dir, text.clone()))
             .or_insert_with(|| Group {
                 field,
                 others,
@@ -255,7 +255,7 @@ impl Report {
     }
 
     fn emit(self, ctx: &mut Ctx) {
-        for ((id, _, _), g) in self.groups {
+        for ((id, _, _, _), g) in self.groups {
             let mesh = ctx.mesh;
             let o = mesh.object(id);
             let also = if g.others.is_empty() {
