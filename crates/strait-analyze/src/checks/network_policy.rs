@@ -169,12 +169,18 @@ struct Need {
     breaks: &'static str,
 }
 
-/// Whether the ingress of a pod admits `need`, given the policies selecting it.
-fn ingress_admits(selecting: &[&Policy], need: &Need, spec: Option<&PodSpec>) -> bool {
+/// Whether an ingress rule of the policies selecting a pod admits TCP traffic on `port` from
+/// what `from` accepts (a rule's `from` peers, with its policy).
+fn ingress_admits(
+    selecting: &[&Policy],
+    port: u32,
+    spec: Option<&PodSpec>,
+    from: impl Fn(&Policy, Option<&Vec<NetworkPolicyPeer>>) -> bool,
+) -> bool {
     selecting.iter().filter(|p| p.ingress).any(|p| {
         p.spec.ingress.iter().flatten().any(|r| {
-            from_admits(r.from.as_ref(), need.origin)
-                && ports_cover(r.ports.as_ref(), need.port, "TCP", spec) != Some(false)
+            from(p, r.from.as_ref())
+                && ports_cover(r.ports.as_ref(), port, "TCP", spec) != Some(false)
         })
     })
 }
@@ -297,7 +303,11 @@ pub fn run(ctx: &mut Ctx) {
             for need in ingress_needs(mesh, c, w) {
                 let isolating: Vec<&Policy> =
                     selecting.iter().copied().filter(|p| p.ingress).collect();
-                if isolating.is_empty() || ingress_admits(&selecting, &need, spec) {
+                if isolating.is_empty()
+                    || ingress_admits(&selecting, need.port, spec, |_, from| {
+                        from_admits(from, need.origin)
+                    })
+                {
                     continue;
                 }
                 let Some(p) = primary(&isolating) else {
@@ -631,11 +641,8 @@ fn check_gateway_sources(
                         labels: &g.labels,
                         external: false,
                     };
-                    isolating.iter().any(|pol| {
-                        pol.spec.ingress.iter().flatten().any(|r| {
-                            peers_admit(c, pol.namespace, r.from.as_ref(), &peer)
-                                && ports_cover(r.ports.as_ref(), port, "TCP", spec) != Some(false)
-                        })
+                    ingress_admits(&isolating, port, spec, |pol, from| {
+                        peers_admit(c, pol.namespace, from, &peer)
                     })
                 })
             })
