@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::diag::Diagnostic;
 use crate::object::Object;
 use crate::source::FileId;
-use crate::yaml::{Node, Value};
 
 /// What parsing one file gave.
 #[derive(Clone, Debug, Default)]
@@ -37,9 +36,7 @@ impl FileResult {
             if o.source.file != file {
                 o.source.file = file;
                 o.source.pos.file = file;
-                let mut tree = (*o.source.tree).clone();
-                refile(&mut tree, file);
-                o.source.tree = Arc::new(tree);
+                o.source.tree = Arc::new(o.source.tree.refiled(file));
             }
         }
         for d in &mut r.diagnostics {
@@ -48,18 +45,6 @@ impl FileResult {
             }
         }
         r
-    }
-}
-
-fn refile(node: &mut Node, file: FileId) {
-    node.pos.file = file;
-    match &mut node.value {
-        Value::Scalar(_) => {}
-        Value::Seq(items) => items.iter_mut().for_each(|n| refile(n, file)),
-        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-            refile(k, file);
-            refile(v, file);
-        }),
     }
 }
 

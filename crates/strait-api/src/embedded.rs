@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use crate::de::{self, FieldIssueKind, FieldPath};
 use crate::diag::{Diagnostic, ObjectRef, Problem, Severity};
 use crate::object::Object;
-use crate::source::{FileId, SourceMap};
-use crate::yaml::{self, Node};
+use crate::source::{FileId, Pos, SourceMap};
+use crate::yaml::{self, Node, Tree};
 
 /// Types the string at `path` of `obj` (e.g. `data.mesh`) as `T`. `None` when the field is
 /// absent; otherwise the value (if it could be typed) and every problem found.
@@ -20,7 +20,7 @@ pub fn parse_embedded<T: DeserializeOwned + Default>(
     obj: &Object,
     path: &str,
 ) -> Option<(Option<T>, Vec<Diagnostic>)> {
-    let (node, exact) = de::locate(&obj.source.tree, &FieldPath::parse(path));
+    let (node, exact) = de::locate(obj.source.root(), &FieldPath::parse(path));
     if !exact {
         return None;
     }
@@ -33,7 +33,7 @@ pub fn parse_embedded<T: DeserializeOwned + Default>(
         let d = Diagnostic::at(
             Problem::InvalidValue,
             Severity::Error,
-            node.pos,
+            node.pos(),
             format!(
                 "{path}: expected a string holding YAML, found {}",
                 node.describe()
@@ -43,8 +43,8 @@ pub fn parse_embedded<T: DeserializeOwned + Default>(
         .with_field(path);
         return Some((None, vec![d]));
     };
-    let (line_offset, col_offset) = block_offsets(sources, node);
-    let (value, mut diags) = type_text::<T>(text, node.pos.file, line_offset, col_offset, path);
+    let (line_offset, col_offset) = block_offsets(sources, node.pos());
+    let (value, mut diags) = type_text::<T>(text, node.pos().file, line_offset, col_offset, path);
     for d in &mut diags {
         d.object = Some(oref.clone());
     }
@@ -59,13 +59,13 @@ pub fn locate_embedded(
     path: &str,
     inner: &str,
 ) -> Option<crate::source::Pos> {
-    let (node, exact) = de::locate(&obj.source.tree, &FieldPath::parse(path));
+    let (node, exact) = de::locate(obj.source.root(), &FieldPath::parse(path));
     let text = node.as_str().filter(|_| exact)?;
-    let (line_offset, col_offset) = block_offsets(sources, node);
-    let parsed = yaml::parse(text, node.pos.file, line_offset, col_offset);
-    let doc = parsed.documents.into_iter().next()?;
-    let (found, _) = de::locate(&doc, &FieldPath::parse(inner));
-    Some(found.pos)
+    let (line_offset, col_offset) = block_offsets(sources, node.pos());
+    let parsed = yaml::parse(text, node.pos().file, line_offset, col_offset);
+    let doc = Tree::from_node(parsed.documents.first()?).ok()?;
+    let (found, _) = de::locate(doc.root(), &FieldPath::parse(inner));
+    Some(found.pos())
 }
 
 /// Reads a file holding a bare `T` document (a `--mesh-config` file), or a ConfigMap whose
@@ -109,7 +109,7 @@ pub fn read_typed_file<T: DeserializeOwned + Default>(
         return match inner {
             Some(node) => match node.as_str() {
                 Some(t) => {
-                    let (lo, co) = block_offsets(sources, node);
+                    let (lo, co) = block_offsets(sources, node.pos);
                     type_text::<T>(t, file, lo, co, &format!("data.{configmap_key}"))
                 }
                 None => (None, Vec::new()),
@@ -177,30 +177,25 @@ fn issues_to_diags(issues: Vec<de::FieldIssue>, prefix: &str) -> Vec<Diagnostic>
         .collect()
 }
 
-/// Line and column offsets of the content of a literal block scalar starting at `node`; for
+/// Line and column offsets of the content of a literal block scalar starting at `at`; for
 /// other styles, the scalar's own position (exact for the first line).
-fn block_offsets(sources: &SourceMap, node: &Node) -> (u32, u32) {
-    let Some(file) = sources.get(node.pos.file) else {
-        return (
-            node.pos.line.saturating_sub(1),
-            node.pos.column.saturating_sub(1),
-        );
+fn block_offsets(sources: &SourceMap, at: Pos) -> (u32, u32) {
+    let own = (at.line.saturating_sub(1), at.column.saturating_sub(1));
+    let Some(file) = sources.get(at.file) else {
+        return own;
     };
     let indicator = file
-        .line(node.pos.line)
-        .and_then(|l| l.chars().nth(node.pos.column.saturating_sub(1) as usize));
+        .line(at.line)
+        .and_then(|l| l.chars().nth(at.column.saturating_sub(1) as usize));
     if indicator == Some('|') {
-        let indent = (node.pos.line + 1..node.pos.line + 200)
+        let indent = (at.line + 1..at.line + 200)
             .filter_map(|n| file.line(n))
             .find(|l| !l.trim().is_empty())
             .map(|l| (l.len() - l.trim_start_matches(' ').len()) as u32)
             .unwrap_or(0);
-        (node.pos.line, indent)
+        (at.line, indent)
     } else {
-        (
-            node.pos.line.saturating_sub(1),
-            node.pos.column.saturating_sub(1),
-        )
+        own
     }
 }
 

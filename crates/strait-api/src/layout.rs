@@ -90,7 +90,7 @@ pub struct Input {
     pub loaded: Loaded,
     pub mesh: Option<MeshFile>,
     /// The `mesh.yaml` document, for locating its fields.
-    pub mesh_tree: Option<yaml::Node>,
+    pub mesh_tree: Option<yaml::Tree>,
     pub clusters: Vec<ClusterInput>,
 }
 
@@ -231,9 +231,9 @@ fn read_mesh_dir(
     let cluster_pos = |i: usize| -> Option<Pos> {
         let t = tree.as_ref()?;
         Some(
-            de::locate(t, &de::FieldPath::parse(&format!("clusters[{i}]")))
+            de::locate(t.root(), &de::FieldPath::parse(&format!("clusters[{i}]")))
                 .0
-                .pos,
+                .pos(),
         )
     };
     check_mesh_file(&mut loader, &mesh, &cluster_pos, &mesh_path, tree.as_ref());
@@ -297,7 +297,7 @@ fn read_mesh_dir(
     }
 }
 
-fn read_mesh_file(loader: &mut Loader, path: &Path) -> (Option<MeshFile>, Option<yaml::Node>) {
+fn read_mesh_file(loader: &mut Loader, path: &Path) -> (Option<MeshFile>, Option<yaml::Tree>) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => crate::load::normalise_newlines(&t),
         Err(e) => {
@@ -346,7 +346,7 @@ fn read_mesh_file(loader: &mut Loader, path: &Path) -> (Option<MeshFile>, Option
             .with_field(issue.path.to_string()),
         );
     }
-    (mesh, Some(tree))
+    (mesh, yaml::Tree::from_node(&tree).ok())
 }
 
 fn check_mesh_file(
@@ -354,10 +354,10 @@ fn check_mesh_file(
     mesh: &MeshFile,
     cluster_pos: &dyn Fn(usize) -> Option<Pos>,
     path: &Path,
-    tree: Option<&yaml::Node>,
+    tree: Option<&yaml::Tree>,
 ) {
     if mesh.clusters.is_empty() {
-        let pos = tree.map(|t| t.pos);
+        let pos = tree.map(|t| t.root().pos());
         loader.push_diagnostic(layout_error(
             pos,
             pos.is_none().then(|| path.to_path_buf()),

@@ -4,7 +4,8 @@
 //! each into a spanned [`yaml::Node`] tree; [`de`] types a tree into serde structs, recording
 //! every unknown field and wrong type with its field path and position instead of stopping;
 //! [`load`] walks files, directories and stdin, recognises kinds and apiVersions, and returns
-//! [`Object`]s plus [`Diagnostic`]s. Nothing here does network I/O, and nothing panics on input.
+//! [`Object`]s (each keeping its tree in the compact [`yaml::Tree`] form) plus
+//! [`Diagnostic`]s. Nothing here does network I/O, and nothing panics on input.
 
 pub mod cache;
 pub mod de;

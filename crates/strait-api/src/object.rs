@@ -34,7 +34,7 @@ use crate::istio::telemetry::TelemetrySpec;
 use crate::istio::virtual_service::VirtualServiceSpec;
 use crate::kind::Kind;
 use crate::source::{FileId, Pos};
-use crate::yaml::Node;
+use crate::yaml::{Node, NodeRef, Tree};
 
 /// A custom resource (Istio's, the Gateway API's, a CRD): standard metadata and a typed spec
 /// (status is read past).
@@ -171,7 +171,14 @@ bodies! {
 pub struct Source {
     pub file: FileId,
     pub pos: Pos,
-    pub tree: Arc<Node>,
+    pub tree: Arc<Tree>,
+}
+
+impl Source {
+    /// The root of the document the object was typed from.
+    pub fn root(&self) -> NodeRef<'_> {
+        self.tree.root()
+    }
 }
 
 /// One Kubernetes or Istio resource.
@@ -221,14 +228,14 @@ impl Object {
     /// ancestor present in the source.
     pub fn locate(&self, path: &str) -> Pos {
         let p = FieldPath::parse(path);
-        de::locate(&self.source.tree, &p).0.pos
+        de::locate(self.source.root(), &p).0.pos()
     }
 
     /// Position of a field's key (`timeout:`) rather than its value.
     pub fn locate_key(&self, path: &str) -> Pos {
         let p = FieldPath::parse(path);
-        de::locate_key(&self.source.tree, &p)
-            .map(|n| n.pos)
+        de::locate_key(self.source.root(), &p)
+            .map(|n| n.pos())
             .unwrap_or_else(|| self.locate(path))
     }
 

@@ -48,7 +48,7 @@ fn go_template_text_in_values_is_read() {
         assert_eq!(l.objects.len(), 1, "{value}");
         let data = l.objects[0]
             .source
-            .tree
+            .root()
             .get("data")
             .and_then(|d| d.get("v"));
         assert_eq!(data.and_then(|v| v.as_str()), Some(text));

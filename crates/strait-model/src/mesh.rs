@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use strait_api::layout::MeshFile;
-use strait_api::yaml::Node;
+use strait_api::yaml::Tree;
 use strait_api::{Object, SourceMap};
 
 use crate::cluster::Cluster;
@@ -39,7 +39,7 @@ pub struct Mesh {
     pub ca_bundles: Vec<CaBundle>,
     pub remote_secrets: Vec<RemoteSecret>,
     pub mesh_file: Option<MeshFile>,
-    pub mesh_tree: Option<Node>,
+    pub mesh_tree: Option<Tree>,
     pub sources: SourceMap,
     /// Built on first use: see [`Mesh::index`].
     pub(crate) index: OnceLock<Index>,

@@ -373,28 +373,15 @@ fn check_implicit_namespace(ctx: &mut Ctx, cluster: ClusterId) {
         Kind::RequestAuthentication,
     ] {
         for (id, o) in util::in_cluster(mesh, cluster, kind) {
-            let stated = o
-                .source
-                .tree
+            let tree = o.source.root();
+            let stated = tree
                 .get("metadata")
                 .and_then(|m| m.get("namespace"))
                 .is_some();
-            let selector = o
-                .source
-                .tree
-                .get("spec")
-                .and_then(|s| s.get("selector"))
-                .is_some()
-                || o.source
-                    .tree
-                    .get("spec")
-                    .and_then(|s| s.get("targetRefs"))
-                    .is_some()
-                || o.source
-                    .tree
-                    .get("spec")
-                    .and_then(|s| s.get("targetRef"))
-                    .is_some();
+            let spec = tree.get("spec");
+            let selector = ["selector", "targetRefs", "targetRef"]
+                .iter()
+                .any(|field| spec.and_then(|s| s.get(field)).is_some());
             if stated || selector {
                 continue;
             }

@@ -13,7 +13,7 @@
 //! Status is not part of the typed objects, so it is read from the spanned source tree.
 
 use strait_api::Kind;
-use strait_api::yaml::{Node, Value};
+use strait_api::yaml::NodeRef;
 
 use super::util;
 use crate::catalog::IST0171;
@@ -42,22 +42,22 @@ const KINDS: [Kind; 7] = [
 ];
 
 /// Every condition of an object's status, with its field path: routes hold theirs per parent.
-fn conditions(status: &Node) -> Vec<(String, &Node)> {
-    fn at<'n>(prefix: &str, list: Option<&'n Node>) -> Vec<(String, &'n Node)> {
-        match list.map(|l| &l.value) {
-            Some(Value::Seq(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (format!("{prefix}.conditions[{i}]"), c))
-                .collect(),
-            _ => Vec::new(),
-        }
+fn conditions(status: NodeRef<'_>) -> Vec<(String, NodeRef<'_>)> {
+    fn at<'n>(prefix: &str, list: Option<NodeRef<'n>>) -> Vec<(String, NodeRef<'n>)> {
+        list.into_iter()
+            .flat_map(NodeRef::items)
+            .enumerate()
+            .map(|(i, c)| (format!("{prefix}.conditions[{i}]"), c))
+            .collect()
     }
     let mut out = at("status", status.get("conditions"));
-    if let Some(Value::Seq(parents)) = status.get("parents").map(|p| &p.value) {
-        for (j, p) in parents.iter().enumerate() {
-            out.extend(at(&format!("status.parents[{j}]"), p.get("conditions")));
-        }
+    for (j, p) in status
+        .get("parents")
+        .into_iter()
+        .flat_map(NodeRef::items)
+        .enumerate()
+    {
+        out.extend(at(&format!("status.parents[{j}]"), p.get("conditions")));
     }
     out
 }
@@ -66,11 +66,11 @@ pub fn run(ctx: &mut Ctx) {
     let mesh = ctx.mesh;
     for kind in KINDS {
         for (id, o) in util::objects(mesh, kind) {
-            let Some(status) = o.source.tree.get("status") else {
+            let Some(status) = o.source.root().get("status") else {
                 continue;
             };
             for (at, c) in conditions(status) {
-                let field = |k: &str| c.get(k).and_then(Node::as_str).unwrap_or("");
+                let field = |k: &str| c.get(k).and_then(NodeRef::as_str).unwrap_or("");
                 let (ty, status, reason) = (field("type"), field("status"), field("reason"));
                 let negative = status == "False" && negative_types(kind).contains(&ty);
                 let partial = kind == Kind::AuthorizationPolicy

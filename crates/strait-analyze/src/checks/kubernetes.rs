@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use strait_api::de::{self, FieldPath, Seg};
 use strait_api::layout::{is_dns_subdomain, is_dns1035_label};
-use strait_api::yaml::{Node, Resolved, Value};
+use strait_api::yaml::{Resolved, ValueRef};
 use strait_api::{Kind, Object};
 use strait_model::selector::label_selector_matches;
 use strait_model::{ObjId, is_dns_label, workload};
@@ -151,18 +151,18 @@ enum Shape {
 /// Whether `path` has a value in the object's source (a required field left out, or null,
 /// reads as its default once typed).
 fn written(obj: &Object, path: &str) -> bool {
-    let (node, exact) = de::locate(&obj.source.tree, &FieldPath::parse(path));
+    let (node, exact) = de::locate(obj.source.root(), &FieldPath::parse(path));
     exact && !node.is_null()
 }
 
 /// Whether `path`, or one of its parents, holds a value of the wrong type: typing dropped it
 /// and STR0010 reports it, so reporting the field again as missing would only repeat that.
 fn mistyped(obj: &Object, path: &str, shape: Shape) -> bool {
-    let mut cur: &Node = &obj.source.tree;
+    let mut cur = obj.source.root();
     for seg in FieldPath::parse(path).0 {
-        let next = match (&seg, &cur.value) {
-            (Seg::Key(k), Value::Map(_)) => cur.get(k),
-            (Seg::Index(i), Value::Seq(items)) => items.get(*i),
+        let next = match (&seg, cur.value()) {
+            (Seg::Key(k), ValueRef::Map(_)) => cur.get(k),
+            (Seg::Index(i), ValueRef::Seq(items)) => items.get(*i),
             _ if cur.is_null() => return false,
             _ => return true,
         };
@@ -174,10 +174,10 @@ fn mistyped(obj: &Object, path: &str, shape: Shape) -> bool {
     if cur.is_null() {
         return false;
     }
-    let ok = match (shape, &cur.value) {
+    let ok = match (shape, cur.value()) {
         (Shape::Str, _) => cur.as_str().is_some(),
-        (Shape::Int, Value::Scalar(sc)) => matches!(sc.resolve(), Resolved::Int(_)),
-        (Shape::Seq, Value::Seq(_)) | (Shape::Map, Value::Map(_)) => true,
+        (Shape::Int, ValueRef::Scalar(sc)) => matches!(sc.resolve(), Resolved::Int(_)),
+        (Shape::Seq, ValueRef::Seq(_)) | (Shape::Map, ValueRef::Map(_)) => true,
         _ => false,
     };
     !ok

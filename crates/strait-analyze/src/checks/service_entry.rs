@@ -81,10 +81,10 @@ fn check_addresses(ctx: &mut Ctx, id: ObjId, o: &Object, se: &IstioObject<Servic
 /// Whether istiod already wrote allocated addresses into the entry's status (a live export).
 fn allocated_in_status(o: &Object) -> bool {
     o.source
-        .tree
+        .root()
         .get("status")
         .and_then(|s| s.get("addresses"))
-        .is_some_and(|a| matches!(&a.value, strait_api::yaml::Value::Seq(v) if !v.is_empty()))
+        .is_some_and(|a| a.items().len() > 0)
 }
 
 /// STR0202: STATIC resolution with no endpoints to send to.

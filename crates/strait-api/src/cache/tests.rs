@@ -102,7 +102,7 @@ fn a_deleted_file_disappears_and_later_files_keep_exact_positions() {
     // b.yaml is now the first file of the load: its cached objects name it so.
     let b = &after.objects[0];
     assert_eq!(after.sources.name(b.source.file), dir.path().join("b.yaml"));
-    assert_eq!(b.source.tree.pos.file, b.source.file);
+    assert_eq!(b.source.root().pos().file, b.source.file);
     assert_eq!(cache.reused(), 1);
     cache.forget_missing();
     assert_eq!(cache.len(), 1);

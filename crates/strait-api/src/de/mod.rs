@@ -16,7 +16,7 @@ pub use error::{DeError, FieldPath, Seg};
 
 use crate::source::Pos;
 use crate::suggest::did_you_mean;
-use crate::yaml::{Node, Resolved, Value};
+use crate::yaml::{Node, NodeRef, Resolved, Value, ValueRef};
 
 /// A non-fatal or fatal problem with one field of one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,16 +152,12 @@ fn remove_path(node: &mut Node, path: &[Seg]) -> bool {
 }
 
 /// Finds the node at `path`, or the deepest ancestor that exists (and whether it was exact).
-pub fn locate<'a>(root: &'a Node, path: &FieldPath) -> (&'a Node, bool) {
+pub fn locate<'a>(root: NodeRef<'a>, path: &FieldPath) -> (NodeRef<'a>, bool) {
     let mut cur = root;
     for seg in &path.0 {
-        let next = match (seg, &cur.value) {
-            (Seg::Key(k), Value::Map(entries)) => entries
-                .iter()
-                .rev()
-                .find(|(key, _)| key.scalar_text() == Some(k))
-                .map(|(_, v)| v),
-            (Seg::Index(i), Value::Seq(items)) => items.get(*i),
+        let next = match (seg, cur.value()) {
+            (Seg::Key(k), ValueRef::Map(_)) => cur.get(k),
+            (Seg::Index(i), ValueRef::Seq(items)) => items.get(*i),
             _ => None,
         };
         match next {
@@ -173,18 +169,11 @@ pub fn locate<'a>(root: &'a Node, path: &FieldPath) -> (&'a Node, bool) {
 }
 
 /// Finds the key node of the last path segment (for pointing at a field name).
-pub fn locate_key<'a>(root: &'a Node, path: &FieldPath) -> Option<&'a Node> {
+pub fn locate_key<'a>(root: NodeRef<'a>, path: &FieldPath) -> Option<NodeRef<'a>> {
     let (last, parents) = path.0.split_last()?;
     let (parent, exact) = locate(root, &FieldPath(parents.to_vec()));
-    if !exact {
-        return None;
-    }
-    match (last, &parent.value) {
-        (Seg::Key(k), Value::Map(entries)) => entries
-            .iter()
-            .rev()
-            .find(|(key, _)| key.scalar_text() == Some(k))
-            .map(|(key, _)| key),
+    match (last, exact) {
+        (Seg::Key(k), true) => parent.key(k),
         _ => None,
     }
 }

@@ -114,18 +114,22 @@ fn yaml_booleans_are_not_strings() {
 
 #[test]
 fn locate_falls_back_to_nearest_ancestor() {
-    let t = tree("spec:\n  http:\n  - route:\n    - destination: {host: a}\n");
+    let t = crate::yaml::Tree::from_node(&tree(
+        "spec:\n  http:\n  - route:\n    - destination: {host: a}\n",
+    ))
+    .expect("small");
+    let t = t.root();
     let (n, exact) = locate(
-        &t,
+        t,
         &FieldPath::parse("spec.http[0].route[0].destination.host"),
     );
     assert!(exact);
-    assert_eq!(n.pos.line, 4);
-    let (n, exact) = locate(&t, &FieldPath::parse("spec.http[0].timeout"));
+    assert_eq!(n.pos().line, 4);
+    let (n, exact) = locate(t, &FieldPath::parse("spec.http[0].timeout"));
     assert!(!exact);
-    assert_eq!(n.pos.line, 3);
-    let k = locate_key(&t, &FieldPath::parse("spec.http")).expect("key");
-    assert_eq!((k.pos.line, k.pos.column), (2, 3));
+    assert_eq!(n.pos().line, 3);
+    let k = locate_key(t, &FieldPath::parse("spec.http")).expect("key");
+    assert_eq!((k.pos().line, k.pos().column), (2, 3));
 }
 
 #[test]

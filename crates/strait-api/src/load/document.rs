@@ -10,7 +10,7 @@ use crate::istio::mesh_config::{MeshConfig, MeshNetworks};
 use crate::kind::{Kind, Lookup, lookup};
 use crate::object::{Body, Object, Source};
 use crate::source::{FileId, Pos};
-use crate::yaml::{self, Node, Value};
+use crate::yaml::{self, Node, Tree, Value};
 
 /// Parses one file, its documents split over up to `threads` threads. Documents are parsed
 /// and typed independently of each other, so the parts are parsed apart and joined in order:
@@ -322,6 +322,22 @@ impl FileResult {
             return;
         };
         let pos = tree.pos;
+        let kept = match Tree::from_node(&tree) {
+            Ok(kept) => kept,
+            Err(e) => {
+                self.diagnostics.push(
+                    Diagnostic::at(
+                        Problem::InvalidValue,
+                        Severity::Error,
+                        pos,
+                        format!("{kind_name} could not be kept: {e}; this object was skipped"),
+                    )
+                    .with_object(oref),
+                );
+                return;
+            }
+        };
+        drop(tree);
         let mut object = Object {
             kind,
             api_version,
@@ -329,7 +345,7 @@ impl FileResult {
             source: Source {
                 file,
                 pos,
-                tree: Arc::new(tree),
+                tree: Arc::new(kept),
             },
         };
         // An IstioOperator is `istioctl install`'s input, which needs no name (istioctl
@@ -342,7 +358,11 @@ impl FileResult {
                 Diagnostic::at(
                     Problem::MissingName,
                     Severity::Error,
-                    object.source.tree.get("metadata").map_or(pos, |m| m.pos),
+                    object
+                        .source
+                        .root()
+                        .get("metadata")
+                        .map_or(pos, |m| m.pos()),
                     format!("{kind} has no metadata.name"),
                 )
                 .with_object(oref)

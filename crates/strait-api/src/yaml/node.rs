@@ -59,10 +59,17 @@ impl Scalar {
     /// `yes`/`on`, YAML 1.2 numbers and nulls), so a value that `kubectl apply` would reject as the
     /// wrong type is reported here too.
     pub fn resolve(&self) -> Resolved<'_> {
-        if !self.plain {
-            return Resolved::Str(&self.text);
-        }
-        resolve_plain(&self.text)
+        resolve_scalar(&self.text, self.plain)
+    }
+}
+
+/// What a scalar written as `text` means: a quoted or block scalar is always a string, a plain
+/// one is resolved as [`Scalar::resolve`] says.
+pub(crate) fn resolve_scalar(text: &str, plain: bool) -> Resolved<'_> {
+    if plain {
+        resolve_plain(text)
+    } else {
+        Resolved::Str(text)
     }
 }
 

@@ -3,7 +3,7 @@
 //! all of them (a walk per path and object was a third of `strait analyze` on large dumps).
 
 use crate::de::{FieldPath, Seg};
-use crate::yaml::{self, Node, Resolved, Value};
+use crate::yaml::{self, NodeRef, Resolved, Tree, ValueRef};
 
 /// One use found: which of the paths it is, where (`spec.http[2].mirror`), and the value when
 /// it is a string.
@@ -57,13 +57,13 @@ impl<'a> Paths<'a> {
     /// Every place in `tree` where one of the paths is set (not null, not an empty string or
     /// list), in the order of the tree. With `embedded` (a ConfigMap), a string met before a
     /// path ends is read as the YAML it holds (`data.mesh`).
-    pub fn find(&self, tree: &Node, embedded: bool) -> Vec<Hit> {
+    pub fn find(&self, tree: NodeRef<'_>, embedded: bool) -> Vec<Hit> {
         let mut out = Vec::new();
         self.walk(tree, &mut Vec::new(), embedded, &mut out);
         out
     }
 
-    fn walk(&self, node: &Node, at: &mut Vec<Seg>, embedded: bool, out: &mut Vec<Hit>) {
+    fn walk(&self, node: NodeRef<'_>, at: &mut Vec<Seg>, embedded: bool, out: &mut Vec<Hit>) {
         if !self.ends.is_empty() && is_set(node) {
             let path = FieldPath(at.clone()).to_string();
             for &i in &self.ends {
@@ -81,14 +81,14 @@ impl<'a> Paths<'a> {
     /// follows named keys alone: a ConfigMap string is read as YAML only for a key step.
     fn below(
         &self,
-        node: &Node,
+        node: NodeRef<'_>,
         at: &mut Vec<Seg>,
         embedded: bool,
         keys_only: bool,
         out: &mut Vec<Hit>,
     ) {
-        match &node.value {
-            Value::Map(entries) => {
+        match node.value() {
+            ValueRef::Map(entries) => {
                 for (k, next) in &self.keys {
                     // The last of repeated keys is the one that counts, as `Node::get` reads it.
                     if let Some(v) = node.get(k) {
@@ -98,41 +98,45 @@ impl<'a> Paths<'a> {
                     }
                 }
                 if let Some(next) = self.entry.as_ref().filter(|_| !keys_only) {
-                    for (k, v) in entries {
+                    for (k, v) in entries.entries() {
                         at.push(Seg::Key(k.scalar_text().unwrap_or_default().to_string()));
                         next.walk(v, at, embedded, out);
                         at.pop();
                     }
                 }
             }
-            Value::Seq(items) => {
+            ValueRef::Seq(items) => {
                 if let Some(next) = self.each.as_ref().filter(|_| !keys_only) {
-                    for (i, v) in items.iter().enumerate() {
+                    for (i, v) in items.items().enumerate() {
                         at.push(Seg::Index(i));
                         next.walk(v, at, embedded, out);
                         at.pop();
                     }
                 }
             }
-            Value::Scalar(_) if embedded && !self.keys.is_empty() => {
+            ValueRef::Scalar(_) if embedded && !self.keys.is_empty() => {
                 let Some(text) = node.as_str() else { return };
-                let parsed = yaml::parse(text, node.pos.file, 0, 0);
-                if let Some(doc) = parsed.documents.first() {
-                    self.below(doc, at, false, true, out);
+                let parsed = yaml::parse(text, node.pos().file, 0, 0);
+                if let Some(doc) = parsed
+                    .documents
+                    .first()
+                    .and_then(|d| Tree::from_node(d).ok())
+                {
+                    self.below(doc.root(), at, false, true, out);
                 }
             }
-            Value::Scalar(_) => {}
+            ValueRef::Scalar(_) => {}
         }
     }
 }
 
 /// Whether a value sets its field: null, an empty string and an empty list do not (proto3
 /// reads them as unset); an empty map does (a message with its defaults).
-fn is_set(node: &Node) -> bool {
-    match &node.value {
-        Value::Scalar(s) => !matches!(s.resolve(), Resolved::Null | Resolved::Str("")),
-        Value::Seq(items) => !items.is_empty(),
-        Value::Map(_) => true,
+fn is_set(node: NodeRef<'_>) -> bool {
+    match node.value() {
+        ValueRef::Scalar(s) => !matches!(s.resolve(), Resolved::Null | Resolved::Str("")),
+        ValueRef::Seq(items) => items.items().len() > 0,
+        ValueRef::Map(_) => true,
     }
 }
 
@@ -178,9 +182,10 @@ mod tests {
 
     fn hits(paths: &[&str], yaml: &str, embedded: bool) -> Vec<(usize, String, Option<String>)> {
         let parsed = yaml::parse(yaml, FileId(0), 0, 0);
+        let tree = Tree::from_node(&parsed.documents[0]).expect("small");
         let merged = Paths::new(paths.iter().enumerate().map(|(i, p)| (*p, i)));
         merged
-            .find(&parsed.documents[0], embedded)
+            .find(tree.root(), embedded)
             .into_iter()
             .map(|h| (h.path, h.at, h.value))
             .collect()

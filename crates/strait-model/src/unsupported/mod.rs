@@ -176,7 +176,7 @@ fn when_set(mesh: &Mesh, out: &mut Vec<NotApplied>) {
         let mut found: Vec<(usize, NotApplied)> = Vec::new();
         for (kind, paths) in &by_kind {
             for (id, o) in holding(c, *kind) {
-                for hit in paths.find(&o.source.tree, o.kind == Kind::ConfigMap) {
+                for hit in paths.find(o.source.root(), o.kind == Kind::ConfigMap) {
                     found.push((hit.path, NotApplied::new(id, hit.at, wanted[hit.path].2)));
                 }
             }
@@ -205,7 +205,8 @@ fn access_log_files(mesh: &Mesh, out: &mut Vec<NotApplied>) {
         for (kind, path) in places(Kind::IstioOperator, "spec.meshConfig.accessLogFile") {
             let paths = Paths::new([(path.as_str(), 0)]);
             for (id, o) in holding(c, kind) {
-                for Hit { at, value, .. } in paths.find(&o.source.tree, o.kind == Kind::ConfigMap) {
+                for Hit { at, value, .. } in paths.find(o.source.root(), o.kind == Kind::ConfigMap)
+                {
                     if value.is_some_and(|v| v != "/dev/stdout" && v != "/dev/stderr") {
                         out.push(NotApplied::new(
                             id,

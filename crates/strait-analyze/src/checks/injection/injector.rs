@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
-use strait_api::yaml::{self, Node, Resolved, Value};
+use strait_api::yaml::{self, NodeRef, Resolved, Tree};
 use strait_api::{Kind, Object};
 use strait_model::{Cluster, ObjId};
 
@@ -23,28 +23,33 @@ pub(super) fn config_map_name(revision: &str) -> String {
 }
 
 /// The node at a dotted `path` below `node`.
-fn at<'a>(node: &'a Node, path: &str) -> Option<&'a Node> {
+fn at<'a>(node: NodeRef<'a>, path: &str) -> Option<NodeRef<'a>> {
     path.split('.').try_fold(node, |n, key| n.get(key))
 }
 
 /// A non-empty scalar's text (a tag such as `1.24` may be written as a number).
-fn text<'a>(node: &'a Node, path: &str) -> Option<&'a str> {
+fn text<'a>(node: NodeRef<'a>, path: &str) -> Option<&'a str> {
     at(node, path)
-        .and_then(Node::scalar_text)
+        .and_then(NodeRef::scalar_text)
         .filter(|t| !t.is_empty())
 }
 
-fn is_true(node: &Node, path: &str) -> bool {
-    matches!(at(node, path).map(|n| &n.value), Some(Value::Scalar(s)) if s.resolve() == Resolved::Bool(true))
+fn is_true(node: NodeRef<'_>, path: &str) -> bool {
+    at(node, path)
+        .and_then(NodeRef::scalar)
+        .is_some_and(|s| s.resolve() == Resolved::Bool(true))
 }
 
 /// Parses the YAML (or JSON) text held by `data.<key>` of a ConfigMap.
-fn config_map_doc(o: &Object, key: &str) -> Option<Node> {
+fn config_map_doc(o: &Object, key: &str) -> Option<Tree> {
     let text = o.config_map()?.data.as_ref()?.get(key)?;
-    yaml::parse(text, o.source.pos.file, 0, 0)
-        .documents
-        .into_iter()
-        .next()
+    parse_doc(o, text)
+}
+
+/// The first document of YAML (or JSON) text held by a field of `o`.
+fn parse_doc(o: &Object, text: &str) -> Option<Tree> {
+    let parsed = yaml::parse(text, o.source.pos.file, 0, 0);
+    Tree::from_node(parsed.documents.first()?).ok()
 }
 
 /// Whether the injector injects namespaces that carry no injection label: the default
@@ -55,7 +60,7 @@ pub(super) fn enables_namespaces_by_default(c: &Cluster) -> bool {
         || c.of_kind(Kind::ConfigMap)
             .filter(|(_, o)| o.name() == CONFIG_MAP)
             .filter_map(|(_, o)| config_map_doc(o, "values"))
-            .any(|v| is_true(&v, "sidecarInjectorWebhook.enableNamespacesByDefault"))
+            .any(|v| is_true(v.root(), "sidecarInjectorWebhook.enableNamespacesByDefault"))
 }
 
 /// The proxy image an injector puts into pods, and where it is configured.
@@ -88,9 +93,9 @@ pub(super) fn proxy_images(c: &Cluster) -> BTreeMap<String, InjectorImage> {
             continue;
         };
         let image = image_from(
-            text(&values, "global.proxy.image"),
-            text(&values, "global.hub"),
-            text(&values, "global.tag"),
+            text(values.root(), "global.proxy.image"),
+            text(values.root(), "global.hub"),
+            text(values.root(), "global.tag"),
         );
         if let Some(image) = image {
             out.insert(
@@ -104,8 +109,7 @@ pub(super) fn proxy_images(c: &Cluster) -> BTreeMap<String, InjectorImage> {
         }
     }
     for (id, o) in c.of_kind(Kind::IstioOperator) {
-        let spec = &*o.source.tree;
-        let Some(spec) = spec.get("spec") else {
+        let Some(spec) = o.source.root().get("spec") else {
             continue;
         };
         let revision = text(spec, "revision").unwrap_or("");
@@ -148,11 +152,11 @@ pub(super) fn mesh_image_type(c: &Cluster) -> Option<String> {
         .of_kind(Kind::ConfigMap)
         .filter(|(_, o)| o.name() == "istio" && o.namespace() == c.istio_namespace)
         .filter_map(|(_, o)| config_map_doc(o, "mesh"))
-        .find_map(|m| text(&m, "defaultConfig.image.imageType").map(str::to_string));
+        .find_map(|m| text(m.root(), "defaultConfig.image.imageType").map(str::to_string));
     from_config_map.or_else(|| {
         c.of_kind(Kind::IstioOperator).find_map(|(_, o)| {
             text(
-                &o.source.tree,
+                o.source.root(),
                 "spec.meshConfig.defaultConfig.image.imageType",
             )
             .map(str::to_string)
@@ -165,12 +169,8 @@ pub(super) fn annotation_image_type(
     o: &Object,
     annotations: &BTreeMap<String, String>,
 ) -> Option<String> {
-    let text_ = annotations.get("proxy.istio.io/config")?;
-    let doc = yaml::parse(text_, o.source.pos.file, 0, 0)
-        .documents
-        .into_iter()
-        .next()?;
-    text(&doc, "image.imageType").map(str::to_string)
+    let doc = parse_doc(o, annotations.get("proxy.istio.io/config")?)?;
+    text(doc.root(), "image.imageType").map(str::to_string)
 }
 
 /// The entries of Istio's mutating webhooks (names ending in `istio.io`, as istioctl selects

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use strait_api::Kind;
 use strait_api::de::{FieldPath, locate};
-use strait_api::yaml::{Node, Resolved, Value};
+use strait_api::yaml::{Children, NodeRef, Resolved, ValueRef};
 use strait_model::{ClusterId, ObjId};
 
 use crate::catalog::{IST0170, STR0111, STR0113};
@@ -70,12 +70,12 @@ fn config_in_remotes(ctx: &mut Ctx) {
 }
 
 /// Structural equality of two YAML trees, ignoring positions, map key order and quoting.
-fn same(a: &Node, b: &Node) -> bool {
+fn same(a: NodeRef<'_>, b: NodeRef<'_>) -> bool {
     first_difference(a, b, &mut Vec::new()).is_none()
 }
 
 /// The path of the first difference between two trees.
-fn first_difference(a: &Node, b: &Node, path: &mut Vec<String>) -> Option<String> {
+fn first_difference<'n>(a: NodeRef<'n>, b: NodeRef<'n>, path: &mut Vec<String>) -> Option<String> {
     let here = |p: &Vec<String>| {
         if p.is_empty() {
             String::from("spec")
@@ -83,19 +83,19 @@ fn first_difference(a: &Node, b: &Node, path: &mut Vec<String>) -> Option<String
             format!("spec{}", p.concat())
         }
     };
-    match (&a.value, &b.value) {
-        (Value::Scalar(x), Value::Scalar(y)) => {
+    match (a.value(), b.value()) {
+        (ValueRef::Scalar(x), ValueRef::Scalar(y)) => {
             let eq = match (x.resolve(), y.resolve()) {
                 (Resolved::Float(p), Resolved::Float(q)) => p == q,
                 (p, q) => p == q,
             };
             (!eq).then(|| here(path))
         }
-        (Value::Seq(xs), Value::Seq(ys)) => {
-            if xs.len() != ys.len() {
+        (ValueRef::Seq(xs), ValueRef::Seq(ys)) => {
+            if xs.items().len() != ys.items().len() {
                 return Some(here(path));
             }
-            for (i, (x, y)) in xs.iter().zip(ys).enumerate() {
+            for (i, (x, y)) in xs.items().zip(ys.items()).enumerate() {
                 path.push(format!("[{i}]"));
                 let d = first_difference(x, y, path);
                 path.pop();
@@ -105,19 +105,20 @@ fn first_difference(a: &Node, b: &Node, path: &mut Vec<String>) -> Option<String
             }
             None
         }
-        (Value::Map(xs), Value::Map(ys)) => {
-            let keys = |m: &[(Node, Node)]| -> BTreeMap<String, usize> {
-                m.iter()
+        (ValueRef::Map(xs), ValueRef::Map(ys)) => {
+            let keys = |m: Children<'_>| -> BTreeMap<String, usize> {
+                m.entries()
                     .enumerate()
                     .map(|(i, (k, _))| (k.scalar_text().unwrap_or("").to_string(), i))
                     .collect()
             };
+            let value = |m: Children<'n>, i: usize| m.entries().nth(i).map(|(_, v)| v);
             let (kx, ky) = (keys(xs), keys(ys));
             for (k, ix) in &kx {
                 path.push(format!(".{k}"));
-                let d = match ky.get(k) {
-                    None => Some(here(path)),
-                    Some(iy) => first_difference(&xs[*ix].1, &ys[*iy].1, path),
+                let d = match (value(xs, *ix), ky.get(k).and_then(|iy| value(ys, *iy))) {
+                    (Some(x), Some(y)) => first_difference(x, y, path),
+                    _ => Some(here(path)),
                 };
                 path.pop();
                 if d.is_some() {
@@ -132,9 +133,9 @@ fn first_difference(a: &Node, b: &Node, path: &mut Vec<String>) -> Option<String
     }
 }
 
-fn spec_of<'m>(ctx: &Ctx<'m>, id: ObjId) -> Option<&'m Node> {
+fn spec_of<'m>(ctx: &Ctx<'m>, id: ObjId) -> Option<NodeRef<'m>> {
     let o = ctx.mesh.object(id);
-    let (n, exact) = locate(&o.source.tree, &FieldPath::parse("spec"));
+    let (n, exact) = locate(o.source.root(), &FieldPath::parse("spec"));
     exact.then_some(n)
 }
 

@@ -18,7 +18,7 @@ pub fn run(ctx: &mut Ctx) {
 /// The path of a Secret's key, wherever the manifest wrote it (`stringData` or `data`), or of
 /// the data map itself when the key is absent.
 fn secret_key(ctx: &Ctx, obj: ObjId, key: &str) -> String {
-    let tree = &ctx.mesh.object(obj).source.tree;
+    let tree = ctx.mesh.object(obj).source.root();
     for map in ["stringData", "data"] {
         if tree.get(map).and_then(|m| m.get(key)).is_some() {
             return format!("{map}[\"{key}\"]");

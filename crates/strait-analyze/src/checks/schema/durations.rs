@@ -96,7 +96,7 @@ pub(super) fn durations(ctx: &mut Ctx, id: ObjId, o: &Object, code: &'static Cod
     let Some((_, paths)) = MERGED.iter().find(|(k, _)| *k == o.kind) else {
         return;
     };
-    let mut hits = paths.find(&o.source.tree, false);
+    let mut hits = paths.find(o.source.root(), false);
     // Field by field, as the list names them.
     hits.sort_by_key(|h| h.path);
     for Hit {

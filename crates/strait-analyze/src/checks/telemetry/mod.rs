@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use strait_api::de::FieldPath;
 use strait_api::istio::telemetry::{IstioMetric, MetricsOverrides, TelemetrySpec, WorkloadMode};
-use strait_api::yaml::{Node, Value};
+use strait_api::yaml::{Tree, ValueRef};
 use strait_api::{FileId, Kind, Pos, de};
 use strait_model::{ClusterId, Mesh, ObjId, Workload, selector};
 
@@ -256,7 +256,7 @@ fn disables_all(overrides: &[MetricsOverrides]) -> Option<usize> {
 }
 
 /// The `data.mesh` text of the cluster's `istio` ConfigMap, parsed.
-fn configmap_mesh(mesh: &Mesh, cluster: ClusterId) -> Option<(ObjId, Node)> {
+fn configmap_mesh(mesh: &Mesh, cluster: ClusterId) -> Option<(ObjId, Tree)> {
     let c = mesh.cluster(cluster);
     let (id, o) = c.of_kind(Kind::ConfigMap).find(|(_, o)| {
         o.namespace() == c.istio_namespace
@@ -267,7 +267,8 @@ fn configmap_mesh(mesh: &Mesh, cluster: ClusterId) -> Option<(ObjId, Node)> {
     })?;
     let text = o.config_map()?.data.as_ref()?.get("mesh")?;
     let parsed = strait_api::yaml::parse(text, FileId(u32::MAX), 0, 0);
-    parsed.documents.into_iter().next().map(|doc| (id, doc))
+    let doc = Tree::from_node(parsed.documents.first()?).ok()?;
+    Some((id, doc))
 }
 
 /// Where a position inside the `data.mesh` text of ConfigMap `id` is in its file, when the text
@@ -330,9 +331,9 @@ fn check_metrics(ctx: &mut Ctx, cluster: ClusterId, tels: &[Tel]) {
         return;
     }
     if let Some((id, doc)) = configmap_mesh(mesh, cluster) {
-        let (node, exact) = de::locate(&doc, &FieldPath::parse("defaultProviders.metrics"));
-        if exact && matches!(&node.value, Value::Seq(items) if items.is_empty()) {
-            let inner = embedded_pos(mesh, id, node.pos);
+        let (node, exact) = de::locate(doc.root(), &FieldPath::parse("defaultProviders.metrics"));
+        if exact && matches!(node.value(), ValueRef::Seq(items) if items.items().len() == 0) {
+            let inner = embedded_pos(mesh, id, node.pos());
             let f = ctx.at(
                 STR0402,
                 id,
