@@ -76,7 +76,7 @@ pub fn read_typed_file<T: DeserializeOwned + Default>(
     configmap_key: &str,
 ) -> (Option<T>, Vec<Diagnostic>) {
     let text = match std::fs::read_to_string(path) {
-        Ok(t) => crate::load::normalise_newlines(&t),
+        Ok(t) => crate::load::normalise_newlines(&t).into_owned(),
         Err(e) => {
             let d = Diagnostic {
                 problem: Problem::Unreadable,

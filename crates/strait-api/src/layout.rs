@@ -299,7 +299,7 @@ fn read_mesh_dir(
 
 fn read_mesh_file(loader: &mut Loader, path: &Path) -> (Option<MeshFile>, Option<yaml::Tree>) {
     let text = match std::fs::read_to_string(path) {
-        Ok(t) => crate::load::normalise_newlines(&t),
+        Ok(t) => crate::load::normalise_newlines(&t).into_owned(),
         Err(e) => {
             loader.push_diagnostic(layout_error(
                 None,

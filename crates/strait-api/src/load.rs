@@ -5,6 +5,7 @@
 //! nothing here panics or stops early on bad input. What each input held is kept as an
 //! [`InputSummary`], so a caller can refuse an input with nothing in it.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Read;
 use std::ops::Range;
@@ -117,7 +118,7 @@ impl Loader {
     /// Loads text that is already in memory.
     pub fn add_text(&mut self, name: impl Into<PathBuf>, text: &str) -> Range<usize> {
         let start = self.out.objects.len();
-        let text: Arc<str> = normalise_newlines(text).into();
+        let text = shared_text(text);
         let file = self.out.sources.add(name, text.clone());
         self.parse_files(vec![(file, text)]);
         start..self.out.objects.len()
@@ -147,8 +148,7 @@ impl Loader {
     fn decode(&mut self, name: PathBuf, bytes: Vec<u8>) -> Option<(FileId, Arc<str>)> {
         match String::from_utf8(bytes) {
             Ok(text) => {
-                let text: Arc<str> =
-                    normalise_newlines(text.strip_prefix('\u{feff}').unwrap_or(&text)).into();
+                let text = shared_text(text.strip_prefix('\u{feff}').unwrap_or(&text));
                 let file = self.out.sources.add(name, text.clone());
                 Some((file, text))
             }
@@ -249,10 +249,16 @@ fn parse_all(files: &[(FileId, Arc<str>)], which: &[usize]) -> Vec<FileResult> {
 
 /// YAML counts `\r\n` and a lone `\r` as line breaks; so do editors. Turning both into `\n`
 /// up front keeps document splitting, the parser and source snippets on the same line numbers.
-pub(crate) fn normalise_newlines(text: &str) -> String {
+pub(crate) fn normalise_newlines(text: &str) -> Cow<'_, str> {
     if text.contains('\r') {
-        text.replace("\r\n", "\n").replace('\r', "\n")
+        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
     } else {
-        text.to_string()
+        Cow::Borrowed(text)
     }
+}
+
+/// A file's text in the form every loaded file keeps, copied once: a large file was copied
+/// twice more on its way here, a transient 100 MB for a 50 MB dump.
+fn shared_text(text: &str) -> Arc<str> {
+    Arc::from(&*normalise_newlines(text))
 }
