@@ -153,11 +153,8 @@ impl Loader {
                 Some((file, text))
             }
             Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                self.unreadable(
-                    &name,
-                    &format!("not UTF-8 text (invalid byte at offset {at})"),
-                );
+                let message = not_utf8(e.as_bytes(), e.utf8_error().valid_up_to());
+                self.unreadable(&name, &message);
                 None
             }
         }
@@ -255,6 +252,20 @@ pub(crate) fn normalise_newlines(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// Why bytes are not text, naming the first bad byte by line and column (the prefix before it
+/// is valid UTF-8, so columns count characters as everywhere else).
+fn not_utf8(bytes: &[u8], valid_up_to: usize) -> String {
+    let prefix = std::str::from_utf8(&bytes[..valid_up_to.min(bytes.len())]).unwrap_or("");
+    let line = prefix.matches('\n').count() + 1;
+    let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let byte = bytes
+        .get(valid_up_to)
+        .map_or(String::new(), |b| format!(" 0x{b:02x}"));
+    format!(
+        "not UTF-8 text (invalid byte{byte} at line {line}, column {column}; byte offset {valid_up_to}): save the file as UTF-8"
+    )
 }
 
 /// A file's text in the form every loaded file keeps, copied once: a large file was copied

@@ -186,7 +186,7 @@ fn files_and_directories() {
     )
     .expect("write");
     std::fs::write(dir.path().join("notes.txt"), "not yaml").expect("write");
-    std::fs::write(dir.path().join("bad.yaml"), [0xff, 0xfe, 0x00]).expect("write");
+    std::fs::write(dir.path().join("bad.yaml"), b"kind: v1\nname: caf\xe9\n").expect("write");
     let mut l = Loader::new();
     let r = l.add_path(dir.path());
     assert_eq!(r.len(), 2);
@@ -198,5 +198,10 @@ fn files_and_directories() {
         .filter(|d| d.problem == Problem::Unreadable)
         .collect();
     assert_eq!(unreadable.len(), 2, "{unreadable:?}");
-    assert!(unreadable.iter().any(|d| d.message.contains("not UTF-8")));
+    assert!(
+        unreadable.iter().any(|d| d
+            .message
+            .contains("not UTF-8 text (invalid byte 0xe9 at line 2, column 10;")),
+        "{unreadable:?}"
+    );
 }
