@@ -106,24 +106,55 @@ fn name(obj: &Object) -> Vec<Problem> {
     if n.is_empty() {
         return Vec::new();
     }
-    let reason = match obj.kind {
-        Kind::Service if !is_dns1035_label(n) => {
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character, at most 63 characters"
-        }
-        Kind::Namespace if !is_dns_label(n) => {
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', start and end with an alphanumeric character, and be at most 63 characters"
-        }
-        Kind::Service | Kind::Namespace => return Vec::new(),
-        _ if !is_dns_subdomain(n) => {
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character, at most 253 characters"
-        }
-        _ => return Vec::new(),
-    };
-    vec![problem(
-        "metadata.name",
-        Shape::Str,
-        format!("Invalid value: {n:?}: {reason}"),
-    )]
+    let reason = name_format(obj.kind, n).or_else(|| name_length(obj, n));
+    reason
+        .map(|reason| {
+            problem(
+                "metadata.name",
+                Shape::Str,
+                format!("Invalid value: {n:?}: {reason}"),
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+fn name_format(kind: Kind, n: &str) -> Option<&'static str> {
+    match kind {
+        Kind::Service if !is_dns1035_label(n) => Some(
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character, at most 63 characters",
+        ),
+        Kind::Namespace if !is_dns_label(n) => Some(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', start and end with an alphanumeric character, and be at most 63 characters",
+        ),
+        Kind::Service | Kind::Namespace => None,
+        _ if !is_dns_subdomain(n) => Some(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character, at most 253 characters",
+        ),
+        _ => None,
+    }
+}
+
+/// Lengths the batch kinds allow below a subdomain's 253: a CronJob's Jobs are named after it
+/// plus 11 characters, and a Job's name is a label value on its pods (unless its selector is
+/// manual), so 52 and 63 characters.
+fn name_length(obj: &Object, n: &str) -> Option<&'static str> {
+    match obj.kind {
+        Kind::CronJob if n.len() > 52 => Some(
+            "must be no more than 52 characters (the CronJob controller names each Job it creates with 11 more, and a Job name is at most 63)",
+        ),
+        Kind::Job if n.len() > 63 && !manual_selector(obj) => Some(
+            "must be no more than 63 characters (the Job's pods are labelled batch.kubernetes.io/job-name with it, and a label value is at most 63 characters)",
+        ),
+        _ => None,
+    }
+}
+
+fn manual_selector(obj: &Object) -> bool {
+    obj.job()
+        .and_then(|j| j.spec.as_ref())
+        .and_then(|s| s.manual_selector)
+        == Some(true)
 }
 
 fn report(ctx: &mut Ctx, id: ObjId, obj: &Object, problems: Vec<Problem>) {
