@@ -32,13 +32,7 @@ pub fn fqdn(mesh: &Mesh, obj: ObjId, host: &str) -> String {
     host::fqdn(host, o.namespace(), &mesh.cluster(obj.cluster).domain)
 }
 
-/// `namespace/name` or `name` (relative to `ns`) as a (namespace, name) pair.
-pub fn split_ref<'a>(reference: &'a str, ns: &'a str) -> (&'a str, &'a str) {
-    match reference.split_once('/') {
-        Some((n, name)) => (n, name),
-        None => (ns, reference),
-    }
-}
+pub use strait_model::gateway::split_ref;
 
 /// Whether gateway references in `gateways` include the sidecar mesh (empty means only it).
 pub fn binds_mesh(gateways: &[String]) -> bool {
