@@ -97,6 +97,7 @@ pub async fn run(
     let creds = Credentials::new(roots);
     let mut registry = Registry::default();
     let metrics = Arc::new(metrics::Metrics::new(&mut registry));
+    let tracer = trace::Tracer::new(&mut registry);
     let px = Arc::new(Proxy {
         snapshot: ArcSwap::from_pointee(Snapshot::empty()),
         upstreams: Upstreams::new(
@@ -115,7 +116,7 @@ pub async fn run(
         inbound_capture: bs.ports.inbound,
         reach: bs.reach.clone(),
         workers,
-        tracer: trace::Tracer::default(),
+        tracer,
     });
     admin::spawn(
         px.clone(),

@@ -83,7 +83,13 @@ async fn app() -> SocketAddr {
 }
 
 /// A sidecar whose one service, `hw.sample.svc.cluster.local:5000`, is the app.
-async fn sidecar(app: SocketAddr, tracing: TracingSettings) -> SocketAddr {
+/// A sidecar sending to `app`, with the metrics registry it counts in.
+struct Sidecar {
+    addr: SocketAddr,
+    registry: prometheus_client::registry::Registry,
+}
+
+async fn sidecar(app: SocketAddr, tracing: TracingSettings) -> Sidecar {
     let mesh = r#"{"trust_domain":"cluster.local","trust_domain_aliases":[],"domain":"cluster.local","allow_any_outbound":true,"access_log":false,"node":{"cluster":"c1","network":"","namespace":"sample","pod":"sleep-1","workload":"sleep","app":"sleep","version":"v1","service_account":"sleep","identity":"spiffe://cluster.local/ns/sample/sa/sleep"}}"#;
     let service = r#"{"host":"hw.sample.svc.cluster.local","port":5000,"namespace":"sample","protocol":"http","http":[{"name":"default","matches":[],"action":{"route":[{"cluster":"outbound|5000||hw.sample.svc.cluster.local","weight":100}]},"timeout_ms":null,"retries":{"attempts":0,"per_try_timeout_ms":null,"retry_on":[]},"policy":{"rewrite":null,"headers":{"request":{"set":[],"add":[],"remove":[]},"response":{"set":[],"add":[],"remove":[]}},"fault":null}}],"tcp":[],"virtual_service":null}"#;
     let cluster = format!(
@@ -115,6 +121,7 @@ async fn sidecar(app: SocketAddr, tracing: TracingSettings) -> SocketAddr {
             None,
         ),
         metrics: Arc::new(strait_proxy::metrics::Metrics::new(&mut registry)),
+        tracer: strait_proxy::trace::Tracer::new(&mut registry),
         creds,
         app_ip: [127, 0, 0, 1].into(),
         pod_ip: [127, 0, 0, 1].into(),
@@ -123,10 +130,21 @@ async fn sidecar(app: SocketAddr, tracing: TracingSettings) -> SocketAddr {
         inbound_capture: 15006,
         reach: strait_net::Reach::default(),
         workers,
-        tracer: strait_proxy::trace::Tracer::default(),
     });
     tokio::spawn(strait_proxy::outbound::serve(px, listener));
-    outbound
+    Sidecar {
+        addr: outbound,
+        registry,
+    }
+}
+
+/// The sample of `series` (`name{labels}`) in the registry's exposition, 0 when absent.
+fn sample(registry: &prometheus_client::registry::Registry, series: &str) -> u64 {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("encode");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn settings(percent: u32, collector: SocketAddr) -> TracingSettings {
@@ -199,7 +217,7 @@ fn attr(s: &Span, key: &str) -> String {
 #[tokio::test]
 async fn traces_are_continued_and_exported() {
     let (collector, mut spans) = receiver().await;
-    let proxy = sidecar(app().await, settings(100, collector)).await;
+    let proxy = sidecar(app().await, settings(100, collector)).await.addr;
 
     // W3C in: the same trace, our span as the app's parent, in both formats.
     let (status, h) = get(proxy, &[("traceparent", format!("00-{TRACE}-{SPAN}-01"))]).await;
@@ -261,7 +279,7 @@ async fn traces_are_continued_and_exported() {
 #[tokio::test]
 async fn zero_sampling_exports_nothing_but_propagates() {
     let (collector, mut spans) = receiver().await;
-    let proxy = sidecar(app().await, settings(0, collector)).await;
+    let proxy = sidecar(app().await, settings(0, collector)).await.addr;
     for _ in 0..5 {
         let (status, h) = get(proxy, &[]).await;
         assert_eq!(status, 200);
@@ -280,7 +298,20 @@ async fn a_dead_collector_never_fails_a_request() {
     };
     let proxy = sidecar(app().await, settings(100, dead)).await;
     for _ in 0..20 {
-        let (status, _) = get(proxy, &[]).await;
+        let (status, _) = get(proxy.addr, &[]).await;
         assert_eq!(status, 200);
     }
+    // The 20 spans are not lost silently: once their batch fails, the drop metric says so.
+    let series = r#"strait_tracing_spans_dropped_total{reason="export_failed"}"#;
+    let mut failed = 0;
+    for _ in 0..100 {
+        failed = sample(&proxy.registry, series);
+        if failed == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(failed, 20, "{series}");
+    let full = r#"strait_tracing_spans_dropped_total{reason="queue_full"}"#;
+    assert_eq!(sample(&proxy.registry, full), 0, "{full}");
 }

@@ -3,8 +3,6 @@
 //! HTTP (protobuf body), with a deadline per export. A failing collector costs one log line
 //! per 10 s naming it, and never a request.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -19,6 +17,7 @@ use prost::Message;
 use strait_config::{Collector, MeshSettings, OtlpProtocol};
 use tokio::sync::mpsc;
 
+use super::Drops;
 use super::span::{Kind, SpanRecord};
 
 /// Spans waiting for export at most; past it new spans are dropped. At Envoy's batch size
@@ -36,7 +35,7 @@ pub struct Exporter {
     collector: Collector,
     service: String,
     tx: mpsc::Sender<SpanRecord>,
-    dropped: Arc<AtomicU64>,
+    drops: Drops,
 }
 
 impl Exporter {
@@ -45,17 +44,17 @@ impl Exporter {
         collector: Collector,
         service: String,
         mesh: &MeshSettings,
-        dropped: Arc<AtomicU64>,
+        drops: Drops,
     ) -> Option<Exporter> {
         let rt = tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let resource = resource(&service, mesh);
-        rt.spawn(run(collector.clone(), resource, rx));
+        rt.spawn(run(collector.clone(), resource, rx, drops.clone()));
         Some(Exporter {
             collector,
             service,
             tx,
-            dropped,
+            drops,
         })
     }
 
@@ -65,7 +64,7 @@ impl Exporter {
 
     pub fn submit(&self, span: SpanRecord) {
         if self.tx.try_send(span).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.drops.queue_full.inc();
         }
     }
 }
@@ -92,7 +91,12 @@ fn kv(key: &str, value: String) -> KeyValue {
 }
 
 /// Collects batches until every sender is gone, then sends what is left.
-async fn run(collector: Collector, resource: Resource, mut rx: mpsc::Receiver<SpanRecord>) {
+async fn run(
+    collector: Collector,
+    resource: Resource,
+    mut rx: mpsc::Receiver<SpanRecord>,
+    drops: Drops,
+) {
     let mut client = Client::new(&collector);
     let mut failures = Failures::default();
     loop {
@@ -110,10 +114,14 @@ async fn run(collector: Collector, resource: Resource, mut rx: mpsc::Receiver<Sp
                 Err(_) => break,
             }
         }
+        let spans = batch.len() as u64;
         let req = request(&resource, batch);
         match client.export(&collector, req).await {
             Ok(()) => failures.ok(),
-            Err(e) => failures.failed(&collector, &client.target, &e),
+            Err(e) => {
+                drops.export_failed.inc_by(spans);
+                failures.failed(&collector, &client.target, &e);
+            }
         }
         if closed {
             return;

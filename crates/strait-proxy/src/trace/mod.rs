@@ -11,10 +11,13 @@ mod export;
 mod span;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
 use http::{HeaderMap, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use rand::Rng;
 use strait_config::{MeshSettings, ProxyRole, SAMPLING_SCALE};
 
@@ -30,8 +33,41 @@ pub struct Tracer {
     exporter: ArcSwapOption<export::Exporter>,
     /// Serializes replacing the exporter; never taken on the request path otherwise.
     replacing: std::sync::Mutex<()>,
-    /// Spans dropped because the export queue was full (`strait_tracing_spans_dropped`).
-    pub dropped: Arc<AtomicU64>,
+    pub drops: Drops,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    reason: &'static str,
+}
+
+/// Sampled spans that never reached the collector, by why: the metric
+/// `strait_tracing_spans_dropped_total{reason}`. A collector that is down or too slow shows
+/// here (and in one log line per 10 s), never in a request.
+#[derive(Clone, Debug, Default)]
+pub struct Drops {
+    /// The export queue was full: the collector takes spans slower than the proxy samples them.
+    pub queue_full: Counter,
+    /// The collector refused the batch the spans were in, or did not answer in time.
+    pub export_failed: Counter,
+}
+
+impl Drops {
+    /// The counters, registered in `registry`.
+    pub fn register(registry: &mut Registry) -> Drops {
+        let family: Family<DropLabels, Counter> = Family::default();
+        let counter = |reason| family.get_or_create(&DropLabels { reason }).clone();
+        let drops = Drops {
+            queue_full: counter("queue_full"),
+            export_failed: counter("export_failed"),
+        };
+        registry.register(
+            "strait_tracing_spans_dropped",
+            "Sampled trace spans never exported, by reason (queue_full, export_failed)",
+            family,
+        );
+        drops
+    }
 }
 
 /// A request's span from its start: what the handler learns later is added by [`finish`].
@@ -42,6 +78,14 @@ pub struct Started {
 }
 
 impl Tracer {
+    /// A tracer whose drops are counted in `registry`.
+    pub fn new(registry: &mut Registry) -> Tracer {
+        Tracer {
+            drops: Drops::register(registry),
+            ..Tracer::default()
+        }
+    }
+
     /// Continues or starts the request's trace and rewrites its trace headers. `None` when
     /// tracing is off or the span is not reported (unsampled, or nowhere to send it); the
     /// headers are still rewritten when tracing is on.
@@ -96,14 +140,10 @@ impl Tracer {
             collector.clone(),
             service,
             mesh,
-            self.dropped.clone(),
+            self.drops.clone(),
         )?);
         self.exporter.store(Some(e.clone()));
         Some(e)
-    }
-
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }
 
