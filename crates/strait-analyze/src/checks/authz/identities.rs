@@ -1,6 +1,7 @@
 //! STR0306: ALLOW rules asking for identities no caller of the mesh has.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use strait_api::Kind;
 use strait_api::istio::security::Source;
@@ -228,11 +229,22 @@ impl Identities {
         }
     }
 
+    /// Whether a workload or a service account of the mesh has an identity `m` matches: a
+    /// lookup for an exact or prefix pattern (a mesh of 25,000 workloads has 100,000
+    /// identities, and every principal of every policy is judged), a scan for a suffix.
     fn any(&self, m: &StringMatch) -> bool {
-        self.known
-            .iter()
-            .chain(&self.accounts)
-            .any(|id| m.matches(id))
+        [&self.known, &self.accounts]
+            .into_iter()
+            .any(|set| match m {
+                StringMatch::Exact(e) => set.contains(e),
+                StringMatch::Prefix(p) => set
+                    .range::<str, _>((Bound::Included(p.as_str()), Bound::Unbounded))
+                    .next()
+                    .is_some_and(|id| id.starts_with(p.as_str())),
+                StringMatch::Suffix(_) | StringMatch::Presence => {
+                    set.iter().any(|id| m.matches(id))
+                }
+            })
     }
 
     /// Why none of `principals` can match a caller, one reason each; None when one may (or
