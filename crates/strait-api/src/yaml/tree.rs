@@ -227,6 +227,13 @@ impl<'a> Children<'a> {
     pub fn get(self, i: usize) -> Option<NodeRef<'a>> {
         self.slots.get(i).map(|s| self.node(s))
     }
+
+    /// The `i`th entry of a mapping.
+    pub fn entry(self, i: usize) -> Option<(NodeRef<'a>, NodeRef<'a>)> {
+        let k = self.slots.get(2 * i)?;
+        let v = self.slots.get(2 * i + 1)?;
+        Some((self.node(k), self.node(v)))
+    }
 }
 
 impl<'a> NodeRef<'a> {

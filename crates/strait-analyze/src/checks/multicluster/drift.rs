@@ -112,7 +112,7 @@ fn first_difference<'n>(a: NodeRef<'n>, b: NodeRef<'n>, path: &mut Vec<String>) 
                     .map(|(i, (k, _))| (k.scalar_text().unwrap_or("").to_string(), i))
                     .collect()
             };
-            let value = |m: Children<'n>, i: usize| m.entries().nth(i).map(|(_, v)| v);
+            let value = |m: Children<'n>, i: usize| m.entry(i).map(|(_, v)| v);
             let (kx, ky) = (keys(xs), keys(ys));
             for (k, ix) in &kx {
                 path.push(format!(".{k}"));
