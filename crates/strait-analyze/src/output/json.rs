@@ -11,7 +11,7 @@ use crate::catalog;
 use crate::finding::{Finding, Level};
 
 /// How one finding becomes JSON.
-type Render<'a> = Box<dyn Fn(&Finding) -> Value + 'a>;
+type Render<'a> = Box<dyn Fn(&'a Finding) -> Out<'a> + 'a>;
 
 /// The document, written as it is serialized: each finding's JSON exists only while it is
 /// written (a report of 100,000 findings built as one value took more memory than the mesh).
@@ -34,38 +34,83 @@ pub fn render(report: &Report, sources: &SourceMap, w: &mut dyn io::Write) -> io
     w.write_all(b"\n")
 }
 
-fn finding(f: &Finding, sources: &SourceMap) -> Value {
+/// One finding as written, borrowing from it (keys in alphabetical order, the order of the
+/// format since it was first written from a JSON map; no value is built per finding).
+#[derive(serde::Serialize)]
+struct Out<'a> {
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    level: &'a str,
+    message: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    related: Vec<RelatedOut<'a>>,
+    resource: Option<ResourceOut<'a>>,
+    source: Option<SourceOut>,
+}
+
+#[derive(serde::Serialize)]
+struct ResourceOut<'a> {
+    cluster: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    namespace: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct SourceOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<u32>,
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+}
+
+#[derive(serde::Serialize)]
+struct RelatedOut<'a> {
+    column: u32,
+    file: String,
+    line: u32,
+    message: &'a str,
+}
+
+fn finding<'a>(f: &'a Finding, sources: &SourceMap) -> Out<'a> {
     let source = match (f.pos, &f.path) {
-        (Some(p), _) => json!({"file": file_of(sources, p), "line": p.line, "column": p.column}),
-        (None, Some(path)) => json!({"file": path.to_string_lossy()}),
-        (None, None) => Value::Null,
+        (Some(p), _) => Some(SourceOut {
+            column: Some(p.column),
+            file: file_of(sources, p),
+            line: Some(p.line),
+        }),
+        (None, Some(path)) => Some(SourceOut {
+            column: None,
+            file: path.to_string_lossy().into_owned(),
+            line: None,
+        }),
+        (None, None) => None,
     };
-    let resource = match &f.resource {
-        Some(r) => {
-            json!({"kind": r.kind, "namespace": r.namespace, "name": r.name, "cluster": r.cluster})
-        }
-        None => Value::Null,
-    };
-    let related: Vec<Value> = f
-        .related
-        .iter()
-        .map(|r| json!({"message": r.message, "file": file_of(sources, r.pos), "line": r.pos.line, "column": r.pos.column}))
-        .collect();
-    let mut v = json!({
-        "code": f.code,
-        "name": catalog::by_code(f.code).map_or("", |c| c.name),
-        "level": f.level.name(),
-        "message": f.message,
-        "resource": resource,
-        "source": source,
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(field) = &f.field {
-            obj.insert("field".into(), json!(field));
-        }
-        if !related.is_empty() {
-            obj.insert("related".into(), json!(related));
-        }
+    Out {
+        code: f.code,
+        field: f.field.as_deref(),
+        level: f.level.name(),
+        message: &f.message,
+        name: catalog::by_code(f.code).map_or("", |c| c.name),
+        related: f
+            .related
+            .iter()
+            .map(|r| RelatedOut {
+                column: r.pos.column,
+                file: file_of(sources, r.pos),
+                line: r.pos.line,
+                message: &r.message,
+            })
+            .collect(),
+        resource: f.resource.as_ref().map(|r| ResourceOut {
+            cluster: &r.cluster,
+            kind: &r.kind,
+            name: &r.name,
+            namespace: &r.namespace,
+        }),
+        source,
     }
-    v
 }

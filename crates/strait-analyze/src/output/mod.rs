@@ -9,7 +9,6 @@ pub use sarif::render as sarif;
 pub use text::{TextOptions, render as text};
 
 use serde::ser::{Serialize, SerializeSeq, Serializer};
-use serde_json::Value;
 use strait_api::{Pos, SourceMap};
 
 use crate::finding::Finding;
@@ -18,7 +17,7 @@ use crate::finding::Finding;
 /// of 100,000 findings built as one value took more memory than the mesh it described).
 pub(crate) struct EachFinding<'a, F>(pub &'a [Finding], pub F);
 
-impl<F: Fn(&Finding) -> Value> Serialize for EachFinding<'_, F> {
+impl<'a, T: Serialize, F: Fn(&'a Finding) -> T> Serialize for EachFinding<'a, F> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for f in self.0 {
