@@ -75,8 +75,12 @@ impl fmt::Debug for Tree {
 impl Tree {
     /// The compact form of `node`'s tree.
     pub fn from_node(node: &Node) -> Result<Tree, TooLarge> {
-        let mut slots = vec![slot_of(node)];
-        let mut text = String::new();
+        // Sized up front: the tree is built once per object, and growing then shrinking both
+        // buffers copied each of them about twice.
+        let (nodes, text_len) = sizes(node);
+        let mut slots = Vec::with_capacity(nodes);
+        slots.push(slot_of(node));
+        let mut text = String::with_capacity(text_len);
         let mut queue: VecDeque<(usize, &Node)> = VecDeque::from([(0, node)]);
         while let Some((i, n)) = queue.pop_front() {
             let (start, len) = match &n.value {
@@ -138,6 +142,26 @@ impl Tree {
             ..self.clone()
         }
     }
+}
+
+/// How many nodes `node`'s tree has and how long its scalars' text is.
+fn sizes(node: &Node) -> (usize, usize) {
+    let (mut nodes, mut text) = (0, 0);
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        nodes += 1;
+        match &n.value {
+            Value::Scalar(s) => text += s.text.len(),
+            Value::Seq(items) => stack.extend(items.iter()),
+            Value::Map(entries) => {
+                for (k, v) in entries.iter() {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+        }
+    }
+    (nodes, text)
 }
 
 fn slot_of(n: &Node) -> Slot {
