@@ -241,16 +241,28 @@ impl Node {
 
     /// Number of nodes in this subtree (used to bound alias expansion).
     pub fn count(&self) -> usize {
-        match &self.value {
-            Value::Scalar(_) => 1,
-            Value::Seq(items) => 1 + items.iter().map(Node::count).sum::<usize>(),
-            Value::Map(entries) => {
-                1 + entries
-                    .iter()
-                    .map(|(k, v)| k.count() + v.count())
-                    .sum::<usize>()
+        self.size().0
+    }
+
+    /// Number of nodes in this subtree and the length of its scalars' text (walked with a
+    /// stack, so depth costs no recursion).
+    pub fn size(&self) -> (usize, usize) {
+        let (mut nodes, mut text) = (0, 0);
+        let mut stack = vec![self];
+        while let Some(n) = stack.pop() {
+            nodes += 1;
+            match &n.value {
+                Value::Scalar(s) => text += s.text.len(),
+                Value::Seq(items) => stack.extend(items.iter()),
+                Value::Map(entries) => {
+                    for (k, v) in entries.iter() {
+                        stack.push(k);
+                        stack.push(v);
+                    }
+                }
             }
         }
+        (nodes, text)
     }
 }
 

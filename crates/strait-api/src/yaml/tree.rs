@@ -77,7 +77,7 @@ impl Tree {
     pub fn from_node(node: &Node) -> Result<Tree, TooLarge> {
         // Sized up front: the tree is built once per object, and growing then shrinking both
         // buffers copied each of them about twice.
-        let (nodes, text_len) = sizes(node);
+        let (nodes, text_len) = node.size();
         let mut slots = Vec::with_capacity(nodes);
         slots.push(slot_of(node));
         let mut text = String::with_capacity(text_len);
@@ -142,26 +142,6 @@ impl Tree {
             ..self.clone()
         }
     }
-}
-
-/// How many nodes `node`'s tree has and how long its scalars' text is.
-fn sizes(node: &Node) -> (usize, usize) {
-    let (mut nodes, mut text) = (0, 0);
-    let mut stack = vec![node];
-    while let Some(n) = stack.pop() {
-        nodes += 1;
-        match &n.value {
-            Value::Scalar(s) => text += s.text.len(),
-            Value::Seq(items) => stack.extend(items.iter()),
-            Value::Map(entries) => {
-                for (k, v) in entries.iter() {
-                    stack.push(k);
-                    stack.push(v);
-                }
-            }
-        }
-    }
-    (nodes, text)
 }
 
 fn slot_of(n: &Node) -> Slot {
@@ -342,18 +322,18 @@ impl<'a> NodeRef<'a> {
 
     /// Looks up a key of a mapping node (the last of repeated keys, as typing reads it).
     pub fn get(self, key: &str) -> Option<NodeRef<'a>> {
-        self.entries()
-            .rev()
-            .find(|(k, _)| k.scalar_text() == Some(key))
-            .map(|(_, v)| v)
+        self.lookup(key).map(|(_, v)| v)
     }
 
     /// The key node of `key` in a mapping (for pointing at a field name).
     pub fn key(self, key: &str) -> Option<NodeRef<'a>> {
+        self.lookup(key).map(|(k, _)| k)
+    }
+
+    fn lookup(self, key: &str) -> Option<(NodeRef<'a>, NodeRef<'a>)> {
         self.entries()
             .rev()
             .find(|(k, _)| k.scalar_text() == Some(key))
-            .map(|(k, _)| k)
     }
 
     /// A short noun for the node's type, for messages.
